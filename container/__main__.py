@@ -1,0 +1,88 @@
+"""``python -m container --input F --output-dir D --spec S``: transcode one file, write ``result.json``.
+
+The exit code tells the host what happened (see ``container.errors``);
+``result.json`` in the output directory says it in words and carries the probe
+and the verified outputs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+import av
+
+from container import __version__
+from container.audio import transcode_audio
+from container.errors import EXIT_INTERNAL, EXIT_NO_MEMORY, EXIT_OK, EXIT_REJECTED, OutputCheckFailed, Rejected
+from container.image import transcode_image
+from container.probe import probe_input
+from container.spec import JobSpec
+from container.verify import verify_outputs
+from container.video import transcode_video
+
+RESULT_NAME = "result.json"
+
+
+def run(input_path: str, out_dir: str, spec: JobSpec) -> dict[str, Any]:
+    """Probe, transcode by media kind, verify; return the success result."""
+    started = time.monotonic()
+    probe = probe_input(input_path, spec.demuxer, spec.kind)
+    probed = time.monotonic()
+    if probe.kind == "video":
+        planned = transcode_video(input_path, probe, out_dir, spec.demuxer, spec.threads, spec.profile["video"])
+    elif probe.kind == "audio":
+        planned = transcode_audio(input_path, probe, out_dir, spec.demuxer, spec.profile["audio"])
+    else:
+        planned = transcode_image(input_path, probe, out_dir, spec.demuxer, spec.profile["image"])
+    transcoded = time.monotonic()
+    outputs = verify_outputs(out_dir, planned, probe)
+    return {
+        "status": "ok",
+        "kind": probe.kind,
+        "probe": probe.to_dict(),
+        "outputs": outputs,
+        "versions": {"container": __version__, "pyav": av.__version__, "ffmpeg": av.ffmpeg_version_info},
+        "timings": {"probe": probed - started, "transcode": transcoded - probed,
+                    "verify": time.monotonic() - transcoded},
+    }
+
+
+def _write_result(out_dir: str, result: dict[str, Any]) -> None:
+    tmp = os.path.join(out_dir, RESULT_NAME + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, os.path.join(out_dir, RESULT_NAME))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m container", description=__doc__)
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--spec", required=True, help="path of the job spec JSON")
+    args = parser.parse_args(argv)
+    with open(args.spec, encoding="utf-8") as fh:
+        spec = JobSpec.from_json(fh.read())
+    try:
+        result, code = run(args.input, args.output_dir, spec), EXIT_OK
+    except Rejected as exc:
+        result, code = {"status": "rejected", "reason": exc.reason, "message": exc.message}, EXIT_REJECTED
+    except (MemoryError, av.error.MemoryError, av.error.ExternalError) as exc:
+        # Under an address-space limit FFmpeg reports ENOMEM or "generic external error".
+        result, code = {"status": "error", "reason": "out_of_memory", "message": repr(exc)}, EXIT_NO_MEMORY
+    except OutputCheckFailed as exc:
+        result, code = {"status": "error", "reason": "output_check_failed", "message": str(exc)}, EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - the host needs a result whatever broke
+        traceback.print_exc()
+        result, code = {"status": "error", "reason": "internal_error", "message": repr(exc)}, EXIT_INTERNAL
+    _write_result(args.output_dir, result)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Encoder set-up shared by the video, audio and image paths."""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Iterable
+
+import av
+
+from container.errors import Rejected
+
+AAC_RATES = (44100, 48000)
+
+
+def fit_within(width: int, height: int, max_long: int, max_short: int) -> tuple[int, int]:
+    """Largest even size inside the box with the same aspect; never larger than the source."""
+    scale = min(1.0, max_long / max(width, height), max_short / min(width, height))
+
+    def even(value: float) -> int:
+        return max(2, int(round(value)) // 2 * 2)
+
+    return even(width * scale), even(height * scale)
+
+
+def add_h264(out: av.container.OutputContainer, *, width: int, height: int, fps: float,
+             time_base: Fraction, threads: int, settings: dict[str, Any]) -> av.video.stream.VideoStream:
+    """libx264, yuv420p, capped CRF, GOP of about ``gop_seconds``."""
+    stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    # The input's time base keeps variable-frame-rate timestamps exact.
+    stream.codec_context.time_base = time_base
+    stream.codec_context.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    stream.codec_context.gop_size = max(1, int(round(fps * float(settings["gop_seconds"]))))
+    maxrate = int(settings["maxrate_kbps"])
+    stream.codec_context.options = {
+        "crf": str(settings["crf"]),
+        "preset": str(settings["preset"]),
+        "maxrate": f"{maxrate}k",
+        "bufsize": f"{2 * maxrate}k",
+        "profile": "high",
+    }
+    return stream
+
+
+def add_aac(out: av.container.OutputContainer, *, source_rate: int, bitrate_kbps: int) -> av.audio.stream.AudioStream:
+    """AAC-LC stereo; PyAV resamples and re-frames the decoded audio for it."""
+    rate = source_rate if source_rate in AAC_RATES else 48000
+    stream = out.add_stream("aac", rate=rate)
+    stream.codec_context.layout = "stereo"
+    stream.codec_context.bit_rate = bitrate_kbps * 1000
+    return stream
+
+
+def write_jpeg(frame: av.VideoFrame, path: str, quality: int) -> None:
+    """One frame as a baseline JPEG (the raw mjpeg muxer writes exactly one image)."""
+    with av.open(path, "w", format="mjpeg") as out:
+        stream = out.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuvj420p"
+        # Pinning qmin = qmax is how the mjpeg encoder takes a fixed quality (2 best … 31 worst).
+        stream.codec_context.options = {"qmin": str(quality), "qmax": str(quality)}
+        image = frame.reformat(format="yuvj420p")
+        image.pts = 0
+        for packet in stream.encode(image):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def decode_packet(packet: av.Packet) -> list[av.frame.Frame]:
+    """Decode one packet; a decoder error means the upload is corrupt, not that we failed."""
+    try:
+        return packet.decode()
+    except (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError) as exc:
+        raise Rejected("decode_failed", f"{packet.stream.type} stream does not decode: {exc}") from None
+
+
+def mux_all(out: av.container.OutputContainer, packets: Iterable[av.Packet]) -> None:
+    """Mux every packet an encoder returned."""
+    for packet in packets:
+        out.mux(packet)

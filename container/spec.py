@@ -1,0 +1,42 @@
+"""The job spec the host passes in, with the default profile filled in."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PROFILE: dict[str, Any] = {
+    "video": {
+        "max_long_side": 1920,
+        "max_short_side": 1080,
+        "crf": 23,
+        "preset": "veryfast",
+        "maxrate_kbps": 5000,
+        "gop_seconds": 2.0,
+        "audio_bitrate_kbps": 128,
+        "poster_time": 1.0,
+        "poster_quality": 3,
+    },
+    "audio": {"bitrate_kbps": 128},
+    "image": {"max_long_side": 2048, "quality": 80},
+}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the host asks of one run."""
+
+    kind: str | None = None
+    demuxer: str | None = None
+    threads: int = 1
+    profile: dict[str, Any] = field(default_factory=lambda: json.loads(json.dumps(DEFAULT_PROFILE)))
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobSpec":
+        """Parse the spec; unknown profile keys override the defaults section by section."""
+        raw = json.loads(text)
+        profile = json.loads(json.dumps(DEFAULT_PROFILE))
+        for section, values in (raw.get("profile") or {}).items():
+            profile.setdefault(section, {}).update(values)
+        return cls(kind=raw.get("kind"), demuxer=raw.get("demuxer"),
+                   threads=max(1, int(raw.get("threads") or 1)), profile=profile)

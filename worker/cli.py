@@ -1,0 +1,105 @@
+"""``python -m worker``: ``run`` (the default), ``demo`` and ``local-stack``."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+from botocore.exceptions import NoRegionError
+
+from worker import __version__
+from worker.errors import SettingsError
+from worker.logs import configure
+from worker.settings import RUNTIMES, load_settings
+
+
+class DefaultGroup(click.Group):
+    """A group whose default command is ``run``: ``python -m worker --pool 6`` runs the worker."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="media-worker")
+def cli() -> None:
+    """Media worker: S3 uploads → SQS → sandboxed PyAV transcodes → production bucket."""
+
+
+@cli.command()
+@click.option("--pool", type=int, help="child processes (MEDIA_WORKER_POOL)")
+@click.option("--queue-url", help="SQS queue URL (MEDIA_WORKER_QUEUE_URL)")
+@click.option("--temp-bucket", help="upload bucket (MEDIA_WORKER_TEMP_BUCKET)")
+@click.option("--production-bucket", help="output bucket (MEDIA_WORKER_PRODUCTION_BUCKET)")
+@click.option("--runtime", type=click.Choice(RUNTIMES), help="sandbox runtime (MEDIA_WORKER_RUNTIME)")
+def run(**flags: Any) -> None:
+    """Run the worker until SIGTERM/SIGINT (a second signal stops at once)."""
+    settings = _settings(flags)
+    configure(settings.log_level)
+    from worker.service import Service
+
+    stop, hard = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        (hard if stop.is_set() else stop).set()
+        click.echo(f"{signal.Signals(signum).name}: {'stopping now' if hard.is_set() else 'draining'}", err=True)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        service = Service(settings)
+    except NoRegionError:
+        _fail("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION)")
+    service.run(stop, hard)
+
+
+@cli.command()
+@click.option("--pool", type=int, default=2, show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="process", show_default=True)
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="give up after this many seconds")
+def demo(pool: int, runtime: str, timeout: float) -> None:
+    """Process a generated sample set on an embedded local stack; exit 0 only if all went as expected."""
+    configure("WARNING")
+    from worker.demo import run_demo
+
+    sys.exit(run_demo(pool, runtime, timeout))
+
+
+@cli.command("local-stack")
+@click.option("--port", type=int, default=5000, show_default=True)
+def local_stack_cmd(port: int) -> None:
+    """Keep a provisioned local S3/SQS (moto) running and print the environment for a worker."""
+    configure("WARNING")
+    from worker.demo import print_environment
+    from worker.localstack import local_stack
+
+    with local_stack(port, name="local") as stack:
+        print_environment(stack.environment())
+        click.echo("# local stack running; Ctrl-C stops it", err=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+def _settings(flags: dict[str, Any]):
+    try:
+        return load_settings(flags)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="python -m worker")

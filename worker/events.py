@@ -1,0 +1,107 @@
+"""S3 event notifications → source records. Pure functions, no I/O.
+
+One SQS body may hold many records; each ObjectCreated record of the temp
+bucket becomes a :class:`SourceRecord`. Keys arrive URL-encoded the way S3
+encodes them (``a b+c.mp4`` → ``a+b%2Bc.mp4``) and are decoded with
+``unquote_plus``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from worker.errors import PoisonMessage, Reason
+
+MAX_KEY_BYTES = 1024  # S3's own limit
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One uploaded object version, as the event names it."""
+
+    bucket: str
+    key: str
+    size: int | None
+    etag: str | None
+    version_id: str | None
+    event_name: str
+    event_time: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that name the source in manifests and rejection records."""
+        return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id,
+                "etag": self.etag, "size": self.size}
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What one SQS body means: a test event, records to process, and records ignored."""
+
+    test_event: bool
+    records: tuple[SourceRecord, ...]
+    ignored: tuple[str, ...]
+
+
+def parse_body(body: str, temp_bucket: str) -> ParsedMessage:
+    """Parse an SQS body holding an S3 event notification.
+
+    Raises :class:`PoisonMessage` when the body is not JSON, not an S3 event,
+    or names a bucket other than ``temp_bucket``.
+    """
+    try:
+        doc = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, "body is not a JSON object")
+    if doc.get("Event") == "s3:TestEvent":
+        return ParsedMessage(True, (), ())
+    raw_records = doc.get("Records")
+    if not isinstance(raw_records, list) or not raw_records:
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, "no Records list in the body")
+    records: list[SourceRecord] = []
+    ignored: list[str] = []
+    for index, raw in enumerate(raw_records):
+        record = _parse_record(raw, index, temp_bucket)
+        if record.event_name.startswith("ObjectCreated:"):
+            records.append(record)
+        else:
+            ignored.append(f"{record.event_name} {record.key}")
+    return ParsedMessage(False, tuple(records), tuple(ignored))
+
+
+def _parse_record(raw: Any, index: int, temp_bucket: str) -> SourceRecord:
+    where = f"Records[{index}]"
+    if not isinstance(raw, dict):
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{where} is not an object")
+    if raw.get("eventSource") not in (None, "aws:s3"):
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{where} is not an S3 event")
+    event_name = raw.get("eventName")
+    s3 = raw.get("s3")
+    if not isinstance(event_name, str) or not isinstance(s3, dict):
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{where} lacks eventName or s3")
+    bucket = (s3.get("bucket") or {}).get("name") if isinstance(s3.get("bucket"), dict) else None
+    obj = s3.get("object")
+    if not isinstance(bucket, str) or not isinstance(obj, dict) or not isinstance(obj.get("key"), str):
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{where} lacks s3.bucket.name or s3.object.key")
+    if bucket != temp_bucket:
+        raise PoisonMessage(Reason.FOREIGN_BUCKET, f"{where} names bucket {bucket!r}, not {temp_bucket!r}")
+    key = unquote_plus(obj["key"])
+    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{where} has an empty or over-long key")
+    size = obj.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{where} has an invalid size")
+    etag = obj.get("eTag") or obj.get("etag")
+    version = obj.get("versionId")
+    return SourceRecord(
+        bucket=bucket,
+        key=key,
+        size=size,
+        etag=str(etag).strip('"') if etag else None,
+        version_id=str(version) if version not in (None, "", "null") else None,
+        event_name=event_name,
+        event_time=raw.get("eventTime") if isinstance(raw.get("eventTime"), str) else None,
+    )

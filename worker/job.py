@@ -1,0 +1,214 @@
+"""One job, run inside a pool child: head → sniff → download → sandbox → publish.
+
+A job never raises: every path ends in an :class:`Outcome` the parent turns
+into an SQS action (delete, or back off and let the queue retry).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from worker import __version__
+from worker.clients import s3_client
+from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
+from worker.events import SourceRecord
+from worker.keys import manifest_key, output_prefix, rejection_key, source_id
+from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
+from worker.settings import Settings
+from worker.sniff import sniff
+from worker.storage import Storage, file_digest
+
+log = logging.getLogger(__name__)
+
+PUBLISHED, REJECTED, DUPLICATE, RETRY = "published", "rejected", "duplicate", "retry"
+CONTENT_TYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}
+_OUTPUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source record of one SQS message."""
+
+    job_id: str
+    message_id: str
+    receive_count: int
+    record: SourceRecord
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended. ``status`` is published, rejected, duplicate or retry."""
+
+    job_id: str
+    status: str
+    reason: str | None = None
+    message: str = ""
+    key: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def new_job_id() -> str:
+    """A short unique job id (directory names, logs, container labels)."""
+    return uuid.uuid4().hex[:12]
+
+
+def job_dir_prefix(pid: int) -> str:
+    """Job directories of one child process start with this, so its death can be cleaned up."""
+    return f"job-{pid}-"
+
+
+class JobRunner:
+    """Runs jobs in one child; owns that child's S3 client and sandbox."""
+
+    def __init__(self, settings: Settings, sandbox_factory: Callable[[Settings], Sandbox] = create_sandbox) -> None:
+        self._settings = settings
+        self._storage = Storage(s3_client(), settings.production_bucket)
+        self._sandbox = sandbox_factory(settings)
+        os.makedirs(settings.work_dir, mode=0o700, exist_ok=True)
+
+    def __call__(self, job: Job) -> Outcome:
+        """Run one job to an outcome; never raises an ``Exception``."""
+        timings: dict[str, float] = {}
+        job_dir = os.path.join(self._settings.work_dir, job_dir_prefix(os.getpid()) + job.job_id)
+        started = time.monotonic()
+        try:
+            os.makedirs(job_dir, mode=0o700)
+            return self._process(job, job_dir, timings)
+        except ResourceExhausted as exc:
+            if job.receive_count >= 2:
+                return self._reject(job, exc.permanent(), timings)
+            return self._retry(job, exc, timings)
+        except PermanentError as exc:
+            return self._reject(job, exc, timings)
+        except RetryableError as exc:
+            return self._retry(job, exc, timings)
+        except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
+            log.exception("job %s failed unexpectedly", job.job_id)
+            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
+        finally:
+            timings["total"] = time.monotonic() - started
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    @contextmanager
+    def _stage(self, timings: dict[str, float], name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            timings[name] = time.monotonic() - t0
+
+    def _process(self, job: Job, job_dir: str, timings: dict[str, float]) -> Outcome:
+        record, store = job.record, self._storage
+        done_key = manifest_key(record)
+        with self._stage(timings, "check"):
+            if store.exists(done_key):
+                self._delete_source(record)
+                return Outcome(job.job_id, DUPLICATE, message="already published", key=done_key, timings=timings)
+            if store.exists(rejection_key(record)):
+                return Outcome(job.job_id, DUPLICATE, message="already rejected", key=rejection_key(record),
+                               timings=timings)
+        with self._stage(timings, "head"):
+            head = store.head_source(record)
+        if head.size == 0:
+            raise RejectedInput(Reason.EMPTY_FILE, "the upload is empty")
+        if head.size > self._settings.max_file_size:
+            raise RejectedInput(Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}")
+        with self._stage(timings, "sniff"):
+            media = sniff(store.read_head_bytes(record), key=record.key, declared_type=head.content_type)
+        input_path, out_dir = os.path.join(job_dir, "input"), os.path.join(job_dir, "out")
+        os.makedirs(out_dir, mode=0o700)
+        with self._stage(timings, "download"):
+            store.download(record, input_path, head.size)
+        spec = {"kind": media.kind, "demuxer": media.demuxer, "threads": self._settings.codec_threads}
+        request = SandboxRequest(job_id=job.job_id, input_path=input_path, output_dir=out_dir, spec=spec,
+                                 timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
+                                 labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})
+        with self._stage(timings, "sandbox"):
+            result = self._sandbox.run(request)
+        timings["transcode"] = float(result.result.get("timings", {}).get("transcode", 0.0))
+        outputs = _collect_outputs(result.result, out_dir, output_prefix(record))
+        with self._stage(timings, "upload"):
+            for item in outputs:
+                store.upload_file(os.path.join(out_dir, item["name"]), item["key"], item["content_type"])
+            manifest = {
+                "schema": 1,
+                "source": {**record.identity(), "size": head.size, "etag": head.etag or record.etag,
+                           "declared_content_type": head.content_type},
+                "source_id": source_id(record),
+                "sniffed": {"mime": media.mime, "kind": media.kind, "demuxer": media.demuxer},
+                "kind": result.result.get("kind"),
+                "probe": result.result.get("probe"),
+                "outputs": outputs,
+                "timings": dict(timings),
+                "versions": {"worker": __version__, **result.result.get("versions", {})},
+                "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
+                "created_at": _now(),
+            }
+            store.put_json(done_key, manifest)  # last: its presence means "all outputs are there"
+        self._delete_source(record)
+        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=done_key, timings=timings)
+
+    def _delete_source(self, record: SourceRecord) -> None:
+        if not self._settings.delete_source:
+            return
+        try:
+            self._storage.delete_source(record)
+        except MediaWorkerError as exc:
+            # Outputs are published; the temp bucket's lifecycle rule removes the leftover.
+            log.warning("could not delete the source s3://%s/%s: %s", record.bucket, record.key, exc)
+
+    def _reject(self, job: Job, exc: PermanentError, timings: dict[str, float]) -> Outcome:
+        key = rejection_key(job.record)
+        doc = {"schema": 1, "reason": exc.reason.value, "message": exc.message, "source": job.record.identity(),
+               "source_id": source_id(job.record), "event_time": job.record.event_time,
+               "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
+               "rejected_at": _now()}
+        try:
+            self._storage.put_json(key, doc)
+        except RetryableError as write_exc:
+            return self._retry(job, write_exc, timings)
+        log.info("rejected s3://%s/%s: %s", job.record.bucket, job.record.key, exc)
+        return Outcome(job.job_id, REJECTED, reason=exc.reason.value, message=exc.message, key=key, timings=timings)
+
+    def _retry(self, job: Job, exc: RetryableError, timings: dict[str, float]) -> Outcome:
+        log.warning("job %s for s3://%s/%s will be retried: %s", job.job_id, job.record.bucket, job.record.key, exc)
+        return Outcome(job.job_id, RETRY, reason=exc.reason.value, message=exc.message, timings=timings)
+
+    def close(self) -> None:
+        """Release the sandbox runtime."""
+        self._sandbox.close()
+
+
+def _collect_outputs(result: dict[str, Any], out_dir: str, prefix: str) -> list[dict[str, Any]]:
+    """Check what the sandbox claims against the files, and digest them here (the sandbox is not trusted)."""
+    items = result.get("outputs")
+    if not isinstance(items, list) or not items:
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, "the sandbox reported no outputs")
+    collected = []
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else None
+        ext = os.path.splitext(name or "")[1]
+        path = os.path.join(out_dir, name or "")
+        if not name or not _OUTPUT_NAME.match(name) or ext not in CONTENT_TYPES:
+            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"unexpected output name {name!r}")
+        if os.path.islink(path) or not os.path.isfile(path):
+            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"output {name} is not a regular file")
+        size, sha256 = file_digest(path)
+        collected.append({
+            "name": name, "key": prefix + name, "kind": item.get("kind"), "content_type": CONTENT_TYPES[ext],
+            "size": size, "sha256": sha256, "duration": item.get("duration"),
+            "width": item.get("width"), "height": item.get("height"), "codec": item.get("codec"),
+        })
+    return collected
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,186 @@
+"""The process supervisor: N children, one job each at a time, deaths noticed at once.
+
+Why not ``multiprocessing.Pool`` or ``ProcessPoolExecutor``: the first can hang
+when a child is OOM-killed and the second breaks as a whole. Here each child
+has its own pipe and its process sentinel; the parent waits on all of them, so
+a child that dies (SIGKILL, segfault, OOM) fails only the job it held, and is
+replaced. A child retires after ``max_jobs`` jobs (memory held by codecs and
+libraries is returned to the OS) and is replaced the same way.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A job that ended: ``result`` from the child, or ``exitcode`` when the child died holding it."""
+
+    job_id: str
+    payload: Any
+    result: Any = None
+    exitcode: int | None = None
+
+    @property
+    def died(self) -> bool:
+        return self.result is None
+
+
+def _child_main(conn: multiprocessing.connection.Connection, factory: Callable[..., Any], arg: Any,
+                max_jobs: int) -> None:
+    """Body of a child: build the handler once, then run jobs until told to stop or retired."""
+    # Ctrl-C reaches the whole process group; only the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    handler = factory(arg)
+    try:
+        for _ in range(max_jobs):
+            try:
+                item = conn.recv()
+            except EOFError:
+                return
+            if item is None:
+                return
+            job_id, payload = item
+            conn.send((job_id, handler(payload)))
+    finally:
+        close = getattr(handler, "close", None)
+        if close:
+            close()
+
+
+class _Child:
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: multiprocessing.connection.Connection):
+        self.process = process
+        self.conn = conn
+        self.job: tuple[str, Any] | None = None
+        self.jobs_sent = 0
+
+
+class Pool:
+    """Supervises ``size`` children running ``factory(arg)(payload)`` per job."""
+
+    def __init__(self, size: int, factory: Callable[..., Any], arg: Any, *, max_jobs: int = 50,
+                 on_child_exit: Callable[[int], None] | None = None) -> None:
+        self.size = size
+        self._factory, self._arg, self._max_jobs = factory, arg, max_jobs
+        self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        self._children: list[_Child] = []
+        self._on_child_exit = on_child_exit
+        self.deaths = 0
+        self.recycles = 0
+
+    def start(self) -> None:
+        """Start all children."""
+        while len(self._children) < self.size:
+            self._children.append(self._spawn())
+
+    def _spawn(self) -> _Child:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=_child_main, name="media-worker-child", daemon=True,
+                                    args=(child_conn, self._factory, self._arg, self._max_jobs))
+        process.start()
+        child_conn.close()
+        return _Child(process, parent_conn)
+
+    @property
+    def idle(self) -> int:
+        """Children free to take a job now."""
+        return sum(1 for c in self._children if c.job is None)
+
+    @property
+    def running(self) -> list[str]:
+        """Job ids being run."""
+        return [c.job[0] for c in self._children if c.job is not None]
+
+    def pids(self) -> dict[str, int]:
+        """job id → pid of the child running it."""
+        return {c.job[0]: c.process.pid for c in self._children if c.job is not None}
+
+    def submit(self, job_id: str, payload: Any) -> None:
+        """Hand a job to an idle child (the caller checks ``idle`` first)."""
+        child = next(c for c in self._children if c.job is None)
+        child.job = (job_id, payload)
+        child.jobs_sent += 1
+        try:
+            child.conn.send((job_id, payload))
+        except OSError:
+            pass  # the child is dead; wait() reports the job as died
+
+    def wait(self, timeout: float) -> list[Completion]:
+        """Wait up to ``timeout`` seconds; return jobs that ended and replace dead children."""
+        waitables: list[Any] = [c.conn for c in self._children] + [c.process.sentinel for c in self._children]
+        ready = set(multiprocessing.connection.wait(waitables, timeout=timeout))
+        done: list[Completion] = []
+        for child in list(self._children):
+            if child.conn in ready:
+                self._read(child, done)
+            if child.process.sentinel in ready or not child.process.is_alive():
+                self._reap(child, done)
+        return done
+
+    def _read(self, child: _Child, done: list[Completion]) -> None:
+        try:
+            while child.conn.poll():
+                job_id, result = child.conn.recv()
+                if child.job and child.job[0] == job_id:
+                    done.append(Completion(job_id, child.job[1], result=result))
+                    child.job = None
+        except (EOFError, OSError):
+            pass  # the sentinel tells the rest
+
+    def _reap(self, child: _Child, done: list[Completion]) -> None:
+        if child.process.is_alive():
+            return
+        self._read(child, done)  # a result sent just before exiting still counts
+        child.process.join()
+        code = child.process.exitcode
+        if child.job is not None:
+            self.deaths += 1
+            log.error("pool child %s died (exit %s) running job %s", child.process.pid, code, child.job[0])
+            done.append(Completion(child.job[0], child.job[1], exitcode=code))
+        elif code == 0:
+            self.recycles += 1
+        else:
+            self.deaths += 1
+            log.error("idle pool child %s died (exit %s)", child.process.pid, code)
+        child.conn.close()
+        if self._on_child_exit:
+            self._on_child_exit(child.process.pid)
+        self._children[self._children.index(child)] = self._spawn()
+
+    def kill_all(self) -> list[Completion]:
+        """SIGKILL every child now; return the jobs they held."""
+        lost = []
+        for child in self._children:
+            if child.process.is_alive():
+                os.kill(child.process.pid, signal.SIGKILL)
+            child.process.join()
+            if child.job is not None:
+                lost.append(Completion(child.job[0], child.job[1], exitcode=child.process.exitcode))
+                child.job = None
+            if self._on_child_exit:
+                self._on_child_exit(child.process.pid)
+        self._children.clear()
+        return lost
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask idle children to exit, then kill whatever is left."""
+        for child in self._children:
+            try:
+                child.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for child in self._children:
+            child.process.join(max(0.0, deadline - time.monotonic()))
+        self.kill_all()

@@ -1,0 +1,70 @@
+"""Create, idempotently, what the worker needs: buckets, queue + DLQ with redrive, notification.
+
+The demo, the tests and (later) the ``provision`` command all use this one path.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Names and URLs of one provisioned stack."""
+
+    temp_bucket: str
+    production_bucket: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+def _create_bucket(s3: Any, name: str) -> None:
+    region = s3.meta.region_name
+    extra = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        s3.create_bucket(Bucket=name, **extra)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
+def _queue(sqs: Any, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, queue_name: str,
+              max_receive_count: int = 3, visibility_timeout: int = 60, temp_expiry_days: int = 7) -> Resources:
+    """Create or update every resource; safe to run again."""
+    _create_bucket(s3, temp_bucket)
+    _create_bucket(s3, production_bucket)
+    # Leftovers in the temp bucket (rejected uploads, aborted multipart uploads) expire on their own.
+    s3.put_bucket_lifecycle_configuration(Bucket=temp_bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "expire-leftover-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "Expiration": {"Days": temp_expiry_days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }]})
+    # The DLQ keeps messages longer than the source queue (14 days, the maximum).
+    dlq_url, dlq_arn = _queue(sqs, f"{queue_name}-dlq")
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"MessageRetentionPeriod": "1209600"})
+    url, arn = _queue(sqs, queue_name)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={
+        "VisibilityTimeout": str(visibility_timeout),
+        "MessageRetentionPeriod": "345600",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+        "Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "AllowS3Events", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{temp_bucket}"}},
+        }]}),
+    })
+    s3.put_bucket_notification_configuration(Bucket=temp_bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "media-worker", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}],
+    })
+    return Resources(temp_bucket, production_bucket, url, arn, dlq_url, dlq_arn)

@@ -1,0 +1,110 @@
+"""The sandbox interface, and the one place that turns a run's exit into our error tree."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError
+from worker.settings import Settings
+
+# The exit codes of ``container`` (see container/errors.py; duplicated because
+# ``container`` may not import ``worker`` and vice versa).
+EXIT_OK, EXIT_REJECTED, EXIT_INTERNAL, EXIT_NO_MEMORY = 0, 65, 70, 71
+RESULT_NAME = "result.json"
+MAX_RESULT_BYTES = 1024 * 1024
+_PERMANENT_REASONS = {r.value for r in (Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
+                                         Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED)}
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    """One run: read ``input_path``, write into ``output_dir``, obey ``spec``."""
+
+    job_id: str
+    input_path: str
+    output_dir: str
+    spec: dict[str, Any]
+    timeout: float
+    memory_mb: int
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """A successful run: the parsed ``result.json`` and how long the run took."""
+
+    result: dict[str, Any]
+    seconds: float
+    start_seconds: float
+
+
+@dataclass(frozen=True)
+class RunExit:
+    """How a run ended, as any runtime observes it."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    oom_killed: bool = False
+    log_tail: str = ""
+
+
+class Sandbox(ABC):
+    """A runtime that executes the container program on one input, isolated."""
+
+    name = "abstract"
+
+    @abstractmethod
+    def run(self, request: SandboxRequest) -> SandboxResult:
+        """Run to completion or raise an error of the tree (never returns a failure)."""
+
+    def close(self) -> None:
+        """Release what the runtime holds (clients, containers)."""
+
+
+def read_result(output_dir: str) -> dict[str, Any] | None:
+    """Parse ``result.json``; None when missing, oversized or not an object."""
+    path = os.path.join(output_dir, RESULT_NAME)
+    try:
+        if os.path.islink(path) or os.path.getsize(path) > MAX_RESULT_BYTES:
+            return None
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
+    """Map a finished run onto a result or an error of the tree."""
+    if run.timed_out:
+        raise ResourceExhausted(Reason.SANDBOX_TIMEOUT, "the transcode ran past the job timeout and was killed")
+    result = read_result(output_dir)
+    if run.oom_killed or run.exit_code == EXIT_NO_MEMORY:
+        raise ResourceExhausted(Reason.SANDBOX_OOM, "the transcode ran out of memory")
+    if run.exit_code == EXIT_OK and result and result.get("status") == "ok":
+        return result
+    if run.exit_code == EXIT_REJECTED and result and result.get("status") == "rejected":
+        reason = result.get("reason")
+        code = Reason(reason) if reason in _PERMANENT_REASONS else Reason.CORRUPT_MEDIA
+        raise RejectedInput(code, str(result.get("message", ""))[:2000])
+    if run.exit_code is not None and (run.exit_code < 0 or run.exit_code >= 128):
+        signum = -run.exit_code if run.exit_code < 0 else run.exit_code - 128
+        name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
+        raise RetryableError(Reason.SANDBOX_CRASHED, f"the transcode died of {name}: {run.log_tail[-500:]}")
+    if result and result.get("reason") == "output_check_failed":
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, str(result.get("message", ""))[:2000])
+    detail = (result or {}).get("message") or run.log_tail[-1000:]
+    raise RetryableError(Reason.SANDBOX_ERROR, f"the transcode failed (exit {run.exit_code}): {detail}")
+
+
+def create_sandbox(settings: Settings) -> Sandbox:
+    """The runtime ``settings.runtime`` names."""
+    if settings.runtime == "process":
+        from worker.sandbox.process import ProcessSandbox
+
+        return ProcessSandbox(settings)
+    raise ValueError(f"unknown runtime {settings.runtime!r}")

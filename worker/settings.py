@@ -1,0 +1,152 @@
+"""One frozen, validated ``Settings`` built from CLI flags and the environment.
+
+Every setting has exactly one environment variable, ``MEDIA_WORKER_<NAME>``; a
+CLI flag overrides it. The AWS endpoint, region and credentials are *not*
+settings of ours: boto3 reads its own standard variables (``AWS_ENDPOINT_URL``,
+``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_SQS``, ``AWS_REGION``…), so any
+S3/SQS-compatible service works unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+
+from worker.errors import SettingsError
+
+ENV_PREFIX = "MEDIA_WORKER_"
+RUNTIMES = ("process",)
+MiB = 1024 * 1024
+
+
+def _default_work_dir() -> str:
+    # A host tmpfs keeps uploads off the disk and vanishes on reboot.
+    return "/dev/shm/media-worker" if os.path.isdir("/dev/shm") else os.path.join(tempfile.gettempdir(), "media-worker")
+
+
+def _setting(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
+             choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
+    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "required": required}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker can be told. Build it with :func:`load_settings`."""
+
+    queue_url: str = _setting("", "URL of the SQS queue that receives the S3 events.", required=True)
+    temp_bucket: str = _setting("", "Bucket users upload to; events of other buckets are refused.", required=True)
+    production_bucket: str = _setting("", "Bucket that receives outputs, manifests and rejection records.", required=True)
+    pool: int = _setting(lambda: os.cpu_count() or 1, "Number of child processes (concurrent jobs).", lo=1, hi=64)
+    runtime: str = _setting("process", "Sandbox runtime for the transcode.", choices=RUNTIMES)
+    visibility_timeout: int = _setting(60, "Seconds of lease set on receive and on each heartbeat.", lo=2, hi=43200)
+    poll_wait: int = _setting(20, "SQS long-poll wait, seconds.", lo=0, hi=20)
+    max_file_size: int = _setting(100 * MiB, "Largest upload accepted, bytes.", lo=1)
+    job_timeout: int = _setting(900, "Wall-clock limit of one sandbox run, seconds.", lo=1, hi=43200)
+    sandbox_memory_mb: int = _setting(2048, "Memory limit of one sandbox run, MiB.", lo=256)
+    threads_per_job: int = _setting(0, "Codec threads per job; 0 derives them from CPUs ÷ pool.", lo=0, hi=64)
+    max_jobs_per_child: int = _setting(50, "Jobs a child runs before it is replaced.", lo=1)
+    retry_backoff_base: int = _setting(15, "First retry delay, seconds; doubles per receive.", lo=0, hi=43200)
+    retry_backoff_max: int = _setting(900, "Largest retry delay, seconds.", lo=0, hi=43200)
+    delete_source: bool = _setting(True, "Delete the temp object once its outputs are published.")
+    work_dir: str = _setting(_default_work_dir, "Parent of the per-job directories (a tmpfs is best).")
+    drain_timeout: int = _setting(60, "On SIGTERM, seconds in-flight jobs may finish before they are released.", lo=0, hi=3600)
+    log_level: str = _setting("INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    @property
+    def codec_threads(self) -> int:
+        """Threads each job's codecs may use, so the pool does not oversubscribe the CPUs."""
+        if self.threads_per_job:
+            return self.threads_per_job
+        return max(1, (os.cpu_count() or 1) // self.pool)
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        """The environment variable of setting ``name``."""
+        return ENV_PREFIX + name.upper()
+
+    @classmethod
+    def reference(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) rows for the README table."""
+        rows = []
+        for f in fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            rows.append((cls.env_name(f.name), "required" if f.metadata["required"] else repr(default), f.metadata["doc"]))
+        return rows
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {int: int, str: str, bool: _parse_bool}
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                  *, require_queue: bool = True) -> Settings:
+    """Merge flags over ``MEDIA_WORKER_*`` variables, validate, and freeze.
+
+    Raises :class:`SettingsError` naming every invalid or missing setting at once.
+    """
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    unknown = set(flags) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    hints = {f.name: f.type for f in fields(Settings)}
+    for f in fields(Settings):
+        kind = {"int": int, "str": str, "bool": bool}[hints[f.name]] if isinstance(hints[f.name], str) else hints[f.name]
+        raw = flags.get(f.name, environ.get(Settings.env_name(f.name)))
+        if raw is None:
+            continue
+        try:
+            values[f.name] = raw if isinstance(raw, kind) and not isinstance(raw, str) else _PARSERS[kind](str(raw))
+        except ValueError as exc:
+            problems.append(f"{Settings.env_name(f.name)}: {exc}")
+    try:
+        settings = Settings(**values)
+    except TypeError as exc:  # pragma: no cover - guarded by the unknown check above
+        raise SettingsError(str(exc)) from exc
+    problems.extend(_validate(settings, values, require_queue))
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+    return settings
+
+
+def _validate(settings: Settings, given: Mapping[str, Any], require_queue: bool) -> list[str]:
+    problems = []
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        meta = f.metadata
+        label = f"{Settings.env_name(f.name)} (--{f.name.replace('_', '-')})"
+        if meta["required"] and require_queue and not value:
+            problems.append(f"{label} is required")
+        if meta["lo"] is not None and value < meta["lo"]:
+            problems.append(f"{label} must be >= {meta['lo']}, got {value}")
+        if meta["hi"] is not None and value > meta["hi"]:
+            problems.append(f"{label} must be <= {meta['hi']}, got {value}")
+        if meta["choices"] and value not in meta["choices"]:
+            problems.append(f"{label} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if settings.temp_bucket and settings.temp_bucket == settings.production_bucket:
+        problems.append("the temp and production buckets must differ")
+    if settings.retry_backoff_base > settings.retry_backoff_max:
+        problems.append("MEDIA_WORKER_RETRY_BACKOFF_BASE must not exceed MEDIA_WORKER_RETRY_BACKOFF_MAX")
+    return problems
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A validated copy with some fields changed (tests, demo)."""
+    merged = {f.name: getattr(settings, f.name) for f in fields(Settings)}
+    merged.update(changes)
+    return load_settings(merged, environ={})

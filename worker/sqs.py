@@ -1,0 +1,88 @@
+"""The SQS side: receive, change visibility (one or a batch), delete.
+
+Only the parent process talks to SQS. Every call here returns plainly or
+raises botocore's errors; the callers decide what a failure means.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 10
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received SQS message."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+class Queue:
+    """A thin, typed wrapper over one queue URL."""
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._sqs = client
+        self.url = url
+
+    def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
+        """Long-poll for up to ``max_messages`` (≤ 10), leased for ``visibility_timeout``."""
+        resp = self._sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=max(1, min(MAX_BATCH, max_messages)),
+            WaitTimeSeconds=wait_seconds, VisibilityTimeout=visibility_timeout,
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+        )
+        return [Message(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""),
+                        int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")))
+                for m in resp.get("Messages", [])]
+
+    def extend(self, entries: Iterable[tuple[Message, int]]) -> dict[str, bool]:
+        """Set each message's visibility from now: message id → extended (True) or refused (False).
+
+        Ids missing from the answer met a transport error; the caller tries them again.
+        """
+        answer: dict[str, bool] = {}
+        items = list(entries)
+        for start in range(0, len(items), MAX_BATCH):
+            chunk = items[start:start + MAX_BATCH]
+            batch = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                     for i, (m, seconds) in enumerate(chunk)]
+            try:
+                resp = self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=batch)
+            except (BotoCoreError, ClientError) as exc:
+                log.error("visibility heartbeat failed for %d messages (will retry): %s", len(chunk), exc)
+                continue
+            for entry in resp.get("Successful", []):
+                answer[chunk[int(entry["Id"])][0].message_id] = True
+            for entry in resp.get("Failed", []):
+                message = chunk[int(entry["Id"])][0]
+                log.error("visibility extension refused for %s: %s %s", message.message_id,
+                          entry.get("Code"), entry.get("Message"))
+                answer[message.message_id] = False
+        return answer
+
+    def set_visibility(self, message: Message, seconds: int) -> bool:
+        """Make the message visible again after ``seconds`` (0: at once)."""
+        try:
+            self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message.receipt_handle,
+                                                VisibilityTimeout=seconds)
+            return True
+        except (BotoCoreError, ClientError) as exc:
+            log.error("could not set visibility of %s to %ss: %s", message.message_id, seconds, exc)
+            return False
+
+    def delete(self, message: Message) -> bool:
+        """Delete a settled message; a failure means a harmless redelivery (outputs are idempotent)."""
+        try:
+            self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
+            return True
+        except (BotoCoreError, ClientError) as exc:
+            log.error("could not delete %s (it will be redelivered and skipped): %s", message.message_id, exc)
+            return False

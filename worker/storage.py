@@ -1,0 +1,138 @@
+"""S3 transfers for one job, with every botocore failure mapped into the error tree."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from worker.errors import PermanentError, Reason, RetryableError
+from worker.events import SourceRecord
+
+MiB = 1024 * 1024
+# One part per 8 MiB and few threads: a job's uploads are small and the pool already runs in parallel.
+TRANSFER = TransferConfig(multipart_threshold=16 * MiB, multipart_chunksize=8 * MiB, max_concurrency=4)
+SNIFF_BYTES = 8192
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_PRECONDITION = {"412", "PreconditionFailed"}
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """What HEAD says of the source version we are about to process."""
+
+    size: int
+    etag: str
+    version_id: str | None
+    content_type: str | None
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextlib.contextmanager
+def s3_errors(action: str) -> Iterator[None]:
+    """Turn botocore errors into RetryableError(s3_error); let ours through."""
+    try:
+        yield
+    except ClientError as exc:
+        raise RetryableError(Reason.S3_ERROR, f"{action}: {_code(exc)} {exc}") from exc
+    except BotoCoreError as exc:
+        raise RetryableError(Reason.S3_ERROR, f"{action}: {exc}") from exc
+
+
+class Storage:
+    """The S3 side of a job: source reads, output writes, markers."""
+
+    def __init__(self, s3: Any, production_bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = production_bucket
+
+    def _version_args(self, record: SourceRecord) -> dict[str, str]:
+        if record.version_id:
+            return {"VersionId": record.version_id}
+        # Without versioning, IfMatch makes sure we read the bytes the event was about.
+        return {"IfMatch": f'"{record.etag}"'} if record.etag else {}
+
+    def head_source(self, record: SourceRecord) -> SourceObject:
+        """HEAD the source version; a missing or replaced object is permanent."""
+        with s3_errors(f"HEAD s3://{record.bucket}/{record.key}"):
+            try:
+                head = self._s3.head_object(Bucket=record.bucket, Key=record.key, **self._version_args(record))
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    raise PermanentError(Reason.SOURCE_GONE, "the uploaded object no longer exists") from None
+                if _code(exc) in _PRECONDITION:
+                    raise PermanentError(Reason.SOURCE_SUPERSEDED,
+                                         "the object was replaced by a newer upload; that upload has its own event") from None
+                raise
+        return SourceObject(size=int(head["ContentLength"]), etag=str(head.get("ETag", "")).strip('"'),
+                            version_id=head.get("VersionId"), content_type=head.get("ContentType"))
+
+    def read_head_bytes(self, record: SourceRecord, count: int = SNIFF_BYTES) -> bytes:
+        """The first ``count`` bytes, by a ranged GET (for libmagic)."""
+        with s3_errors(f"GET (range) s3://{record.bucket}/{record.key}"):
+            resp = self._s3.get_object(Bucket=record.bucket, Key=record.key, Range=f"bytes=0-{count - 1}",
+                                       **self._version_args(record))
+            return resp["Body"].read(count)
+
+    def download(self, record: SourceRecord, path: str, expected_size: int) -> None:
+        """Stream the source version to ``path`` (one GET pinned by VersionId or IfMatch) and check its length."""
+        with s3_errors(f"download s3://{record.bucket}/{record.key}"):
+            try:
+                resp = self._s3.get_object(Bucket=record.bucket, Key=record.key, **self._version_args(record))
+            except ClientError as exc:
+                if _code(exc) in _PRECONDITION:
+                    raise PermanentError(Reason.SOURCE_SUPERSEDED, "the object was replaced while we read it") from None
+                raise
+            with open(path, "wb") as fh:
+                for chunk in resp["Body"].iter_chunks(MiB):
+                    fh.write(chunk)
+        got = os.path.getsize(path)
+        if got != expected_size:
+            raise RetryableError(Reason.S3_ERROR, f"downloaded {got} bytes, HEAD said {expected_size}")
+
+    def exists(self, key: str) -> bool:
+        """True when ``key`` exists in the production bucket."""
+        with s3_errors(f"HEAD s3://{self._bucket}/{key}"):
+            try:
+                self._s3.head_object(Bucket=self._bucket, Key=key)
+                return True
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    return False
+                raise
+
+    def upload_file(self, path: str, key: str, content_type: str) -> None:
+        """Managed (multipart when large) upload with its Content-Type."""
+        with s3_errors(f"upload s3://{self._bucket}/{key}"):
+            self._s3.upload_file(path, self._bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER)
+
+    def put_json(self, key: str, doc: dict[str, Any]) -> None:
+        """Write a small JSON document (manifest, rejection record)."""
+        body = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        with s3_errors(f"PUT s3://{self._bucket}/{key}"):
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+
+    def delete_source(self, record: SourceRecord) -> None:
+        """Remove the temp object (the exact version when versioned)."""
+        extra = {"VersionId": record.version_id} if record.version_id else {}
+        with s3_errors(f"DELETE s3://{record.bucket}/{record.key}"):
+            self._s3.delete_object(Bucket=record.bucket, Key=record.key, **extra)
+
+
+def file_digest(path: str) -> tuple[int, str]:
+    """(size, sha256 hex) of a local file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(MiB), b""):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
