@@ -12,13 +12,15 @@ AAC_RATES = (44100, 48000)
 
 
 def fit_within(width: int, height: int, max_long: int, max_short: int) -> tuple[int, int]:
-    """Largest even size inside the box with the same aspect; never larger than the source."""
+    """Largest even size inside the box with the source's aspect; never larger than the source."""
     scale = min(1.0, max_long / max(width, height), max_short / min(width, height))
 
-    def even(value: float) -> int:
-        return max(2, int(round(value)) // 2 * 2)
+    def even(value: float, limit: int) -> int:
+        # Nearest even number keeps the aspect best; the limit keeps it inside the box and the source.
+        return max(2, min(2 * round(value / 2), limit // 2 * 2))
 
-    return even(width * scale), even(height * scale)
+    long_limit, short_limit = (max_long, max_short) if width >= height else (max_short, max_long)
+    return even(width * scale, min(width, long_limit)), even(height * scale, min(height, short_limit))
 
 
 def add_h264(out: av.container.OutputContainer, *, width: int, height: int, fps: float,

@@ -167,6 +167,13 @@ class JobRunner:
 
     def _reject(self, job: Job, exc: PermanentError, timings: dict[str, float]) -> Outcome:
         key = rejection_key(job.record)
+        try:
+            if exc.reason is Reason.SOURCE_GONE and self._storage.exists(manifest_key(job.record)):
+                # A duplicate delivery raced the first one, which published and deleted the source.
+                return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(job.record),
+                               timings=timings)
+        except RetryableError as check_exc:
+            return self._retry(job, check_exc, timings)
         doc = {"schema": 1, "reason": exc.reason.value, "message": exc.message, "source": job.record.identity(),
                "source_id": source_id(job.record), "event_time": job.record.event_time,
                "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},

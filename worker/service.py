@@ -240,7 +240,8 @@ class Service:
             shutil.rmtree(path, ignore_errors=True)
 
     def _sweep_work_dir(self) -> None:
-        """Remove job directories left by processes that no longer exist (a crash, kill -9)."""
+        """Create the work directory; remove job directories of processes that no longer exist (kill -9)."""
+        os.makedirs(self.settings.work_dir, mode=0o700, exist_ok=True)
         for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), "job-*-*")):
             pid = os.path.basename(path).split("-")[1]
             if pid.isdigit() and not _alive(int(pid)):

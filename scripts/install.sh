@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what the worker, the demo and the tests need on a fresh Debian/Ubuntu machine.
+# Idempotent: skips what is already there. Usage: scripts/install.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+apt_packages=(libmagic1)
+((want_test)) && apt_packages+=(ffmpeg)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  echo "installing system packages: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+extra=""
+((want_test)) && extra="[test]"
+python3 -m pip install -q --disable-pip-version-check -e ".${extra}"

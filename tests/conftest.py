@@ -1,0 +1,128 @@
+"""Shared fixtures: one moto HTTP server per session, a fresh provisioned stack per test, generated media."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from worker.clients import s3_client, sqs_client
+from worker.localstack import LOCAL_CREDENTIALS, moto_server
+from worker.provision import Resources, provision
+from worker.samples import make_audio, make_corrupt, make_image, make_video
+from worker.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server over real HTTP; this process and its children point boto3 at it."""
+    with moto_server() as endpoint:
+        saved = dict(os.environ)
+        os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
+        try:
+            yield endpoint
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@dataclass
+class Stack:
+    """A provisioned stack plus clients and helpers for one test."""
+
+    resources: Resources
+    s3: Any
+    sqs: Any
+    work_dir: str
+
+    def settings(self, **overrides: Any) -> Settings:
+        base = {"queue_url": self.resources.queue_url, "temp_bucket": self.resources.temp_bucket,
+                "production_bucket": self.resources.production_bucket, "pool": 1, "poll_wait": 1,
+                "visibility_timeout": 10, "retry_backoff_base": 0, "retry_backoff_max": 0,
+                "drain_timeout": 10, "job_timeout": 120, "work_dir": self.work_dir}
+        base.update(overrides)
+        return load_settings(base, environ={})
+
+    def upload(self, key: str, path_or_bytes: str | bytes) -> str:
+        body = path_or_bytes if isinstance(path_or_bytes, bytes) else open(path_or_bytes, "rb").read()
+        return self.s3.put_object(Bucket=self.resources.temp_bucket, Key=key, Body=body)["ETag"].strip('"')
+
+    def production_keys(self, prefix: str = "") -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.resources.production_bucket,
+                                                                   Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def counts(self, url: str | None = None) -> tuple[int, int]:
+        """(visible, in flight) messages of the queue (or another URL, e.g. the DLQ)."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.resources.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    def drain_test_event(self) -> None:
+        """Remove moto's s3:TestEvent so tests see only their own messages."""
+        resp = self.sqs.receive_message(QueueUrl=self.resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        for message in resp.get("Messages", []):
+            assert "s3:TestEvent" in message["Body"]
+            self.sqs.delete_message(QueueUrl=self.resources.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def stack(moto_endpoint: str, tmp_path) -> Stack:
+    """A fresh temp bucket, production bucket, queue and DLQ (maxReceiveCount 3) on the moto server."""
+    name = "t" + uuid.uuid4().hex[:10]
+    s3, sqs = s3_client(), sqs_client(1)
+    resources = provision(s3, sqs, temp_bucket=f"{name}-temp", production_bucket=f"{name}-prod",
+                          queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10)
+    work_dir = tmp_path / "work"
+    return Stack(resources, s3, sqs, str(work_dir))
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, str]:
+    """Generated inputs, made once per session."""
+    d = tmp_path_factory.mktemp("media")
+    clip = make_video(str(d / "clip.mp4"), seconds=2)
+    return {
+        "clip": clip,
+        "silent": make_video(str(d / "silent.mp4"), audio=False, seconds=2),
+        "portrait": make_video(str(d / "portrait.mp4"), width=640, height=360, rotation=90, seconds=1, audio=False),
+        "big": make_video(str(d / "big.mp4"), width=1920, height=1080, seconds=2),
+        "mp3": make_audio(str(d / "tone.mp3")),
+        "png": make_image(str(d / "pic.png"), width=2400, height=1600),
+        "small_png": make_image(str(d / "small.png"), width=300, height=200),
+        "corrupt": make_corrupt(str(d / "corrupt.mp4"), clip),
+    }
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+class RunningService:
+    """A Service on a thread, stopped (and joined) by the context exit."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=service.run, args=(self.stop,), daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        return self.service
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "service did not stop"

@@ -1,0 +1,89 @@
+"""``python -m worker`` as a real process: SIGTERM drain, release on deadline, and the demo."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import wait_for
+from worker.events import SourceRecord
+from worker.keys import manifest_key
+
+pytestmark = pytest.mark.slow
+
+
+def start_worker(stack, **settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
+    env.update({"MEDIA_WORKER_QUEUE_URL": stack.resources.queue_url,
+                "MEDIA_WORKER_TEMP_BUCKET": stack.resources.temp_bucket,
+                "MEDIA_WORKER_PRODUCTION_BUCKET": stack.resources.production_bucket,
+                "MEDIA_WORKER_POLL_WAIT": "1", "MEDIA_WORKER_WORK_DIR": stack.work_dir,
+                "MEDIA_WORKER_VISIBILITY_TIMEOUT": "30", "PYTHONUNBUFFERED": "1"})
+    env.update({f"MEDIA_WORKER_{k.upper()}": str(v) for k, v in settings.items()})
+    log = open(os.path.join(os.path.dirname(stack.work_dir), "worker.log"), "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", "1"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def log_text(log):
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def test_sigterm_lets_the_running_job_finish_then_exits_0(stack, media):
+    etag = stack.upload("drain.mp4", media["big"])
+    proc, log = start_worker(stack, drain_timeout=120)
+    try:
+        wait_for(lambda: "job " in log_text(log), timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, log_text(log)
+    finally:
+        proc.kill()
+    record = SourceRecord(stack.resources.temp_bucket, "drain.mp4", None, etag, None, "ObjectCreated:Put")
+    assert stack.s3.head_object(Bucket=stack.resources.production_bucket, Key=manifest_key(record))
+    assert stack.counts() == (0, 0)
+    assert "draining" in log_text(log)
+
+
+def test_sigterm_past_the_deadline_releases_the_message_at_once(stack, media):
+    stack.upload("release.mp4", media["big"])
+    proc, log = start_worker(stack, drain_timeout=0)
+    try:
+        wait_for(lambda: "job " in log_text(log), timeout=60)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log_text(log)
+        # visibility was 30 s: seeing it visible well before proves it was released, not expired
+        wait_for(lambda: stack.counts() == (1, 0), timeout=10)
+        assert time.monotonic() - started < 25
+    finally:
+        proc.kill()
+    assert os.listdir(stack.work_dir) == []
+    assert stack.production_keys() == []
+
+
+def test_a_second_signal_stops_at_once(stack, media):
+    stack.upload("now.mp4", media["big"])
+    proc, log = start_worker(stack, drain_timeout=600)
+    try:
+        wait_for(lambda: "job " in log_text(log), timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, log_text(log)
+        wait_for(lambda: stack.counts() == (1, 0), timeout=10)
+    finally:
+        proc.kill()
+
+
+def test_the_demo_passes():
+    proc = subprocess.run([sys.executable, "-m", "worker", "demo"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS: 6 uploads" in proc.stdout
+    assert "corrupt_media" in proc.stdout or "decode_failed" in proc.stdout

@@ -1,0 +1,108 @@
+"""The sandbox program on generated media: outputs re-checked here, independently of its own checks."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from container.verify import moov_before_mdat
+
+
+def run_container(tmp_path, source, spec=None):
+    out = tmp_path / "out"
+    out.mkdir()
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec or {"threads": 2}))
+    proc = subprocess.run([sys.executable, "-m", "container", "--input", source, "--output-dir", str(out),
+                           "--spec", str(spec_path)], capture_output=True, text=True, timeout=120)
+    return proc.returncode, json.loads((out / "result.json").read_text()), out
+
+
+def streams(path):
+    with av.open(str(path)) as c:
+        return ([(s.codec_context.name, s.codec_context.width, s.codec_context.height) for s in c.streams.video],
+                [(s.codec_context.name, s.codec_context.channels) for s in c.streams.audio],
+                c.duration / av.time_base if c.duration else None)
+
+
+def test_video_with_audio(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["clip"])
+    assert code == 0 and result["status"] == "ok" and result["kind"] == "video"
+    video, audio, duration = streams(out / "video.mp4")
+    assert video == [("h264", 640, 360)] and audio == [("aac", 2)]
+    assert abs(duration - 2.0) < 0.1
+    assert moov_before_mdat(str(out / "video.mp4"))
+    with av.open(str(out / "video.mp4")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+        assert c.streams.video[0].profile == "High"
+    assert streams(out / "poster.jpg")[0] == [("mjpeg", 640, 360)]
+
+
+def test_video_without_audio_has_no_audio_stream(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["silent"])
+    assert code == 0
+    assert streams(out / "video.mp4")[1] == []
+
+
+def test_large_source_is_capped_at_1080p_and_small_one_never_upscaled(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["big"], {"threads": 2, "profile": {"video": {"max_short_side": 720,
+                                                                                                  "max_long_side": 1280}}})
+    assert code == 0 and streams(out / "video.mp4")[0] == [("h264", 1280, 720)]
+
+
+def test_portrait_rotation_is_applied_like_ffmpeg(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["portrait"])
+    assert code == 0
+    assert streams(out / "video.mp4")[0] == [("h264", 360, 640)]
+    assert result["probe"]["video"]["rotation"] == 90
+    with av.open(str(out / "video.mp4")) as c:
+        frame = next(c.decode(video=0))
+    assert frame.rotation == 0
+    # Debian's ffmpeg CLI, an independent implementation of autorotate, as the reference picture.
+    ref = tmp_path / "ref.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", media["portrait"], "-frames:v", "1", str(ref)], check=True)
+    with av.open(str(ref)) as c:
+        expected = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    got = frame.to_ndarray(format="rgb24").astype(float)
+    psnr = 10 * np.log10(255 ** 2 / ((expected - got) ** 2).mean())
+    assert psnr > 30, psnr
+
+
+def test_audio_only_becomes_m4a(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["mp3"])
+    assert code == 0 and result["kind"] == "audio"
+    video, audio, duration = streams(out / "audio.m4a")
+    assert video == [] and audio == [("aac", 2)] and abs(duration - 2.0) < 0.1
+    assert moov_before_mdat(str(out / "audio.m4a"))
+
+
+def test_image_is_downscaled_to_2048_and_small_image_kept(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["png"], {"kind": "image", "demuxer": "png_pipe"})
+    assert code == 0 and result["kind"] == "image"
+    assert streams(out / "image.webp")[0] == [("webp", 2048, 1366)]
+    small = tmp_path / "small"
+    small.mkdir()
+    code, result, out = run_container(small, media["small_png"], {"kind": "image", "demuxer": "png_pipe"})
+    assert code == 0 and streams(out / "image.webp")[0] == [("webp", 300, 200)]
+
+
+@pytest.mark.parametrize("name", ["corrupt", "garbage"])
+def test_corrupt_input_is_rejected_with_exit_65(tmp_path, media, name):
+    source = media["corrupt"] if name == "corrupt" else str(tmp_path / "garbage.mp4")
+    if name == "garbage":
+        (tmp_path / "garbage.mp4").write_bytes(bytes(range(256)) * 40)
+    code, result, out = run_container(tmp_path, source)
+    assert code == 65
+    assert result["status"] == "rejected" and result["reason"] in ("corrupt_media", "decode_failed")
+    assert not (out / "video.mp4").exists() or result["status"] != "ok"
+
+
+def test_the_fixed_demuxer_is_used(tmp_path, media):
+    """An MP4 handed to the PNG demuxer is not guessed into working: the host's sniff decides."""
+    code, result, _ = run_container(tmp_path, media["clip"], {"demuxer": "png_pipe", "kind": "image"})
+    assert code == 65 and result["status"] == "rejected"

@@ -1,0 +1,54 @@
+"""One validated settings object; invalid settings exit 2 with one clear message."""
+import subprocess
+import sys
+
+import pytest
+
+from worker.errors import SettingsError
+from worker.settings import Settings, load_settings
+
+REQUIRED = {"MEDIA_WORKER_QUEUE_URL": "http://q", "MEDIA_WORKER_TEMP_BUCKET": "t",
+            "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
+
+
+def test_environment_is_read_and_flags_override_it():
+    s = load_settings({"pool": 3}, environ={**REQUIRED, "MEDIA_WORKER_POOL": "5", "MEDIA_WORKER_DELETE_SOURCE": "no"})
+    assert s.pool == 3 and s.delete_source is False and s.queue_url == "http://q"
+
+
+def test_settings_are_frozen():
+    s = load_settings(environ=REQUIRED)
+    with pytest.raises(AttributeError):
+        s.pool = 2  # type: ignore[misc]
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"MEDIA_WORKER_POOL": "0", "MEDIA_WORKER_RUNTIME": "vm", "MEDIA_WORKER_JOB_TIMEOUT": "x"})
+    text = str(info.value)
+    for needle in ("MEDIA_WORKER_QUEUE_URL", "MEDIA_WORKER_POOL", "MEDIA_WORKER_RUNTIME", "MEDIA_WORKER_JOB_TIMEOUT"):
+        assert needle in text
+
+
+def test_same_bucket_twice_is_refused():
+    with pytest.raises(SettingsError, match="must differ"):
+        load_settings(environ={**REQUIRED, "MEDIA_WORKER_PRODUCTION_BUCKET": "t"})
+
+
+def test_codec_threads_follow_the_pool():
+    assert load_settings({"pool": 64}, environ=REQUIRED).codec_threads == 1
+    assert load_settings({"threads_per_job": 3}, environ=REQUIRED).codec_threads == 3
+
+
+def test_reference_table_covers_every_setting():
+    rows = Settings.reference()
+    assert {r[0] for r in rows} >= {"MEDIA_WORKER_QUEUE_URL", "MEDIA_WORKER_POOL", "MEDIA_WORKER_RUNTIME"}
+
+
+def test_cli_exits_2_with_one_message_on_bad_settings():
+    env = {"PATH": "/usr/bin:/bin", "MEDIA_WORKER_POOL": "-1"}
+    proc = subprocess.run([sys.executable, "-m", "worker", "--pool", "0"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert "MEDIA_WORKER_POOL" in proc.stderr and "MEDIA_WORKER_QUEUE_URL" in proc.stderr
+    assert "Traceback" not in proc.stderr
