@@ -126,3 +126,10 @@ class RunningService:
         self.stop.set()
         self.thread.join(60)
         assert not self.thread.is_alive(), "service did not stop"
+
+
+def free_port_for_test() -> int:
+    """A free port on 127.0.0.1 (for servers a test starts in a subprocess)."""
+    from worker.localstack import free_port
+
+    return free_port()

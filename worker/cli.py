@@ -80,6 +80,7 @@ def local_stack_cmd(port: int) -> None:
 
     with local_stack(port, name="local") as stack:
         print_environment(stack.environment())
+        sys.stdout.flush()  # whoever reads this through a pipe needs it now, not at exit
         click.echo("# local stack running; Ctrl-C stops it", err=True)
         try:
             while True:

@@ -87,3 +87,42 @@ def test_the_demo_passes():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS: 6 uploads" in proc.stdout
     assert "corrupt_media" in proc.stdout or "decode_failed" in proc.stdout
+
+
+def test_local_stack_and_a_worker_pointed_at_it_by_aws_endpoint_url(tmp_path, media):
+    """The two commands a developer runs by hand: the stack prints its environment, the worker uses only that."""
+    from tests.conftest import free_port_for_test
+    import boto3
+
+    port = free_port_for_test()
+    stack_proc = subprocess.Popen([sys.executable, "-m", "worker", "local-stack", "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    worker = None
+    try:
+        exported: dict[str, str] = {}
+        while "MEDIA_WORKER_PRODUCTION_BUCKET" not in exported:  # the last line it prints
+            line = stack_proc.stdout.readline()
+            assert line, "local-stack exited before printing its environment"
+            name, value = line.strip().removeprefix("export ").split("=", 1)
+            exported[name] = value
+        assert exported["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MEDIA_WORKER_"))}
+        env = {**clean, **exported, "MEDIA_WORKER_POLL_WAIT": "1", "MEDIA_WORKER_WORK_DIR": str(tmp_path / "w")}
+        worker = subprocess.Popen([sys.executable, "-m", "worker", "--pool", "1"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s3 = boto3.client("s3", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.upload_file(media["mp3"], exported["MEDIA_WORKER_TEMP_BUCKET"], "by-another-client.mp3")
+
+        def published():
+            listing = s3.list_objects_v2(Bucket=exported["MEDIA_WORKER_PRODUCTION_BUCKET"], Prefix="media/")
+            return [o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith("manifest.json")]
+
+        assert wait_for(published, timeout=90)[0].startswith("media/by-another-client.mp3/")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        for proc in (worker, stack_proc):
+            if proc is not None:
+                proc.kill()
+                proc.wait()

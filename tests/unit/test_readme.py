@@ -1,0 +1,21 @@
+"""The README stays true to the code: every setting, reason code and command is documented."""
+from pathlib import Path
+
+from worker.errors import Reason
+from worker.settings import Settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_setting_is_in_the_configuration_table():
+    missing = [name for name, _, _ in Settings.reference() if f"`{name}`" not in README]
+    assert not missing, missing
+
+
+def test_every_reason_code_is_documented():
+    missing = [r.value for r in Reason if f"`{r.value}`" not in README]
+    assert not missing, missing
+
+
+def test_the_two_setup_commands_are_there():
+    assert "bash scripts/demo.sh" in README and "bash scripts/test.sh" in README
