@@ -8,7 +8,8 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 apt_packages=(libmagic1)
-((want_test)) && apt_packages+=(ffmpeg)
+# The tests need Docker (engine + debootstrap for the offline base image) and ffmpeg as an independent checker.
+((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -21,6 +22,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-extra=""
+extra="[local]"
 ((want_test)) && extra="[test]"
 python3 -m pip install -q --disable-pip-version-check -e ".${extra}"

@@ -60,7 +60,7 @@ def run(**flags: Any) -> None:
 
 @cli.command()
 @click.option("--pool", type=int, default=2, show_default=True)
-@click.option("--runtime", type=click.Choice(RUNTIMES), default="process", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True)
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="give up after this many seconds")
 def demo(pool: int, runtime: str, timeout: float) -> None:
     """Process a generated sample set on an embedded local stack; exit 0 only if all went as expected."""

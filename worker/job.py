@@ -123,7 +123,9 @@ class JobRunner:
             raise RejectedInput(Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}")
         with self._stage(timings, "sniff"):
             media = sniff(store.read_head_bytes(record), key=record.key, declared_type=head.content_type)
-        input_path, out_dir = os.path.join(job_dir, "input"), os.path.join(job_dir, "out")
+        in_dir, out_dir = os.path.join(job_dir, "in"), os.path.join(job_dir, "out")
+        input_path = os.path.join(in_dir, "input")
+        os.makedirs(in_dir, mode=0o700)
         os.makedirs(out_dir, mode=0o700)
         with self._stage(timings, "download"):
             store.download(record, input_path, head.size)

@@ -29,6 +29,8 @@ from worker.events import parse_body
 from worker.job import RETRY, Job, JobRunner, Outcome, job_dir_prefix, new_job_id
 from worker.leases import LeaseBook
 from worker.pool import Completion, Pool
+from worker.processes import pid_alive
+from worker.sandbox import reap_sandboxes, resolve_runtime
 from worker.settings import Settings
 from worker.sqs import Message, Queue
 
@@ -58,11 +60,12 @@ class Service:
     def __init__(self, settings: Settings, *, runner_factory: Callable[..., Any] = JobRunner,
                  runner_arg: Any = None, sqs: Any = None,
                  on_outcome: Callable[[Job, Outcome], None] | None = None) -> None:
+        settings = resolve_runtime(settings)
         self.settings = settings
         self.queue = Queue(sqs or sqs_client(settings.poll_wait), settings.queue_url)
         self.leases = LeaseBook(self.queue, settings.visibility_timeout)
         self.pool = Pool(settings.pool, runner_factory, settings if runner_arg is None else runner_arg,
-                         max_jobs=settings.max_jobs_per_child, on_child_exit=self._remove_job_dirs)
+                         max_jobs=settings.max_jobs_per_child, on_child_exit=self._after_child_exit)
         self.stats: Counter[str] = Counter()
         self.last_poll: float | None = None
         self._on_outcome = on_outcome
@@ -234,25 +237,24 @@ class Service:
             flight.cancelled = True
             self._settle(flight)
 
-    # -- job directories -------------------------------------------------------------------
-    def _remove_job_dirs(self, pid: int) -> None:
+    # -- what dead processes leave behind ----------------------------------------------------
+    def _after_child_exit(self, pid: int) -> None:
+        """A child exited (or was killed): remove its job directories and sandbox containers."""
         for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), job_dir_prefix(pid) + "*")):
             shutil.rmtree(path, ignore_errors=True)
+        try:
+            reap_sandboxes(self.settings, pid=pid)
+        except Exception as exc:  # noqa: BLE001 - the start-up reaper catches what this misses
+            log.error("could not reap the sandboxes of child %s: %s", pid, exc)
 
     def _sweep_work_dir(self) -> None:
-        """Create the work directory; remove job directories of processes that no longer exist (kill -9)."""
+        """Create the work directory; remove job directories and containers of dead workers (kill -9)."""
+        removed = reap_sandboxes(self.settings, dead_parents_only=True)
+        if removed:
+            log.warning("removed %d orphan sandbox containers", removed)
         os.makedirs(self.settings.work_dir, mode=0o700, exist_ok=True)
         for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), "job-*-*")):
             pid = os.path.basename(path).split("-")[1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

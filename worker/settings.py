@@ -14,10 +14,11 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
+from worker import __version__
 from worker.errors import SettingsError
 
 ENV_PREFIX = "MEDIA_WORKER_"
-RUNTIMES = ("process",)
+RUNTIMES = ("auto", "docker", "process")
 MiB = 1024 * 1024
 
 
@@ -42,7 +43,11 @@ class Settings:
     temp_bucket: str = _setting("", "Bucket users upload to; events of other buckets are refused.", required=True)
     production_bucket: str = _setting("", "Bucket that receives outputs, manifests and rejection records.", required=True)
     pool: int = _setting(lambda: os.cpu_count() or 1, "Number of child processes (concurrent jobs).", lo=1, hi=64)
-    runtime: str = _setting("process", "Sandbox runtime for the transcode.", choices=RUNTIMES)
+    runtime: str = _setting("auto", "Sandbox runtime: docker, process, or auto (docker when an engine answers).",
+                            choices=RUNTIMES)
+    sandbox_image: str = _setting(lambda: f"media-worker-ffmpeg:{__version__}", "Image of the docker runtime.")
+    sandbox_pids_limit: int = _setting(128, "Most processes/threads in one sandbox (docker).", lo=16, hi=4096)
+    sandbox_tmpfs_mb: int = _setting(256, "Size of the sandbox's scratch tmpfs, MiB (docker).", lo=16)
     visibility_timeout: int = _setting(60, "Seconds of lease set on receive and on each heartbeat.", lo=2, hi=43200)
     poll_wait: int = _setting(20, "SQS long-poll wait, seconds.", lo=0, hi=20)
     max_file_size: int = _setting(100 * MiB, "Largest upload accepted, bytes.", lo=1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from abc import ABC, abstractmethod
@@ -10,6 +11,8 @@ from typing import Any
 
 from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # The exit codes of ``container`` (see container/errors.py; duplicated because
 # ``container`` may not import ``worker`` and vice versa).
@@ -101,10 +104,47 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
     raise RetryableError(Reason.SANDBOX_ERROR, f"the transcode failed (exit {run.exit_code}): {detail}")
 
 
+def prepare_spec(request: SandboxRequest) -> str:
+    """Write the job spec beside the input (both runtimes read it from there); return its path."""
+    path = os.path.join(os.path.dirname(request.input_path), "spec.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(request.spec, fh)
+    return path
+
+
 def create_sandbox(settings: Settings) -> Sandbox:
-    """The runtime ``settings.runtime`` names."""
+    """The runtime ``settings.runtime`` names (``auto`` must be resolved first)."""
     if settings.runtime == "process":
         from worker.sandbox.process import ProcessSandbox
 
         return ProcessSandbox(settings)
-    raise ValueError(f"unknown runtime {settings.runtime!r}")
+    if settings.runtime == "docker":
+        from worker.sandbox.docker import DockerSandbox
+
+        return DockerSandbox(settings)
+    raise ValueError(f"runtime {settings.runtime!r} is not resolved")
+
+
+def resolve_runtime(settings: Settings) -> Settings:
+    """Settle ``auto``: docker when an engine answers and has the image, else process with a loud warning."""
+    if settings.runtime != "auto":
+        return settings
+    from worker.sandbox.docker import engine_ready
+    from worker.settings import with_overrides
+
+    problem = engine_ready(settings.sandbox_image)
+    if problem is None:
+        return with_overrides(settings, runtime="docker")
+    log.warning("!!! runtime=auto fell back to the PROCESS runtime, which is NOT isolated from hostile media "
+                "(no Docker engine or no image %s: %s). Build the images (scripts/build-images.sh) or set "
+                "MEDIA_WORKER_RUNTIME=process to silence this.", settings.sandbox_image, problem)
+    return with_overrides(settings, runtime="process")
+
+
+def reap_sandboxes(settings: Settings, *, pid: int | None = None, dead_parents_only: bool = False) -> int:
+    """Remove sandbox runs left behind (only the docker runtime leaves any: processes die with their parent)."""
+    if settings.runtime != "docker":
+        return 0
+    from worker.sandbox.docker import reap
+
+    return reap(pid=pid, dead_parents_only=dead_parents_only)

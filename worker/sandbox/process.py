@@ -9,14 +9,13 @@ the ``docker`` runtime for that.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from worker.sandbox.base import RunExit, Sandbox, SandboxRequest, SandboxResult, interpret
+from worker.sandbox.base import RunExit, Sandbox, SandboxRequest, SandboxResult, interpret, prepare_spec
 from worker.settings import Settings
 
 LOG_NAME = "sandbox.log"
@@ -44,9 +43,7 @@ class ProcessSandbox(Sandbox):
         job_dir = os.path.dirname(request.output_dir)
         scratch = os.path.join(job_dir, "scratch")
         os.makedirs(scratch, exist_ok=True)
-        spec_path = os.path.join(job_dir, "spec.json")
-        with open(spec_path, "w", encoding="utf-8") as fh:
-            json.dump(request.spec, fh)
+        spec_path = prepare_spec(request)
         memory = request.memory_mb * 1024 * 1024
         cpu_seconds = int(request.timeout * max(1, int(request.spec.get("threads", 1)))) + 10
         # Outputs can never be larger than a few times the input, whatever the header claims.

@@ -1,0 +1,139 @@
+"""The docker runtime against the real engine: transcode, lock-down, timeout, OOM, orphan reaper."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+
+import pytest
+from testcontainers.core.container import DockerContainer
+
+from tests.integration.conftest import our_containers
+from worker.errors import Reason, ResourceExhausted
+from worker.sandbox.base import SandboxRequest, prepare_spec
+from worker.sandbox.docker import LABEL_HOST, LABEL_JOB, LABEL_PARENT, LABEL_PID, DockerSandbox, reap
+
+pytestmark = pytest.mark.docker
+
+PROBE = r"""
+import json, os, socket
+r = {"uid": os.getuid(), "interfaces": [name for _, name in socket.if_nameindex()]}
+r["routes"] = open("/proc/net/route").read().splitlines()[1:]
+for name, path in (("rootfs", "/etc/probe"), ("input", "/job/in/probe"), ("tmp", "/tmp/probe"), ("out", "/job/out/probe")):
+    try:
+        open(path, "w").write("x"); r[name] = "writable"
+    except OSError as exc:
+        r[name] = exc.errno
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+r["CapEff"], r["NoNewPrivs"] = status["CapEff"].strip(), status["NoNewPrivs"].strip()
+print("PROBE " + json.dumps(r), flush=True)
+"""
+
+
+def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None):
+    """A job directory on the host tmpfs, as the worker lays it out."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path)
+    job_dir = os.path.join(base, f"mw-test-{os.getpid()}-{time.monotonic_ns()}")
+    os.makedirs(os.path.join(job_dir, "in"))
+    os.makedirs(os.path.join(job_dir, "out"))
+    inp = os.path.join(job_dir, "in", "input")
+    if source == "fifo":
+        os.mkfifo(inp)  # the program blocks reading it: a real hang
+    else:
+        shutil.copy(source, inp)
+    job_id = os.path.basename(job_dir)
+    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec or {"threads": 1, "demuxer": "mov"},
+                          timeout, memory_mb, {LABEL_JOB: job_id})
+
+
+@pytest.fixture
+def cleanup():
+    dirs = []
+    yield dirs.append
+    for d in dirs:
+        shutil.rmtree(os.path.dirname(d.output_dir), ignore_errors=True)
+
+
+def test_the_image_transcodes_and_leaves_no_container(docker_settings, docker, media, tmp_path, cleanup):
+    request = job(tmp_path, media["clip"])
+    cleanup(request)
+    result = DockerSandbox(docker_settings).run(request)
+    assert result.result["status"] == "ok" and result.start_seconds > 0
+    assert {o["name"] for o in result.result["outputs"]} == {"video.mp4", "poster.jpg"}
+    assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
+
+
+def test_the_sandbox_has_no_network_and_writes_only_its_tmpfs_and_outputs(docker_settings, media, tmp_path, cleanup):
+    """The runtime's own options, run with a probe as the entrypoint (through testcontainers)."""
+    request = job(tmp_path, media["clip"])
+    cleanup(request)
+    sandbox = DockerSandbox(docker_settings)
+    prepare_spec(request)
+    from worker.sandbox.docker import _share_with_sandbox_user
+
+    _share_with_sandbox_user(request)
+    options = sandbox.container_options(request)
+    for key in ("image", "command", "detach", "name"):
+        options.pop(key)
+    volumes, tmpfs, env = options.pop("volumes"), options.pop("tmpfs"), options.pop("environment")
+    container = DockerContainer(docker_settings.sandbox_image, entrypoint=["python3", "-c", PROBE], **options)
+    container = container.with_envs(**env)
+    container.tmpfs.update(tmpfs)  # the runtime's exact mount options, not testcontainers' size-only form
+    for host, spec in volumes.items():
+        container = container.with_volume_mapping(host, spec["bind"], spec["mode"])
+    with container:
+        deadline = time.monotonic() + 30
+        while "PROBE" not in (logs := container.get_logs()[0].decode()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    probe = json.loads(logs.split("PROBE ", 1)[1])
+    assert probe["interfaces"] == ["lo"] and probe["routes"] == [], "no network but loopback, no route out"
+    assert probe["rootfs"] == 30 and probe["input"] == 30, "EROFS outside the tmpfs and the output dir"
+    assert probe["tmp"] == "writable" and probe["out"] == "writable"
+    assert probe["uid"] == 65534 and probe["CapEff"] == "0000000000000000" and probe["NoNewPrivs"] == "1"
+
+
+def test_a_hung_run_is_killed_at_the_timeout_and_removed(docker_settings, docker, tmp_path, cleanup):
+    request = job(tmp_path, "fifo", timeout=3)
+    cleanup(request)
+    started = time.monotonic()
+    with pytest.raises(ResourceExhausted) as info:
+        DockerSandbox(docker_settings).run(request)
+    assert info.value.reason is Reason.SANDBOX_TIMEOUT
+    assert time.monotonic() - started < 30
+    assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
+
+
+def test_out_of_memory_is_reported_as_such(docker_settings, docker, media, tmp_path, cleanup):
+    request = job(tmp_path, media["big"], memory_mb=120, spec={"threads": 2, "demuxer": "mov"})
+    cleanup(request)
+    with pytest.raises(ResourceExhausted) as info:
+        DockerSandbox(docker_settings).run(request)
+    assert info.value.reason is Reason.SANDBOX_OOM
+    assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
+
+
+def test_the_orphan_reaper_removes_containers_of_dead_workers_only(docker_settings, docker):
+    host = socket.gethostname()
+
+    def sleeper(parent):
+        return docker.containers.run(docker_settings.sandbox_image, entrypoint=["python3", "-c",
+                                     "import time; time.sleep(300)"], detach=True, network_mode="none",
+                                     labels={LABEL_JOB: f"orphan-{parent}", LABEL_HOST: host,
+                                             LABEL_PID: "4242", LABEL_PARENT: str(parent)})
+
+    dead_parent = 2 ** 22 + 12345  # above the default pid_max: never alive
+    orphan, alive = sleeper(dead_parent), sleeper(os.getpid())
+    try:
+        assert reap(dead_parents_only=True) >= 1
+        assert our_containers(docker, **{LABEL_JOB: f"orphan-{dead_parent}"}) == []
+        assert [c.id for c in our_containers(docker, **{LABEL_JOB: f"orphan-{os.getpid()}"})] == [alive.id]
+        assert reap(pid=4242) >= 1, "a dead child's containers go by its pid"
+        assert our_containers(docker, **{LABEL_JOB: f"orphan-{os.getpid()}"}) == []
+    finally:
+        for c in (orphan, alive):
+            try:
+                c.remove(force=True)
+            except Exception:  # noqa: BLE001 - already reaped
+                pass
