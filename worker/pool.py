@@ -92,10 +92,14 @@ class Pool:
         child_conn.close()
         return _Child(process, parent_conn)
 
+    def _available(self, child: _Child) -> bool:
+        # A child that ran its last job is about to exit: sending it another would lose that job.
+        return child.job is None and child.jobs_sent < self._max_jobs and child.process.is_alive()
+
     @property
     def idle(self) -> int:
         """Children free to take a job now."""
-        return sum(1 for c in self._children if c.job is None)
+        return sum(1 for c in self._children if self._available(c))
 
     @property
     def running(self) -> list[str]:
@@ -108,7 +112,7 @@ class Pool:
 
     def submit(self, job_id: str, payload: Any) -> None:
         """Hand a job to an idle child (the caller checks ``idle`` first)."""
-        child = next(c for c in self._children if c.job is None)
+        child = next(c for c in self._children if self._available(c))
         child.job = (job_id, payload)
         child.jobs_sent += 1
         try:

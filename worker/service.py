@@ -23,6 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from worker import __version__
 from worker.clients import sqs_client
 from worker.errors import PoisonMessage, Reason
 from worker.events import parse_body
@@ -112,6 +113,9 @@ class Service:
     # -- the main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event, hard_stop: threading.Event | None = None) -> Counter[str]:
         """Process messages until ``stop``; then drain until done or ``drain_timeout``."""
+        log.info("media-worker %s starting: pool=%d runtime=%s queue=%s temp=%s production=%s", __version__,
+                 self.settings.pool, self.settings.runtime, self.settings.queue_url, self.settings.temp_bucket,
+                 self.settings.production_bucket)
         self._sweep_work_dir()
         self.pool.start()
         receiver = threading.Thread(target=self._receive_loop, args=(stop,), name="sqs-receiver", daemon=True)

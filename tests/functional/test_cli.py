@@ -23,6 +23,7 @@ def start_worker(stack, **settings):
                 "MEDIA_WORKER_PRODUCTION_BUCKET": stack.resources.production_bucket,
                 "MEDIA_WORKER_POLL_WAIT": "1", "MEDIA_WORKER_WORK_DIR": stack.work_dir,
                 "MEDIA_WORKER_VISIBILITY_TIMEOUT": "30", "PYTHONUNBUFFERED": "1"})
+    env["MEDIA_WORKER_RUNTIME"] = "docker"  # the production runtime; Docker is required for the suite
     env.update({f"MEDIA_WORKER_{k.upper()}": str(v) for k, v in settings.items()})
     log = open(os.path.join(os.path.dirname(stack.work_dir), "worker.log"), "w+")
     proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", "1"], env=env, stdout=log,
@@ -66,6 +67,19 @@ def test_sigterm_past_the_deadline_releases_the_message_at_once(stack, media):
         proc.kill()
     assert os.listdir(stack.work_dir) == []
     assert stack.production_keys() == []
+    assert "runtime=docker" in log_text(log)
+    assert_no_sandbox_containers()
+
+
+def assert_no_sandbox_containers():
+    """The killed job's container went with it (the drain kills children, their containers are reaped)."""
+    from worker.sandbox.docker import docker_client
+
+    client = docker_client()
+    try:
+        assert client.containers.list(all=True, filters={"label": "media-worker.job"}) == []
+    finally:
+        client.close()
 
 
 def test_a_second_signal_stops_at_once(stack, media):
@@ -80,6 +94,7 @@ def test_a_second_signal_stops_at_once(stack, media):
         wait_for(lambda: stack.counts() == (1, 0), timeout=10)
     finally:
         proc.kill()
+    assert_no_sandbox_containers()
 
 
 def test_the_demo_passes():

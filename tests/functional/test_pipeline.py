@@ -180,3 +180,14 @@ def test_the_receive_loop_survives_sqs_errors(stack, media):
     with RunningService(service):
         wait_for(lambda: exists(stack, manifest_key(record(stack, "after-outage.mp4", etag))), timeout=90)
     assert failures["left"] == 0 and service.stats["receive_errors"] >= 2 and service.last_poll is not None
+
+
+def test_children_are_recycled_after_max_jobs_and_nothing_is_lost(stack, media):
+    etags = {k: stack.upload(k, media["mp3"]) for k in ("r1.mp3", "r2.mp3", "r3.mp3")}
+    service, outcomes = collecting_service(stack.settings(max_jobs_per_child=1))
+    with RunningService(service):
+        for k, etag in etags.items():
+            wait_for(lambda: exists(stack, manifest_key(record(stack, k, etag))), timeout=90)
+        wait_for(lambda: stack.counts() == (0, 0))
+    assert service.pool.recycles >= 2 and service.pool.deaths == 0
+    assert sorted(o.status for _, o in outcomes) == ["published"] * 3
