@@ -31,14 +31,10 @@ RESULT_NAME = "result.json"
 def run(input_path: str, out_dir: str, spec: JobSpec) -> dict[str, Any]:
     """Probe, transcode by media kind, verify; return the success result."""
     started = time.monotonic()
-    probe = probe_input(input_path, spec.demuxer, spec.kind)
+    probe = probe_input(input_path, spec.demuxer, spec.kind, spec.limits)
     probed = time.monotonic()
-    if probe.kind == "video":
-        planned = transcode_video(input_path, probe, out_dir, spec.demuxer, spec.threads, spec.profile["video"])
-    elif probe.kind == "audio":
-        planned = transcode_audio(input_path, probe, out_dir, spec.demuxer, spec.profile["audio"])
-    else:
-        planned = transcode_image(input_path, probe, out_dir, spec.demuxer, spec.profile["image"])
+    transcode = {"video": transcode_video, "audio": transcode_audio, "image": transcode_image}[probe.kind]
+    planned = transcode(input_path, probe, out_dir, spec)
     transcoded = time.monotonic()
     outputs = verify_outputs(out_dir, planned, probe)
     return {

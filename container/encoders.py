@@ -72,7 +72,9 @@ def decode_packet(packet: av.Packet) -> list[av.frame.Frame]:
     """Decode one packet; a decoder error means the upload is corrupt, not that we failed."""
     try:
         return packet.decode()
-    except (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError) as exc:
+    except (av.error.MemoryError, av.error.ExternalError):
+        raise  # resource exhaustion, not a bad file: the host retries once
+    except av.error.FFmpegError as exc:
         raise Rejected("decode_failed", f"{packet.stream.type} stream does not decode: {exc}") from None
 
 

@@ -9,18 +9,20 @@ import av
 from container.encoders import fit_within
 from container.errors import Rejected
 from container.probe import Probe, open_input
+from container.spec import JobSpec
 
 
-def transcode_image(src: str, probe: Probe, out_dir: str, demuxer: str | None,
-                    settings: dict[str, Any]) -> list[dict[str, Any]]:
+def transcode_image(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
     """Write ``image.webp`` from the first frame; return its planned description."""
     assert probe.video is not None
+    settings, demuxer = spec.profile["image"], spec.demuxer
     longest = int(settings["max_long_side"])
     with open_input(src, demuxer) as inp:
         try:
             frame = next(inp.decode(video=0))
         except (StopIteration, av.error.FFmpegError) as exc:
             raise Rejected("decode_failed", f"the image does not decode: {exc}") from None
+    spec.limits.check_size(frame.width, frame.height, "the image")
     width, height = fit_within(frame.width, frame.height, longest, longest)
     alpha = frame.format.name in ("rgba", "bgra", "argb", "abgr", "yuva420p", "pal8", "ya8", "rgba64be", "rgba64le")
     pix_fmt = "yuva420p" if alpha else "yuv420p"

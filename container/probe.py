@@ -8,11 +8,13 @@ from typing import Any
 import av
 
 from container.errors import Rejected
+from container.limits import Limits
 
 IMAGE_DEMUXERS = frozenset({
     "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif", "gif_pipe", "image2", "qoi_pipe",
 })
-# Only local files: a hostile upload must not make FFmpeg open URLs or other files.
+# Only the local file, only the chosen demuxer: a hostile upload must not make FFmpeg open URLs or other
+# files, nor switch to a nested playlist/concat demuxer (FFmpeg copies these lists into nested demuxers).
 OPEN_OPTIONS = {"protocol_whitelist": "file"}
 
 
@@ -56,8 +58,11 @@ class Probe:
 
 def open_input(path: str, demuxer: str | None) -> av.container.InputContainer:
     """Open ``path`` with one fixed demuxer when the host sniffed one."""
+    options = dict(OPEN_OPTIONS)
+    if demuxer:
+        options["format_whitelist"] = demuxer
     try:
-        return av.open(path, format=demuxer, options=dict(OPEN_OPTIONS))
+        return av.open(path, format=demuxer, options=options)
     except av.error.FFmpegError as exc:
         raise Rejected("corrupt_media", f"cannot open as media: {exc}") from None
 
@@ -70,15 +75,21 @@ def normalise_rotation(degrees: float | int | None) -> int:
     return {0: 0, 90: 90, 180: 180, 270: -90}[value]
 
 
-def probe_input(path: str, demuxer: str | None, kind_hint: str | None) -> Probe:
-    """Describe the input; raise :class:`Rejected` if it holds nothing we can process."""
+def probe_input(path: str, demuxer: str | None, kind_hint: str | None, limits: Limits | None = None) -> Probe:
+    """Describe the input within ``limits``; raise :class:`Rejected` if we cannot or must not process it."""
+    limits = limits or Limits()
     with open_input(path, demuxer) as container:
         fmt = container.format.name
+        if len(container.streams) > limits.max_streams:
+            raise Rejected("over_limit", f"{len(container.streams)} streams; the limit is {limits.max_streams}")
         vstreams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
         astreams = list(container.streams.audio)
         duration = float(container.duration / av.time_base) if container.duration else None
-        video = _video_info(container, vstreams[0]) if vstreams else None
+        limits.check_duration(duration)
         audio = _audio_info(astreams[0]) if astreams else None
+        if audio:
+            limits.check_audio(audio.channels, audio.sample_rate)
+        video = _video_info(container, vstreams[0], limits) if vstreams else None
     if video and (fmt.split(",")[0] in IMAGE_DEMUXERS or kind_hint == "image"):
         kind = "image"
     elif video:
@@ -90,9 +101,16 @@ def probe_input(path: str, demuxer: str | None, kind_hint: str | None) -> Probe:
     return Probe(format_name=fmt, kind=kind, duration=duration, video=video, audio=audio)
 
 
-def _video_info(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> VideoInfo:
+def _video_info(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                limits: Limits) -> VideoInfo:
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    if float(rate) > limits.max_fps:
+        raise Rejected("over_limit", f"{float(rate):.0f} frames per second; the limit is {limits.max_fps:.0f}")
+    ctx = stream.codec_context
+    if ctx.width or ctx.height:  # the header's claim, checked before a frame is allocated
+        limits.check_size(ctx.width, ctx.height, "the video stream")
     frame = _first_frame(container, stream)
+    limits.check_size(frame.width, frame.height, "the first frame")
     return VideoInfo(
         codec=stream.codec_context.name,
         width=frame.width,

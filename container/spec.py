@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from container.limits import Limits
+
 DEFAULT_PROFILE: dict[str, Any] = {
     "video": {
         "max_long_side": 1920,
@@ -30,6 +32,7 @@ class JobSpec:
     demuxer: str | None = None
     threads: int = 1
     profile: dict[str, Any] = field(default_factory=lambda: json.loads(json.dumps(DEFAULT_PROFILE)))
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_json(cls, text: str) -> "JobSpec":
@@ -39,4 +42,5 @@ class JobSpec:
         for section, values in (raw.get("profile") or {}).items():
             profile.setdefault(section, {}).update(values)
         return cls(kind=raw.get("kind"), demuxer=raw.get("demuxer"),
-                   threads=max(1, int(raw.get("threads") or 1)), profile=profile)
+                   threads=max(1, int(raw.get("threads") or 1)), profile=profile,
+                   limits=Limits.from_dict(raw.get("limits")))

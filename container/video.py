@@ -8,15 +8,18 @@ import av
 
 from container.encoders import add_aac, add_h264, decode_packet, fit_within, mux_all, write_jpeg
 from container.errors import Rejected
+from container.limits import DecodeBudget
 from container.probe import Probe, open_input
+from container.spec import JobSpec
 
 _TRANSPOSE = {90: [("transpose", "cclock")], -90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")]}
 
 
-def transcode_video(src: str, probe: Probe, out_dir: str, demuxer: str | None, threads: int,
-                    settings: dict[str, Any]) -> list[dict[str, Any]]:
+def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
     """Write ``video.mp4`` and ``poster.jpg``; return their planned descriptions."""
     assert probe.video is not None
+    settings, demuxer, threads = spec.profile["video"], spec.demuxer, spec.threads
+    budget = DecodeBudget(spec.limits, probe.video.fps)
     disp_w, disp_h = probe.video.display_size
     width, height = fit_within(disp_w, disp_h, int(settings["max_long_side"]), int(settings["max_short_side"]))
     mp4_path = os.path.join(out_dir, "video.mp4")
@@ -38,9 +41,12 @@ def transcode_video(src: str, probe: Probe, out_dir: str, demuxer: str | None, t
         for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
             for frame in decode_packet(packet):
                 if packet.stream is vin:
+                    budget.video(frame)
                     graph.push(frame)
                     poster = _drain(graph, vout, out, sink_tb, poster, poster_at)
+                    budget.output(mp4_path)
                 else:
+                    budget.audio(frame)
                     mux_all(out, aout.encode(frame))
         graph.push(None)
         poster = _drain(graph, vout, out, sink_tb, poster, poster_at)
@@ -49,6 +55,7 @@ def transcode_video(src: str, probe: Probe, out_dir: str, demuxer: str | None, t
             mux_all(out, aout.encode(None))
     if poster is None:
         raise Rejected("decode_failed", "no video frame could be decoded")
+    budget.check_complete(probe.duration)
     write_jpeg(poster, os.path.join(out_dir, "poster.jpg"), int(settings["poster_quality"]))
     video_out = {"name": "video.mp4", "kind": "video", "content_type": "video/mp4",
                  "width": width, "height": height, "has_audio": ain is not None}

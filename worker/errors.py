@@ -30,11 +30,13 @@ class Reason(str, Enum):
     UNSUPPORTED_TYPE = "unsupported_type"
     CORRUPT_MEDIA = "corrupt_media"
     NO_MEDIA_STREAMS = "no_media_streams"
+    OVER_LIMIT = "over_limit"
     DECODE_FAILED = "decode_failed"
     TIMEOUT_REPEATED = "timeout_repeated"
     MEMORY_REPEATED = "memory_repeated"
     SOURCE_GONE = "source_gone"
     SOURCE_SUPERSEDED = "source_superseded"
+    BAD_KEY = "bad_key"
     # retryable
     S3_ERROR = "s3_error"
     SANDBOX_ERROR = "sandbox_error"

@@ -23,7 +23,7 @@ from worker.events import SourceRecord
 from worker.keys import manifest_key, output_prefix, rejection_key, source_id
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.settings import Settings
-from worker.sniff import sniff
+from worker.sniff import check_key, sniff
 from worker.storage import Storage, file_digest
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class JobRunner:
 
     def _process(self, job: Job, job_dir: str, timings: dict[str, float]) -> Outcome:
         record, store = job.record, self._storage
+        check_key(record.key, self._settings.max_key_length)
         done_key = manifest_key(record)
         with self._stage(timings, "check"):
             if store.exists(done_key):
@@ -129,7 +130,9 @@ class JobRunner:
         os.makedirs(out_dir, mode=0o700)
         with self._stage(timings, "download"):
             store.download(record, input_path, head.size)
-        spec = {"kind": media.kind, "demuxer": media.demuxer, "threads": self._settings.codec_threads}
+        limits = {**self._settings.limits(), "max_output_bytes": max(64 * 1024 * 1024, 4 * head.size)}
+        spec = {"kind": media.kind, "demuxer": media.demuxer, "threads": self._settings.codec_threads,
+                "limits": limits}
         request = SandboxRequest(job_id=job.job_id, input_path=input_path, output_dir=out_dir, spec=spec,
                                  timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
                                  labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})

@@ -51,6 +51,13 @@ class Settings:
     visibility_timeout: int = _setting(60, "Seconds of lease set on receive and on each heartbeat.", lo=2, hi=43200)
     poll_wait: int = _setting(20, "SQS long-poll wait, seconds.", lo=0, hi=20)
     max_file_size: int = _setting(100 * MiB, "Largest upload accepted, bytes.", lo=1)
+    max_key_length: int = _setting(512, "Longest source key accepted, characters.", lo=1, hi=1024)
+    max_duration: int = _setting(4 * 3600, "Longest media accepted, seconds (probe and decode).", lo=1)
+    max_dimension: int = _setting(8192, "Largest width or height accepted, pixels.", lo=16)
+    max_pixels: int = _setting(50_000_000, "Largest width × height accepted.", lo=256)
+    max_fps: int = _setting(240, "Highest frame rate accepted.", lo=1)
+    max_streams: int = _setting(16, "Most streams one upload may hold.", lo=1)
+    max_audio_channels: int = _setting(8, "Most audio channels accepted.", lo=1, hi=64)
     job_timeout: int = _setting(900, "Wall-clock limit of one sandbox run, seconds.", lo=1, hi=43200)
     sandbox_memory_mb: int = _setting(2048, "Memory limit of one sandbox run, MiB.", lo=256)
     threads_per_job: int = _setting(0, "Codec threads per job; 0 derives them from CPUs ÷ pool.", lo=0, hi=64)
@@ -61,6 +68,12 @@ class Settings:
     work_dir: str = _setting(_default_work_dir, "Parent of the per-job directories (a tmpfs is best).")
     drain_timeout: int = _setting(60, "On SIGTERM, seconds in-flight jobs may finish before they are released.", lo=0, hi=3600)
     log_level: str = _setting("INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    def limits(self) -> dict[str, int]:
+        """The media limits the sandbox enforces (see container/limits.py)."""
+        return {"max_duration": self.max_duration, "max_dimension": self.max_dimension,
+                "max_pixels": self.max_pixels, "max_fps": self.max_fps, "max_streams": self.max_streams,
+                "max_audio_channels": self.max_audio_channels}
 
     @property
     def codec_threads(self) -> int:

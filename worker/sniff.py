@@ -8,6 +8,8 @@ The extension and the Content-Type the uploader set are never trusted.
 from __future__ import annotations
 
 import logging
+import mimetypes
+import re
 from dataclasses import dataclass
 
 import magic
@@ -48,6 +50,17 @@ ALLOWED: dict[str, MediaType] = {m.mime: m for m in (
 )}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_key(key: str, max_length: int) -> None:
+    """Stage-1 key sanity: bounded length, no control characters (output keys are made safe separately)."""
+    if len(key) > max_length:
+        raise RejectedInput(Reason.BAD_KEY, f"the key has {len(key)} characters; the limit is {max_length}")
+    if _CONTROL.search(key):
+        raise RejectedInput(Reason.BAD_KEY, "the key contains control characters")
+
+
 def sniff(head: bytes, *, key: str = "", declared_type: str | None = None) -> MediaType:
     """Classify the first bytes of an upload or reject it with a reason code."""
     mime = magic.from_buffer(head, mime=True) if head else "application/x-empty"
@@ -58,4 +71,7 @@ def sniff(head: bytes, *, key: str = "", declared_type: str | None = None) -> Me
         raise RejectedInput(reason, f"content sniffed as {mime}, which is not an accepted media type")
     if declared_type and declared_type.split(";")[0].strip().lower() != mime:
         log.info("declared Content-Type %r differs from sniffed %s for %r", declared_type, mime, key)
+    guessed = mimetypes.guess_type(key)[0] if key else None
+    if guessed and guessed != mime:
+        log.info("the extension of %r suggests %s; the content is %s (content wins)", key, guessed, mime)
     return media

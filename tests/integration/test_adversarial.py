@@ -1,0 +1,71 @@
+"""Hostile uploads through the full pipeline (Docker runtime, moto's HTTP server): every case ends as expected."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import RunningService, wait_for
+from tests.corpus import LOCAL_SECRET, corpus
+from tests.functional.test_pipeline import collecting_service, exists, read_json, record
+from tests.integration.conftest import our_containers
+from worker.keys import manifest_key, rejection_key
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+LIMIT = 300_000
+
+
+def test_the_adversarial_corpus(stack, docker, docker_settings, tmp_path):
+    stack.drain_test_event()
+    cases = corpus(str(tmp_path), LIMIT)
+    etags = {c.key: stack.upload(c.key, c.body) for c in cases}
+    # poison messages and a message of 100 records ride along
+    foreign = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                            "s3": {"bucket": {"name": "not-ours"}, "object": {"key": "x.mp4"}}}]}
+    for body in ("{not json", json.dumps({"Records": [{"junk": 1}]}), json.dumps(foreign)):
+        stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
+    hundred = [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": stack.resources.temp_bucket}, "object": {"key": f"batch/missing-{i}.png"}}}
+               for i in range(100)]
+    stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"Records": hundred}))
+
+    service, outcomes = collecting_service(stack.settings(runtime="docker", pool=2, max_file_size=LIMIT))
+    with RunningService(service):
+        def settled():
+            return all(exists(stack, manifest_key(record(stack, c.key, etags[c.key]))) or
+                       exists(stack, rejection_key(record(stack, c.key, etags[c.key]))) for c in cases)
+        wait_for(settled, timeout=300, interval=1)
+        wait_for(lambda: stack.counts(stack.resources.dlq_url)[0] == 3, timeout=120)
+        wait_for(lambda: stack.counts() == (0, 0), timeout=60)
+        assert time.time() - service.last_poll < 10, "the worker is still polling"
+
+    wrong = []
+    for case in cases:
+        rec = record(stack, case.key, etags[case.key])
+        published, rejected = exists(stack, manifest_key(rec)), exists(stack, rejection_key(rec))
+        if published == rejected:
+            wrong.append((case.key, "published and rejected" if published else "neither"))
+            continue
+        if case.outcome == "published" and not published:
+            wrong.append((case.key, "rejected: " + read_json(stack, rejection_key(rec))["reason"]))
+        if case.outcome == "rejected":
+            reason = read_json(stack, rejection_key(rec))["reason"] if rejected else "published"
+            allowed = case.reason if isinstance(case.reason, tuple) else (case.reason,)
+            if reason not in allowed:
+                wrong.append((case.key, f"{reason}, expected {allowed}"))
+    assert not wrong, wrong
+
+    # no output holds local file content; every key stays inside its prefix
+    for key in stack.production_keys():
+        assert key.startswith(("media/", "rejected/")) and "/../" not in key and "\x01" not in key
+        if key.startswith("media/") and not key.endswith(".json"):
+            body = stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=key)["Body"].read()
+            assert LOCAL_SECRET not in body, key
+    assert stack.production_keys("media/escape/attempt.mp4/"), "'../' segments are dropped, not followed"
+    # the 100-record message: every record got its own recorded outcome, the message was deleted once
+    assert len([k for k in stack.production_keys("rejected/batch/")]) == 100
+    # rejected uploads never went the retry way
+    assert not [o for _, o in outcomes if o.status == "retry"]
+    assert stack.counts(stack.resources.dlq_url)[0] == 3, "only the three poison messages are dead-lettered"
+    assert our_containers(docker) == []
