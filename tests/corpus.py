@@ -90,6 +90,29 @@ def without_moov(data: bytes) -> bytes:
     return b"".join(data[s:e] for kind, s, e in mp4_boxes(data) if kind != b"moov")
 
 
+def _riff_chunk(tag: bytes, data: bytes) -> bytes:
+    return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def _riff_list(kind: bytes, body: bytes) -> bytes:
+    return b"LIST" + struct.pack("<I", len(body) + 4) + kind + body
+
+
+def gab2_playlist_avi(playlist: bytes) -> bytes:
+    """The CVE-2017-9993 shape: an AVI whose text stream carries a GAB2 chunk holding a playlist.
+
+    libmagic calls it plain AVI, so stage 1 lets it through to the one ``avi`` demuxer.
+    """
+    avih = struct.pack("<14I", 40000, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0)
+    strh = b"txts" + struct.pack("<IIHHIIIIIIII4H", 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0)
+    hdrl = _riff_list(b"hdrl", _riff_chunk(b"avih", avih) +
+                      _riff_list(b"strl", _riff_chunk(b"strh", strh) + _riff_chunk(b"strf", b"")))
+    desc = "subtitles".encode("utf-16-le")
+    gab2 = (b"GAB2\0" + struct.pack("<HI", 2, len(desc)) + desc + struct.pack("<HI", 4, len(playlist)) + playlist)
+    body = b"AVI " + hdrl + _riff_list(b"movi", _riff_chunk(b"00tx", gab2))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 def zip_bytes() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
@@ -115,6 +138,9 @@ def corpus(workdir: str, max_file_size: int) -> list[Case]:
         Case("playlist.mp4", b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n",
              "rejected", "not_media"),
         Case("concat.mp4", b"ffconcat version 1.0\nfile /etc/passwd\n", "rejected", "not_media"),
+        Case("hidden-playlist.avi", gab2_playlist_avi(b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\n"
+                                                      b"file:///etc/passwd\n#EXT-X-ENDLIST\n"), "rejected",
+             ("no_media_streams", "corrupt_media", "decode_failed")),
         Case("drawing.svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "rejected",
              "unsupported_type"),
         Case("page.mp4", b"<!DOCTYPE html><html><body><video src=x></video></body></html>", "rejected", "not_media"),
