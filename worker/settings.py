@@ -58,6 +58,8 @@ class Settings:
     max_fps: int = _setting(240, "Highest frame rate accepted.", lo=1)
     max_streams: int = _setting(16, "Most streams one upload may hold.", lo=1)
     max_audio_channels: int = _setting(8, "Most audio channels accepted.", lo=1, hi=64)
+    min_sample_rate: int = _setting(8000, "Lowest audio sample rate accepted, Hz.", lo=1)
+    max_sample_rate: int = _setting(192000, "Highest audio sample rate accepted, Hz.", lo=1)
     job_timeout: int = _setting(900, "Wall-clock limit of one sandbox run, seconds.", lo=1, hi=43200)
     sandbox_memory_mb: int = _setting(2048, "Memory limit of one sandbox run, MiB.", lo=256)
     threads_per_job: int = _setting(0, "Codec threads per job; 0 derives them from CPUs ÷ pool.", lo=0, hi=64)
@@ -73,7 +75,8 @@ class Settings:
         """The media limits the sandbox enforces (see container/limits.py)."""
         return {"max_duration": self.max_duration, "max_dimension": self.max_dimension,
                 "max_pixels": self.max_pixels, "max_fps": self.max_fps, "max_streams": self.max_streams,
-                "max_audio_channels": self.max_audio_channels}
+                "max_audio_channels": self.max_audio_channels, "min_sample_rate": self.min_sample_rate,
+                "max_sample_rate": self.max_sample_rate}
 
     @property
     def codec_threads(self) -> int:
@@ -158,6 +161,8 @@ def _validate(settings: Settings, given: Mapping[str, Any], require_queue: bool)
             problems.append(f"{label} must be one of {', '.join(meta['choices'])}, got {value!r}")
     if settings.temp_bucket and settings.temp_bucket == settings.production_bucket:
         problems.append("the temp and production buckets must differ")
+    if settings.min_sample_rate > settings.max_sample_rate:
+        problems.append("MEDIA_WORKER_MIN_SAMPLE_RATE must not exceed MEDIA_WORKER_MAX_SAMPLE_RATE")
     if settings.retry_backoff_base > settings.retry_backoff_max:
         problems.append("MEDIA_WORKER_RETRY_BACKOFF_BASE must not exceed MEDIA_WORKER_RETRY_BACKOFF_MAX")
     return problems

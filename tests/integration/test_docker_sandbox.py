@@ -137,3 +137,19 @@ def test_the_orphan_reaper_removes_containers_of_dead_workers_only(docker_settin
                 c.remove(force=True)
             except Exception:  # noqa: BLE001 - already reaped
                 pass
+
+
+def test_a_container_that_cannot_start_is_not_left_behind(docker_settings, docker, media, tmp_path, cleanup):
+    from worker.errors import RetryableError
+    from worker.settings import with_overrides
+
+    request = job(tmp_path, media["clip"])
+    cleanup(request)
+    broken = with_overrides(docker_settings, sandbox_pids_limit=16)
+    sandbox = DockerSandbox(broken)
+    options = sandbox.container_options
+    sandbox.container_options = lambda req: {**options(req), "entrypoint": ["/no/such/program"]}
+    with pytest.raises(RetryableError) as info:
+        sandbox.run(request)
+    assert info.value.reason is Reason.SANDBOX_ERROR
+    assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []

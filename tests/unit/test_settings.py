@@ -52,3 +52,12 @@ def test_cli_exits_2_with_one_message_on_bad_settings():
     assert proc.returncode == 2
     assert "MEDIA_WORKER_POOL" in proc.stderr and "MEDIA_WORKER_QUEUE_URL" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_limits_reach_the_sandbox_spec_with_their_settings():
+    s = load_settings({"max_duration": 60, "min_sample_rate": 16000}, environ=REQUIRED)
+    limits = s.limits()
+    assert limits["max_duration"] == 60 and limits["min_sample_rate"] == 16000
+    from container.limits import Limits
+
+    assert Limits.from_dict(limits).min_sample_rate == 16000  # the container reads the same names

@@ -96,9 +96,11 @@ class DockerSandbox(Sandbox):
         prepare_spec(request)
         _share_with_sandbox_user(request)
         started = time.monotonic()
+        options = self.container_options(request)
         try:
-            container = self._client.containers.run(**self.container_options(request))
+            container = self._client.containers.run(**options)
         except docker.errors.DockerException as exc:
+            self._remove_by_name(options["name"])  # created but not started: do not leave it behind
             raise RetryableError(Reason.SANDBOX_ERROR, f"could not start the sandbox container: {exc}") from exc
         start_seconds = time.monotonic() - started
         timed_out, exit_code = False, None
@@ -118,6 +120,14 @@ class DockerSandbox(Sandbox):
         run = RunExit(exit_code=exit_code, timed_out=timed_out, oom_killed=oom, log_tail=tail)
         return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
                              start_seconds=start_seconds)
+
+    def _remove_by_name(self, name: str) -> None:
+        import docker.errors
+
+        try:
+            _remove(self._client.containers.get(name))
+        except docker.errors.DockerException:
+            pass
 
     def close(self) -> None:
         self._client.close()
