@@ -9,11 +9,10 @@ from container.limits import Limits
 
 DEFAULT_PROFILE: dict[str, Any] = {
     "video": {
-        "max_long_side": 1920,
-        "max_short_side": 1080,
+        "renditions": [1080, 720, 480],
+        "maxrate_kbps": [5000, 3000, 1500],
         "crf": 23,
         "preset": "veryfast",
-        "maxrate_kbps": 5000,
         "gop_seconds": 2.0,
         "audio_bitrate_kbps": 128,
         "poster_time": 1.0,

@@ -1,7 +1,10 @@
-"""Video → one H.264/AAC faststart MP4 (rotation applied, never upscaled) + a JPEG poster."""
+"""Video → an H.264/AAC faststart MP4 ladder (rotation applied, never upscaled) + a JPEG poster."""
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -15,53 +18,101 @@ from container.spec import JobSpec
 _TRANSPOSE = {90: [("transpose", "cclock")], -90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")]}
 
 
+@dataclass
+class Rendition:
+    """One output of the ladder and its encoding state."""
+
+    name: str
+    width: int
+    height: int
+    maxrate_kbps: int
+    path: str = ""
+    out: Any = None
+    vout: Any = None
+    aout: Any = None
+    graph: Any = None
+
+
+def plan_ladder(width: int, height: int, settings: dict[str, Any]) -> list[Rendition]:
+    """Renditions not above the source (short side ≤ the source's); a smaller source gets one at its own size."""
+    heights = [int(h) for h in settings["renditions"]]
+    rates = settings["maxrate_kbps"]
+    rates = [int(r) for r in rates] if isinstance(rates, list) else [int(rates)] * len(heights)
+    short, long_ = min(width, height), max(width, height)
+    chosen = [(h, r) for h, r in zip(heights, rates) if h <= short] or [(short, rates[-1])]
+    plan: list[Rendition] = []
+    for target, rate in chosen:
+        # the 16:9 box of that height, turned with the picture, so portrait stays portrait
+        w, h = fit_within(width, height, max(target, math.ceil(target * 16 / 9)) if long_ > short else target, target)
+        if all((r.width, r.height) != (w, h) for r in plan):
+            plan.append(Rendition(f"video_{target}p.mp4", w, h, rate))  # named by its rung: predictable keys
+    return plan
+
+
 def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
-    """Write ``video.mp4`` and ``poster.jpg``; return their planned descriptions."""
+    """Write the ladder's MP4s and ``poster.jpg`` (from the top rendition) in one decode pass."""
     assert probe.video is not None
     settings, demuxer, threads = spec.profile["video"], spec.demuxer, spec.threads
     budget = DecodeBudget(spec.limits, probe.video.fps)
-    disp_w, disp_h = probe.video.display_size
-    width, height = fit_within(disp_w, disp_h, int(settings["max_long_side"]), int(settings["max_short_side"]))
-    mp4_path = os.path.join(out_dir, "video.mp4")
+    ladder = plan_ladder(*probe.video.display_size, settings)
     poster_at = float(settings["poster_time"])
     if probe.duration:
         poster_at = min(poster_at, probe.duration / 2)
     poster = None
-    with open_input(src, demuxer) as inp, av.open(mp4_path, "w", format="mp4",
-                                                  options={"movflags": "+faststart"}) as out:
+    with contextlib.ExitStack() as stack:
+        inp = stack.enter_context(open_input(src, demuxer))
         vin = next(s for s in inp.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
         vin.codec_context.thread_type = "AUTO"
         vin.codec_context.thread_count = threads
         ain = inp.streams.audio[0] if probe.audio else None
-        vout = add_h264(out, width=width, height=height, fps=probe.video.fps, time_base=vin.time_base,
-                        threads=threads, settings=settings)
-        aout = add_aac(out, source_rate=probe.audio.sample_rate,
-                       bitrate_kbps=int(settings["audio_bitrate_kbps"])) if ain else None
-        graph, sink_tb = _video_graph(vin, probe.video.rotation, width, height)
+        for r in ladder:
+            r.path = os.path.join(out_dir, r.name)
+            r.out = stack.enter_context(av.open(r.path, "w", format="mp4", options={"movflags": "+faststart"}))
+            r.vout = add_h264(r.out, width=r.width, height=r.height, fps=probe.video.fps, time_base=vin.time_base,
+                              threads=threads, settings={**settings, "maxrate_kbps": r.maxrate_kbps})
+            r.aout = add_aac(r.out, source_rate=probe.audio.sample_rate,
+                             bitrate_kbps=int(settings["audio_bitrate_kbps"])) if ain else None
+            r.graph = _video_graph(vin, probe.video.rotation, r.width, r.height)
+        top = ladder[0]
         for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
             for frame in decode_packet(packet):
                 if packet.stream is vin:
                     budget.video(frame)
-                    graph.push(frame)
-                    poster = _drain(graph, vout, out, sink_tb, poster, poster_at)
-                    budget.output(mp4_path)
+                    for r in ladder:
+                        r.graph.push(frame)
+                        shown = _drain(r, vin.time_base)
+                        if r is top:
+                            poster = _pick_poster(poster, shown, poster_at)
+                        budget.output(r.path)
                 else:
                     budget.audio(frame)
-                    mux_all(out, aout.encode(frame))
-        graph.push(None)
-        poster = _drain(graph, vout, out, sink_tb, poster, poster_at)
-        mux_all(out, vout.encode(None))
-        if aout is not None:
-            mux_all(out, aout.encode(None))
+                    for r in ladder:
+                        mux_all(r.out, r.aout.encode(frame))
+        for r in ladder:
+            r.graph.push(None)
+            shown = _drain(r, vin.time_base)
+            if r is top:
+                poster = _pick_poster(poster, shown, poster_at)
+            mux_all(r.out, r.vout.encode(None))
+            if r.aout is not None:
+                mux_all(r.out, r.aout.encode(None))
     if poster is None:
         raise Rejected("decode_failed", "no video frame could be decoded")
     budget.check_complete(probe.duration)
     write_jpeg(poster, os.path.join(out_dir, "poster.jpg"), int(settings["poster_quality"]))
-    video_out = {"name": "video.mp4", "kind": "video", "content_type": "video/mp4",
-                 "width": width, "height": height, "has_audio": ain is not None}
-    poster_out = {"name": "poster.jpg", "kind": "poster", "content_type": "image/jpeg",
-                  "width": width, "height": height}
-    return [video_out, poster_out]
+    planned = [{"name": r.name, "kind": "video", "content_type": "video/mp4", "rendition": r.name[6:-4],
+                "width": r.width, "height": r.height, "has_audio": ain is not None} for r in ladder]
+    planned.append({"name": "poster.jpg", "kind": "poster", "content_type": "image/jpeg",
+                    "width": top.width, "height": top.height})
+    return planned
+
+
+def _pick_poster(poster, frames, poster_at):
+    """The last frame at or before ``poster_at`` (the first frame if none is)."""
+    for frame in frames:
+        if poster is None or (frame.time is not None and frame.time <= poster_at):
+            poster = frame
+    return poster
 
 
 def _video_graph(vin: av.video.stream.VideoStream, rotation: int, width: int, height: int):
@@ -73,17 +124,18 @@ def _video_graph(vin: av.video.stream.VideoStream, rotation: int, width: int, he
     chain.append(graph.add("format", "yuv420p"))
     chain.append(graph.add("buffersink"))
     graph.link_nodes(*chain).configure()
-    return graph, vin.time_base
+    return graph
 
 
-def _drain(graph, vout, out, time_base, poster, poster_at):
+def _drain(r: Rendition, time_base) -> list:
+    """Encode what the rendition's graph has ready; return those frames (for the poster)."""
+    frames = []
     while True:
         try:
-            frame = graph.pull()
+            frame = r.graph.pull()
         except (av.error.BlockingIOError, av.error.EOFError):
-            return poster
+            return frames
         frame.pict_type = av.video.frame.PictureType.NONE
         frame.time_base = time_base
-        if poster is None or (frame.pts is not None and frame.time is not None and frame.time <= poster_at):
-            poster = frame
-        mux_all(out, vout.encode(frame))
+        frames.append(frame)
+        mux_all(r.out, r.vout.encode(frame))

@@ -33,11 +33,11 @@ def streams(path):
 def test_video_with_audio(tmp_path, media):
     code, result, out = run_container(tmp_path, media["clip"])
     assert code == 0 and result["status"] == "ok" and result["kind"] == "video"
-    video, audio, duration = streams(out / "video.mp4")
+    video, audio, duration = streams(out / "video_360p.mp4")
     assert video == [("h264", 640, 360)] and audio == [("aac", 2)]
     assert abs(duration - 2.0) < 0.1
-    assert moov_before_mdat(str(out / "video.mp4"))
-    with av.open(str(out / "video.mp4")) as c:
+    assert moov_before_mdat(str(out / "video_360p.mp4"))
+    with av.open(str(out / "video_360p.mp4")) as c:
         assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
         assert c.streams.video[0].profile == "High"
     assert streams(out / "poster.jpg")[0] == [("mjpeg", 640, 360)]
@@ -46,21 +46,34 @@ def test_video_with_audio(tmp_path, media):
 def test_video_without_audio_has_no_audio_stream(tmp_path, media):
     code, result, out = run_container(tmp_path, media["silent"])
     assert code == 0
-    assert streams(out / "video.mp4")[1] == []
+    assert streams(out / "video_360p.mp4")[1] == []
 
 
-def test_large_source_is_capped_at_1080p_and_small_one_never_upscaled(tmp_path, media):
-    code, result, out = run_container(tmp_path, media["big"], {"threads": 2, "profile": {"video": {"max_short_side": 720,
-                                                                                                  "max_long_side": 1280}}})
-    assert code == 0 and streams(out / "video.mp4")[0] == [("h264", 1280, 720)]
+def test_a_1080p_source_gets_the_whole_ladder_in_one_pass(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["big"], {"threads": 2})
+    assert code == 0
+    sizes = {name: streams(out / name)[0] for name in ("video_1080p.mp4", "video_720p.mp4", "video_480p.mp4")}
+    assert sizes == {"video_1080p.mp4": [("h264", 1920, 1080)], "video_720p.mp4": [("h264", 1280, 720)],
+                     "video_480p.mp4": [("h264", 854, 480)]}
+    assert [o["rendition"] for o in result["outputs"] if o["kind"] == "video"] == ["1080p", "720p", "480p"]
+    for name in sizes:  # each rendition has its audio and the full duration
+        assert streams(out / name)[1] == [("aac", 2)] and abs(streams(out / name)[2] - 2.0) < 0.1
+    assert streams(out / "poster.jpg")[0] == [("mjpeg", 1920, 1080)]
+
+
+def test_a_smaller_source_gets_one_rendition_at_its_own_size(tmp_path, media):
+    code, result, out = run_container(tmp_path, media["clip"])
+    assert code == 0
+    assert [o["name"] for o in result["outputs"]] == ["video_360p.mp4", "poster.jpg"]
+    assert streams(out / "video_360p.mp4")[0] == [("h264", 640, 360)]
 
 
 def test_portrait_rotation_is_applied_like_ffmpeg(tmp_path, media):
     code, result, out = run_container(tmp_path, media["portrait"])
     assert code == 0
-    assert streams(out / "video.mp4")[0] == [("h264", 360, 640)]
+    assert streams(out / "video_360p.mp4")[0] == [("h264", 360, 640)]  # portrait: the 360 rung stands up
     assert result["probe"]["video"]["rotation"] == 90
-    with av.open(str(out / "video.mp4")) as c:
+    with av.open(str(out / "video_360p.mp4")) as c:
         frame = next(c.decode(video=0))
     assert frame.rotation == 0
     # Debian's ffmpeg CLI, an independent implementation of autorotate, as the reference picture.
@@ -99,7 +112,7 @@ def test_corrupt_input_is_rejected_with_exit_65(tmp_path, media, name):
     code, result, out = run_container(tmp_path, source)
     assert code == 65
     assert result["status"] == "rejected" and result["reason"] in ("corrupt_media", "decode_failed")
-    assert not (out / "video.mp4").exists() or result["status"] != "ok"
+    assert not (out / "video_360p.mp4").exists() or result["status"] != "ok"
 
 
 def test_the_fixed_demuxer_is_used(tmp_path, media):

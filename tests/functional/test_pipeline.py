@@ -55,7 +55,7 @@ def test_upload_is_published_with_a_manifest_and_the_message_deleted(stack, medi
     manifest = read_json(stack, mkey)
     assert manifest["source"]["key"] == key and manifest["source"]["etag"] == etag
     assert manifest["sniffed"]["mime"] == "video/mp4" and manifest["kind"] == "video"
-    assert {o["name"] for o in manifest["outputs"]} == {"video.mp4", "poster.jpg"}
+    assert {o["name"] for o in manifest["outputs"]} == {"video_360p.mp4", "poster.jpg"}
     for out in manifest["outputs"]:
         obj = stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=out["key"])
         body = obj["Body"].read()
@@ -148,7 +148,7 @@ def test_duplicate_deliveries_make_one_set_of_outputs(stack, media):
     assert statuses.count("published") >= 1 and set(statuses) <= {"published", "duplicate"}
     keys = stack.production_keys()
     prefix = manifest_key(record(stack, "dup.mp4", etag)).rsplit("/", 1)[0] + "/"
-    assert keys == sorted(prefix + n for n in ("manifest.json", "poster.jpg", "video.mp4"))
+    assert keys == sorted(prefix + n for n in ("manifest.json", "poster.jpg", "video_360p.mp4"))
 
 
 def test_poison_messages_go_the_retry_way_to_the_dlq_and_the_loop_goes_on(stack, media):

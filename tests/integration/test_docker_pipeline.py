@@ -35,8 +35,9 @@ def test_uploads_are_published_through_locked_down_containers_that_go_away(stack
     assert [o.status for _, o in outcomes] == ["published"]
     assert our_containers(docker) == []
     outputs = read_json(stack, manifest_key(record(stack, "dock/clip.mp4", etag)))["outputs"]
-    assert {(o["name"], o["width"], o["height"]) for o in outputs} == {("video.mp4", 1920, 1080),
-                                                                        ("poster.jpg", 1920, 1080)}
+    assert {(o["name"], o["width"], o["height"]) for o in outputs} == {
+        ("video_1080p.mp4", 1920, 1080), ("video_720p.mp4", 1280, 720), ("video_480p.mp4", 854, 480),
+        ("poster.jpg", 1920, 1080)}
 
 
 def test_a_hung_job_is_killed_retried_once_then_rejected(stack, media, docker, docker_settings):
