@@ -41,7 +41,7 @@ fi
 
 # 2. The wheelhouse: this project and every dependency, for the image's Python (3.11, like the host's).
 stamp="$build/wheels/.stamp"
-want=$(find setup.cfg setup.py worker container -name '*.py' -o -name '*.cfg' | sort | xargs cat | sha256sum | cut -c1-16)
+want=$(find setup.cfg setup.py worker container -name '*.py' -o -name '*.cfg' -o -name '*.toml' | sort | xargs cat | sha256sum | cut -c1-16)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "building the wheelhouse in $build/wheels"
   rm -f "$build"/wheels/media_worker-*.whl

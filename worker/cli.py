@@ -55,6 +55,8 @@ def run(**flags: Any) -> None:
         service = Service(settings)
     except NoRegionError:
         _fail("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION)")
+    except SettingsError as exc:
+        _fail(str(exc))
     service.run(stop, hard)
 
 

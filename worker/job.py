@@ -21,6 +21,7 @@ from worker.clients import s3_client
 from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.events import SourceRecord
 from worker.keys import manifest_key, output_prefix, rejection_key, source_id
+from worker.profiles import load_profiles
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.settings import Settings
 from worker.sniff import check_key, sniff
@@ -72,6 +73,7 @@ class JobRunner:
         self._settings = settings
         self._storage = Storage(s3_client(), settings.production_bucket)
         self._sandbox = sandbox_factory(settings)
+        self._profiles = load_profiles(settings.profiles_path)
         os.makedirs(settings.work_dir, mode=0o700, exist_ok=True)
 
     def __call__(self, job: Job) -> Outcome:
@@ -131,8 +133,9 @@ class JobRunner:
         with self._stage(timings, "download"):
             store.download(record, input_path, head.size)
         limits = {**self._settings.limits(), "max_output_bytes": max(64 * 1024 * 1024, 4 * head.size)}
+        profile, profile_names = self._profiles.select(record.key, head.metadata)
         spec = {"kind": media.kind, "demuxer": media.demuxer, "threads": self._settings.codec_threads,
-                "limits": limits}
+                "limits": limits, "profile": profile}
         request = SandboxRequest(job_id=job.job_id, input_path=input_path, output_dir=out_dir, spec=spec,
                                  timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
                                  labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})
@@ -150,6 +153,7 @@ class JobRunner:
                 "source_id": source_id(record),
                 "sniffed": {"mime": media.mime, "kind": media.kind, "demuxer": media.demuxer},
                 "kind": result.result.get("kind"),
+                "profile": profile_names.get(str(result.result.get("kind"))),
                 "probe": result.result.get("probe"),
                 "outputs": outputs,
                 "timings": dict(timings),

@@ -30,6 +30,7 @@ from worker.events import parse_body
 from worker.job import RETRY, Job, JobRunner, Outcome, job_dir_prefix, new_job_id
 from worker.leases import LeaseBook
 from worker.pool import Completion, Pool
+from worker.profiles import load_profiles
 from worker.processes import pid_alive
 from worker.sandbox import reap_sandboxes, resolve_runtime
 from worker.settings import Settings
@@ -61,6 +62,7 @@ class Service:
     def __init__(self, settings: Settings, *, runner_factory: Callable[..., Any] = JobRunner,
                  runner_arg: Any = None, sqs: Any = None,
                  on_outcome: Callable[[Job, Outcome], None] | None = None) -> None:
+        load_profiles(settings.profiles_path)  # invalid profiles stop the start, with every problem named
         settings = resolve_runtime(settings)
         self.settings = settings
         self.queue = Queue(sqs or sqs_client(settings.poll_wait), settings.queue_url)

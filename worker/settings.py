@@ -43,6 +43,7 @@ class Settings:
     temp_bucket: str = _setting("", "Bucket users upload to; events of other buckets are refused.", required=True)
     production_bucket: str = _setting("", "Bucket that receives outputs, manifests and rejection records.", required=True)
     pool: int = _setting(lambda: os.cpu_count() or 1, "Number of child processes (concurrent jobs).", lo=1, hi=64)
+    profiles_path: str = _setting("", "Output profiles TOML file; empty means the shipped worker/profiles.toml.")
     runtime: str = _setting("auto", "Sandbox runtime: docker, process, or auto (docker when an engine answers).",
                             choices=RUNTIMES)
     sandbox_image: str = _setting(lambda: f"media-worker-ffmpeg:{__version__}", "Image of the docker runtime.")

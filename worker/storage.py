@@ -30,6 +30,7 @@ class SourceObject:
     etag: str
     version_id: str | None
     content_type: str | None
+    metadata: dict[str, str]
 
 
 def _code(exc: ClientError) -> str:
@@ -73,7 +74,8 @@ class Storage:
                                          "the object was replaced by a newer upload; that upload has its own event") from None
                 raise
         return SourceObject(size=int(head["ContentLength"]), etag=str(head.get("ETag", "")).strip('"'),
-                            version_id=head.get("VersionId"), content_type=head.get("ContentType"))
+                            version_id=head.get("VersionId"), content_type=head.get("ContentType"),
+                            metadata=dict(head.get("Metadata") or {}))
 
     def read_head_bytes(self, record: SourceRecord, count: int = SNIFF_BYTES) -> bytes:
         """The first ``count`` bytes, by a ranged GET (for libmagic)."""

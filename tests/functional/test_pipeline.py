@@ -191,3 +191,20 @@ def test_children_are_recycled_after_max_jobs_and_nothing_is_lost(stack, media):
         wait_for(lambda: stack.counts() == (0, 0))
     assert service.pool.recycles >= 2 and service.pool.deaths == 0
     assert sorted(o.status for _, o in outcomes) == ["published"] * 3
+
+
+def test_the_uploader_can_pick_a_profile_the_file_defines_by_metadata(stack, media):
+    body = open(media["big"], "rb").read()
+    picked = stack.s3.put_object(Bucket=stack.resources.temp_bucket, Key="meta/picked.mp4", Body=body,
+                                 Metadata={"profile": "preview"})["ETag"].strip('"')
+    ignored = stack.s3.put_object(Bucket=stack.resources.temp_bucket, Key="meta/ignored.mp4", Body=body,
+                                  Metadata={"profile": "no-such-profile"})["ETag"].strip('"')
+    service, _ = collecting_service(stack.settings(pool=2))
+    with RunningService(service):
+        for key, etag in (("meta/picked.mp4", picked), ("meta/ignored.mp4", ignored)):
+            wait_for(lambda: exists(stack, manifest_key(record(stack, key, etag))), timeout=120)
+    picked_doc = read_json(stack, manifest_key(record(stack, "meta/picked.mp4", picked)))
+    ignored_doc = read_json(stack, manifest_key(record(stack, "meta/ignored.mp4", ignored)))
+    assert picked_doc["profile"] == "preview" and ignored_doc["profile"] == "web"
+    assert [o["name"] for o in picked_doc["outputs"]] == ["video_480p.mp4", "poster.jpg"]
+    assert [o["rendition"] for o in ignored_doc["outputs"] if o["kind"] == "video"] == ["1080p", "720p", "480p"]
