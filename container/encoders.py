@@ -23,6 +23,23 @@ def fit_within(width: int, height: int, max_long: int, max_short: int) -> tuple[
     return even(width * scale, min(width, long_limit)), even(height * scale, min(height, short_limit))
 
 
+_TRANSPOSE = {90: [("transpose", "cclock")], -90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")]}
+
+
+def scaling_graph(stream: av.video.stream.VideoStream, rotation: int, width: int, height: int,
+                  pix_fmt: str = "yuv420p") -> av.filter.Graph:
+    """buffer → undo the display rotation (as ffmpeg's autorotate does) → scale → pixel format → sink."""
+    graph = av.filter.Graph()
+    chain = [graph.add_buffer(template=stream)]
+    for name, args in _TRANSPOSE.get(rotation, []):
+        chain.append(graph.add(name, args))
+    chain.append(graph.add("scale", f"{width}:{height}:flags=lanczos"))
+    chain.append(graph.add("format", pix_fmt))
+    chain.append(graph.add("buffersink"))
+    graph.link_nodes(*chain).configure()
+    return graph
+
+
 def add_h264(out: av.container.OutputContainer, *, width: int, height: int, fps: float,
              time_base: Fraction, threads: int, settings: dict[str, Any]) -> av.video.stream.VideoStream:
     """libx264, yuv420p, capped CRF, GOP of about ``gop_seconds``."""

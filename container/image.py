@@ -1,4 +1,8 @@
-"""Image → ``image.webp`` at most ``max_long_side`` pixels on its long side, never upscaled."""
+"""Image → WebP variants (2048, 1024, 320 px on the long side by default), never upscaled, EXIF
+orientation applied, no metadata carried over (EXIF, GPS and XMP never reach the encoder).
+
+Animated GIF/WebP: the first frame is taken (policy; animation is not carried over).
+"""
 from __future__ import annotations
 
 import os
@@ -6,35 +10,58 @@ from typing import Any
 
 import av
 
-from container.encoders import fit_within
+from container.encoders import fit_within, scaling_graph
 from container.errors import Rejected
-from container.probe import Probe, open_input
+from container.probe import Probe, normalise_rotation, open_input
 from container.spec import JobSpec
+
+ALPHA_FORMATS = {"rgba", "bgra", "argb", "abgr", "yuva420p", "pal8", "ya8", "ya16be", "ya16le", "rgba64be",
+                 "rgba64le", "gbrap"}
+
+
+def plan_variants(width: int, height: int, sizes: list[int]) -> list[tuple[str, int, int]]:
+    """(name, width, height) for each long-side size not above the source; a smaller source gets its own size."""
+    longest = max(width, height)
+    chosen = [s for s in sizes if s <= longest] or [longest]
+    plan = []
+    for size in chosen:
+        w, h = fit_within(width, height, size, size)
+        if all((w, h) != (pw, ph) for _, pw, ph in plan):
+            plan.append((f"image_{size}.webp", w, h))
+    return plan
 
 
 def transcode_image(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
-    """Write ``image.webp`` from the first frame; return its planned description."""
-    assert probe.video is not None
+    """Write the WebP variants from the first frame; return their planned descriptions."""
     settings, demuxer = spec.profile["image"], spec.demuxer
-    longest = int(settings["max_long_side"])
     with open_input(src, demuxer) as inp:
+        stream = inp.streams.video[0]
         try:
-            frame = next(inp.decode(video=0))
+            frame = next(inp.decode(stream))
         except (StopIteration, av.error.FFmpegError) as exc:
             raise Rejected("decode_failed", f"the image does not decode: {exc}") from None
-    spec.limits.check_size(frame.width, frame.height, "the image")
-    width, height = fit_within(frame.width, frame.height, longest, longest)
-    alpha = frame.format.name in ("rgba", "bgra", "argb", "abgr", "yuva420p", "pal8", "ya8", "rgba64be", "rgba64le")
-    pix_fmt = "yuva420p" if alpha else "yuv420p"
-    image = frame.reformat(width=width, height=height, format=pix_fmt, interpolation="LANCZOS")
-    image.pts = 0
-    path = os.path.join(out_dir, "image.webp")
+        spec.limits.check_size(frame.width, frame.height, "the image")
+        rotation = normalise_rotation(frame.rotation)
+        upright = (frame.height, frame.width) if abs(rotation) == 90 else (frame.width, frame.height)
+        pix_fmt = "yuva420p" if frame.format.name in ALPHA_FORMATS else "yuv420p"
+        planned = []
+        for name, width, height in plan_variants(*upright, [int(s) for s in settings["variants"]]):
+            graph = scaling_graph(stream, rotation, width, height, pix_fmt)
+            graph.push(frame)
+            image = graph.pull()
+            image.pts = 0
+            _write_webp(image, os.path.join(out_dir, name), pix_fmt, int(settings["quality"]))
+            planned.append({"name": name, "kind": "image", "content_type": "image/webp", "width": width,
+                            "height": height, "rendition": name[6:-5]})
+    return planned
+
+
+def _write_webp(image: av.VideoFrame, path: str, pix_fmt: str, quality: int) -> None:
     with av.open(path, "w", format="webp") as out:
         stream = out.add_stream("libwebp", rate=1)
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.codec_context.options = {"quality": str(settings["quality"]), "lossless": "0"}
+        stream.width, stream.height, stream.pix_fmt = image.width, image.height, pix_fmt
+        stream.codec_context.options = {"quality": str(quality), "lossless": "0"}
         for packet in stream.encode(image):
             out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    return [{"name": "image.webp", "kind": "image", "content_type": "image/webp", "width": width, "height": height}]

@@ -19,7 +19,7 @@ DEFAULT_PROFILE: dict[str, Any] = {
         "poster_quality": 3,
     },
     "audio": {"bitrate_kbps": 128},
-    "image": {"max_long_side": 2048, "quality": 80},
+    "image": {"variants": [2048, 1024, 320], "quality": 80},
 }
 
 

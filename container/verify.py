@@ -69,4 +69,6 @@ def _verify_one(path: str, item: dict[str, Any], probe: Probe) -> dict[str, Any]
             raise OutputCheckFailed(f"{name}: duration {duration} differs from the source's {probe.duration}")
         if not moov_before_mdat(path):
             raise OutputCheckFailed(f"{name}: not faststart (moov after mdat)")
-    return {**item, "duration": duration, "size": os.path.getsize(path), "codec": main.codec_context.name}
+    size = os.path.getsize(path)
+    bitrate = int(size * 8 / duration) if duration and kind in ("video", "audio") else None
+    return {**item, "duration": duration, "size": size, "bitrate": bitrate, "codec": main.codec_context.name}

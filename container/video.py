@@ -9,14 +9,11 @@ from typing import Any
 
 import av
 
-from container.encoders import add_aac, add_h264, decode_packet, fit_within, mux_all, write_jpeg
+from container.encoders import add_aac, add_h264, decode_packet, fit_within, mux_all, scaling_graph, write_jpeg
 from container.errors import Rejected
 from container.limits import DecodeBudget
 from container.probe import Probe, open_input
 from container.spec import JobSpec
-
-_TRANSPOSE = {90: [("transpose", "cclock")], -90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")]}
-
 
 @dataclass
 class Rendition:
@@ -72,7 +69,7 @@ def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
                               threads=threads, settings={**settings, "maxrate_kbps": r.maxrate_kbps})
             r.aout = add_aac(r.out, source_rate=probe.audio.sample_rate,
                              bitrate_kbps=int(settings["audio_bitrate_kbps"])) if ain else None
-            r.graph = _video_graph(vin, probe.video.rotation, r.width, r.height)
+            r.graph = scaling_graph(vin, probe.video.rotation, r.width, r.height)
         top = ladder[0]
         for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
             for frame in decode_packet(packet):
@@ -113,18 +110,6 @@ def _pick_poster(poster, frames, poster_at):
         if poster is None or (frame.time is not None and frame.time <= poster_at):
             poster = frame
     return poster
-
-
-def _video_graph(vin: av.video.stream.VideoStream, rotation: int, width: int, height: int):
-    graph = av.filter.Graph()
-    chain = [graph.add_buffer(template=vin)]
-    for name, args in _TRANSPOSE.get(rotation, []):
-        chain.append(graph.add(name, args))
-    chain.append(graph.add("scale", f"{width}:{height}"))
-    chain.append(graph.add("format", "yuv420p"))
-    chain.append(graph.add("buffersink"))
-    graph.link_nodes(*chain).configure()
-    return graph
 
 
 def _drain(r: Rendition, time_base) -> list:

@@ -222,7 +222,7 @@ def _collect_outputs(result: dict[str, Any], out_dir: str, prefix: str) -> list[
             "name": name, "key": prefix + name, "kind": item.get("kind"), "content_type": CONTENT_TYPES[ext],
             "size": size, "sha256": sha256, "duration": item.get("duration"),
             "width": item.get("width"), "height": item.get("height"), "codec": item.get("codec"),
-            "rendition": item.get("rendition"),
+            "rendition": item.get("rendition"), "bitrate": item.get("bitrate"),
         })
     return collected
 

@@ -24,7 +24,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
               "preset": (str, PRESETS), "gop_seconds": (float, 0.25, 20.0), "audio_bitrate_kbps": (int, 32, 512),
               "poster_time": (float, 0.0, 86_400.0), "poster_quality": (int, 2, 31)},
     "audio": {"bitrate_kbps": (int, 32, 512)},
-    "image": {"max_long_side": (int, 16, 8192), "quality": (int, 0, 100)},
+    "image": {"variants": (list, 16, 8192), "quality": (int, 0, 100)},
 }
 
 
@@ -127,4 +127,6 @@ def _check(kind: str, body: dict[str, Any]) -> list[str]:
             problems.append("maxrate_kbps needs one value per rendition")
         if rungs and rungs != sorted(rungs, reverse=True):
             problems.append("renditions must go from the largest to the smallest")
+    if kind == "image" and body.get("variants") and body["variants"] != sorted(body["variants"], reverse=True):
+        problems.append("variants must go from the largest to the smallest")
     return problems

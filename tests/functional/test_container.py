@@ -61,6 +61,23 @@ def test_a_1080p_source_gets_the_whole_ladder_in_one_pass(tmp_path, media):
     assert streams(out / "poster.jpg")[0] == [("mjpeg", 1920, 1080)]
 
 
+def test_the_top_rendition_keeps_the_picture(tmp_path, media):
+    """Luma PSNR of every frame of the top rendition against the uploaded clip: at least 38 dB."""
+    code, result, out = run_container(tmp_path, media["clip"])
+    assert code == 0
+
+    def luma(path):
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="gray").astype(float) for f in c.decode(video=0)]
+
+    source, output = luma(media["clip"]), luma(out / "video_360p.mp4")
+    assert len(source) == len(output) == 50
+    worst = min(10 * np.log10(255 ** 2 / ((a - b) ** 2).mean()) for a, b in zip(source, output))
+    assert worst >= 38, worst
+    video = result["outputs"][0]
+    assert video["bitrate"] and abs(video["bitrate"] - video["size"] * 8 / video["duration"]) < 1
+
+
 def test_a_smaller_source_gets_one_rendition_at_its_own_size(tmp_path, media):
     code, result, out = run_container(tmp_path, media["clip"])
     assert code == 0
@@ -94,14 +111,54 @@ def test_audio_only_becomes_m4a(tmp_path, media):
     assert moov_before_mdat(str(out / "audio.m4a"))
 
 
-def test_image_is_downscaled_to_2048_and_small_image_kept(tmp_path, media):
+def test_image_variants_are_made_without_upscaling(tmp_path, media):
     code, result, out = run_container(tmp_path, media["png"], {"kind": "image", "demuxer": "png_pipe"})
     assert code == 0 and result["kind"] == "image"
-    assert streams(out / "image.webp")[0] == [("webp", 2048, 1366)]
+    assert [o["name"] for o in result["outputs"]] == ["image_2048.webp", "image_1024.webp", "image_320.webp"]
+    assert streams(out / "image_2048.webp")[0] == [("webp", 2048, 1366)]
+    assert streams(out / "image_1024.webp")[0] == [("webp", 1024, 682)]
+    assert streams(out / "image_320.webp")[0] == [("webp", 320, 214)]
     small = tmp_path / "small"
     small.mkdir()
     code, result, out = run_container(small, media["small_png"], {"kind": "image", "demuxer": "png_pipe"})
-    assert code == 0 and streams(out / "image.webp")[0] == [("webp", 300, 200)]
+    assert code == 0 and [o["name"] for o in result["outputs"]] == ["image_300.webp"]  # its own size
+    assert streams(out / "image_300.webp")[0] == [("webp", 300, 200)]
+
+
+def jpeg_with_exif(path, orientation, gps=True):
+    """A JPEG whose EXIF says 'rotate' and carries a GPS position, spliced in after SOI."""
+    import struct
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1",
+                    str(path)], check=True)
+    data = path.read_bytes()
+    entries = [(0x0112, 3, 1, orientation)] + ([(0x8825, 4, 1, 8 + 2 + 12 * 2 + 4)] if gps else [])
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+        for tag, kind, count, value in entries) + struct.pack("<I", 0)
+    gps_ifd = struct.pack("<H", 1) + struct.pack("<HHI4s", 0x0001, 2, 2, b"N\0\0\0") + struct.pack("<I", 0)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd + (gps_ifd if gps else b"")
+    app1 = b"Exif\x00\x00" + tiff + b"GPS-MARKER-54.123N"
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    return str(path)
+
+
+def test_exif_orientation_is_applied_and_metadata_is_stripped(tmp_path):
+    source = jpeg_with_exif(tmp_path / "phone.jpg", orientation=6)
+    code, result, out = run_container(tmp_path, source, {"kind": "image", "demuxer": "jpeg_pipe"})
+    assert code == 0
+    assert [(o["name"], o["width"], o["height"]) for o in result["outputs"]] == [("image_320.webp", 240, 320)]
+    body = (out / "image_320.webp").read_bytes()
+    assert b"Exif" not in body and b"GPS-MARKER" not in body and b"EXIF" not in body
+    # the same picture as Debian's ffmpeg CLI shows it (autorotate applied), compared by PSNR
+    ref = tmp_path / "ref.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", source, str(ref)], check=True)
+    with av.open(str(ref)) as c:
+        expected = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    with av.open(str(out / "image_320.webp")) as c:
+        got = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    assert expected.shape == got.shape == (320, 240, 3)
+    assert 10 * np.log10(255 ** 2 / ((expected - got) ** 2).mean()) > 25
 
 
 @pytest.mark.parametrize("name", ["corrupt", "garbage"])

@@ -36,7 +36,7 @@ kind = "audio"
 bitrate_kbps = 96
 [profiles.pics]
 kind = "image"
-max_long_side = 1024
+variants = [1024]
 """
 
 
@@ -70,7 +70,7 @@ def test_selection_by_kind_then_longest_prefix_then_metadata(tmp_path):
 
 @pytest.mark.parametrize("change,needle", [
     (("kind = \"audio\"\nbitrate_kbps = 96", "kind = \"audio\"\nbitrate_kbps = 9"), "bitrate_kbps = 9"),
-    (("max_long_side = 1024", "max_long_side = 1024\nsharpen = 1"), "unknown setting 'sharpen'"),
+    (("variants = [1024]", "variants = [1024]\nsharpen = 1"), "unknown setting 'sharpen'"),
     (("maxrate_kbps = [6000]", "maxrate_kbps = [6000, 1]"), "one value per rendition"),
     (("video = \"tall\"", "video = \"pics\""), "is not a video profile"),
     (("image = \"pics\"", ""), "names no image profile"),
