@@ -61,11 +61,12 @@ class Storage:
         # Without versioning, IfMatch makes sure we read the bytes the event was about.
         return {"IfMatch": f'"{record.etag}"'} if record.etag else {}
 
-    def head_source(self, record: SourceRecord) -> SourceObject:
-        """HEAD the source version; a missing or replaced object is permanent."""
-        with s3_errors(f"HEAD s3://{record.bucket}/{record.key}"):
+    def _source(self, operation: str, record: SourceRecord, **extra: Any) -> dict[str, Any]:
+        """HEAD or GET the exact source version; a missing or replaced object is permanent, anything else retryable."""
+        call = self._s3.head_object if operation == "HEAD" else self._s3.get_object
+        with s3_errors(f"{operation} s3://{record.bucket}/{record.key}"):
             try:
-                head = self._s3.head_object(Bucket=record.bucket, Key=record.key, **self._version_args(record))
+                return call(Bucket=record.bucket, Key=record.key, **self._version_args(record), **extra)
             except ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
                     raise PermanentError(Reason.SOURCE_GONE, "the uploaded object no longer exists") from None
@@ -73,29 +74,26 @@ class Storage:
                     raise PermanentError(Reason.SOURCE_SUPERSEDED,
                                          "the object was replaced by a newer upload; that upload has its own event") from None
                 raise
+
+    def head_source(self, record: SourceRecord) -> SourceObject:
+        """HEAD the source version."""
+        head = self._source("HEAD", record)
         return SourceObject(size=int(head["ContentLength"]), etag=str(head.get("ETag", "")).strip('"'),
                             version_id=head.get("VersionId"), content_type=head.get("ContentType"),
                             metadata=dict(head.get("Metadata") or {}))
 
     def read_head_bytes(self, record: SourceRecord, count: int = SNIFF_BYTES) -> bytes:
         """The first ``count`` bytes, by a ranged GET (for libmagic)."""
+        resp = self._source("GET", record, Range=f"bytes=0-{count - 1}")
         with s3_errors(f"GET (range) s3://{record.bucket}/{record.key}"):
-            resp = self._s3.get_object(Bucket=record.bucket, Key=record.key, Range=f"bytes=0-{count - 1}",
-                                       **self._version_args(record))
             return resp["Body"].read(count)
 
     def download(self, record: SourceRecord, path: str, expected_size: int) -> None:
         """Stream the source version to ``path`` (one GET pinned by VersionId or IfMatch) and check its length."""
-        with s3_errors(f"download s3://{record.bucket}/{record.key}"):
-            try:
-                resp = self._s3.get_object(Bucket=record.bucket, Key=record.key, **self._version_args(record))
-            except ClientError as exc:
-                if _code(exc) in _PRECONDITION:
-                    raise PermanentError(Reason.SOURCE_SUPERSEDED, "the object was replaced while we read it") from None
-                raise
-            with open(path, "wb") as fh:
-                for chunk in resp["Body"].iter_chunks(MiB):
-                    fh.write(chunk)
+        resp = self._source("GET", record)
+        with s3_errors(f"download s3://{record.bucket}/{record.key}"), open(path, "wb") as fh:
+            for chunk in resp["Body"].iter_chunks(MiB):
+                fh.write(chunk)
         got = os.path.getsize(path)
         if got != expected_size:
             raise RetryableError(Reason.S3_ERROR, f"downloaded {got} bytes, HEAD said {expected_size}")
