@@ -32,14 +32,13 @@ def huge_png(width: int = 9000, height: int = 9000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 
-def wav(channels: int = 1, rate: int = 8000, bits: int = 8, data_size: int | None = None, frames: int = 800) -> bytes:
-    """A PCM WAV whose header may lie about its data size (and so its duration)."""
+def wav(channels: int = 1, rate: int = 8000, bits: int = 8, frames: int = 800) -> bytes:
+    """A PCM WAV with whatever channel count and sample rate its header is given."""
     block = channels * bits // 8
     data = b"\x80" * (frames * block)
-    declared = len(data) if data_size is None else data_size
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", declared) + data
-    return b"RIFF" + struct.pack("<I", min(0xFFFFFFFF, len(body) if data_size is None else declared + 36)) + body
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def hours_long_mp4(path: str, hours: int = 5) -> bytes:
