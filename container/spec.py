@@ -18,7 +18,7 @@ DEFAULT_PROFILE: dict[str, Any] = {
         "poster_time": 1.0,
         "poster_quality": 3,
     },
-    "audio": {"bitrate_kbps": 128},
+    "audio": {"bitrate_kbps": 128, "loudness_lufs": -16.0, "true_peak_db": -1.5},
     "image": {"variants": [2048, 1024, 320], "quality": 80},
 }
 

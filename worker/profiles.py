@@ -23,7 +23,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "video": {"renditions": (list, 144, 4320), "maxrate_kbps": (list, 100, 100_000), "crf": (int, 0, 51),
               "preset": (str, PRESETS), "gop_seconds": (float, 0.25, 20.0), "audio_bitrate_kbps": (int, 32, 512),
               "poster_time": (float, 0.0, 86_400.0), "poster_quality": (int, 2, 31)},
-    "audio": {"bitrate_kbps": (int, 32, 512)},
+    "audio": {"bitrate_kbps": (int, 32, 512), "loudness_lufs": (float, -70.0, -5.0),
+              "true_peak_db": (float, -9.0, 0.0)},
     "image": {"variants": (list, 16, 8192), "quality": (int, 0, 100)},
 }
 

@@ -176,3 +176,22 @@ def test_the_fixed_demuxer_is_used(tmp_path, media):
     """An MP4 handed to the PNG demuxer is not guessed into working: the host's sniff decides."""
     code, result, _ = run_container(tmp_path, media["clip"], {"demuxer": "png_pipe", "kind": "image"})
     assert code == 65 and result["status"] == "rejected"
+
+
+def integrated_loudness(path):
+    """Debian's ffmpeg ebur128 filter as the independent meter."""
+    text = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
+                          capture_output=True, text=True).stderr
+    summary = text.split("Integrated loudness:")[1]
+    return float(summary.split("I:")[1].split("LUFS")[0])
+
+
+def test_audio_is_normalised_to_minus_16_lufs(tmp_path):
+    quiet = tmp_path / "quiet.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=d=8:c=pink:a=0.05:r=44100",
+                    str(quiet)], check=True)
+    assert integrated_loudness(quiet) < -30
+    code, result, out = run_container(tmp_path, str(quiet), {"kind": "audio", "demuxer": "wav"})
+    assert code == 0
+    assert abs(integrated_loudness(out / "audio.m4a") - (-16.0)) <= 1.0
+    assert abs(streams(out / "audio.m4a")[2] - 8.0) < 0.1
