@@ -70,12 +70,13 @@ class Pool:
     """Supervises ``size`` children running ``factory(arg)(payload)`` per job."""
 
     def __init__(self, size: int, factory: Callable[..., Any], arg: Any, *, max_jobs: int = 50,
-                 on_child_exit: Callable[[int], None] | None = None) -> None:
+                 on_child_death: Callable[[int], None] | None = None) -> None:
         self.size = size
         self._factory, self._arg, self._max_jobs = factory, arg, max_jobs
         self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         self._children: list[_Child] = []
-        self._on_child_exit = on_child_exit
+        # Called for a child that died or was killed (not for a clean retirement): it may leave things behind.
+        self._on_child_death = on_child_death
         self.deaths = 0
         self.recycles = 0
 
@@ -158,8 +159,8 @@ class Pool:
             self.deaths += 1
             log.error("idle pool child %s died (exit %s)", child.process.pid, code)
         child.conn.close()
-        if self._on_child_exit:
-            self._on_child_exit(child.process.pid)
+        if self._on_child_death and (child.job is not None or code != 0):
+            self._on_child_death(child.process.pid)
         self._children[self._children.index(child)] = self._spawn()
 
     def kill_all(self) -> list[Completion]:
@@ -169,11 +170,12 @@ class Pool:
             if child.process.is_alive():
                 os.kill(child.process.pid, signal.SIGKILL)
             child.process.join()
+            died = child.job is not None or child.process.exitcode != 0
             if child.job is not None:
                 lost.append(Completion(child.job[0], child.job[1], exitcode=child.process.exitcode))
                 child.job = None
-            if self._on_child_exit:
-                self._on_child_exit(child.process.pid)
+            if self._on_child_death and died:
+                self._on_child_death(child.process.pid)
         self._children.clear()
         return lost
 

@@ -68,7 +68,7 @@ class Service:
         self.queue = Queue(sqs or sqs_client(settings.poll_wait), settings.queue_url)
         self.leases = LeaseBook(self.queue, settings.visibility_timeout)
         self.pool = Pool(settings.pool, runner_factory, settings if runner_arg is None else runner_arg,
-                         max_jobs=settings.max_jobs_per_child, on_child_exit=self._after_child_exit)
+                         max_jobs=settings.max_jobs_per_child, on_child_death=self._after_child_death)
         self.stats: Counter[str] = Counter()
         self.last_poll: float | None = None
         self._on_outcome = on_outcome
@@ -244,8 +244,8 @@ class Service:
             self._settle(flight)
 
     # -- what dead processes leave behind ----------------------------------------------------
-    def _after_child_exit(self, pid: int) -> None:
-        """A child exited (or was killed): remove its job directories and sandbox containers."""
+    def _after_child_death(self, pid: int) -> None:
+        """A child died or was killed: remove the job directories and sandbox containers it left."""
         for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), job_dir_prefix(pid) + "*")):
             shutil.rmtree(path, ignore_errors=True)
         try:
