@@ -1,10 +1,12 @@
-"""Audio → AAC-LC stereo ``audio.m4a`` with faststart, loudness-normalised (EBU R128 / BS.1770).
+"""Audio → AAC-LC stereo ``audio.m4a`` with faststart, loudness-normalised (EBU R128 / BS.1770), optional
+MP3 (``audio.mp3``) and Opus-in-Ogg (``audio.opus``) copies of the same normalised signal, and waveform peaks.
 
 Normalisation is FFmpeg's ``loudnorm`` filter in one pass (dynamic mode) to the profile's integrated
 target (−16 LUFS by default) and true-peak ceiling, resampled back to 48 kHz for AAC.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -14,6 +16,7 @@ from container.encoders import add_aac, decode_packet, mux_all
 from container.limits import DecodeBudget
 from container.probe import Probe, open_input
 from container.spec import JobSpec
+from container.waveform import Waveform
 
 AAC_RATE = 48000
 
@@ -30,42 +33,71 @@ def loudness_graph(stream: av.audio.stream.AudioStream, target_lufs: float, true
     return graph
 
 
+EXTRA_FORMATS = {  # profile name → (file, muxer, encoder, content type, codec the check expects)
+    "mp3": ("audio.mp3", "mp3", "libmp3lame", "audio/mpeg", "mp3"),
+    "opus": ("audio.opus", "ogg", "libopus", "audio/ogg", "opus"),
+}
+
+
 def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
-    """Write ``audio.m4a``; return its planned description."""
+    """Write ``audio.m4a``, the optional MP3/Opus targets and ``waveform.json``; return their descriptions."""
     assert probe.audio is not None
     settings, demuxer = spec.profile["audio"], spec.demuxer
     budget = DecodeBudget(spec.limits, 1.0)
     target = settings.get("loudness_lufs")
-    path = os.path.join(out_dir, "audio.m4a")
-    with open_input(src, demuxer) as inp, av.open(path, "w", format="ipod",
-                                                  options={"movflags": "+faststart"}) as out:
+    bitrate = int(settings["bitrate_kbps"])
+    rate = AAC_RATE if target is not None else probe.audio.sample_rate
+    waveform = Waveform(int(settings["waveform_samples_per_pixel"])) if settings["waveform"] else None
+    planned = [{"name": "audio.m4a", "kind": "audio", "content_type": "audio/mp4", "has_audio": True,
+                "codec": "aac", "loudness_lufs": target}]
+    with contextlib.ExitStack() as stack:
+        inp = stack.enter_context(open_input(src, demuxer))
+        m4a = stack.enter_context(av.open(os.path.join(out_dir, "audio.m4a"), "w", format="ipod",
+                                          options={"movflags": "+faststart"}))
+        outputs = [(m4a, add_aac(m4a, source_rate=rate, bitrate_kbps=bitrate))]
+        for fmt in settings["extra_formats"]:
+            name, muxer, encoder, content_type, codec = EXTRA_FORMATS[fmt]
+            out = stack.enter_context(av.open(os.path.join(out_dir, name), "w", format=muxer))
+            stream = out.add_stream(encoder, rate=48000 if encoder == "libopus" else rate)
+            stream.codec_context.layout = "stereo"
+            stream.codec_context.bit_rate = bitrate * 1000
+            outputs.append((out, stream))
+            planned.append({"name": name, "kind": "audio", "content_type": content_type, "has_audio": True,
+                            "codec": codec, "loudness_lufs": target})
         ain = inp.streams.audio[0]
-        rate = AAC_RATE if target is not None else probe.audio.sample_rate
-        aout = add_aac(out, source_rate=rate, bitrate_kbps=int(settings["bitrate_kbps"]))
         graph = loudness_graph(ain, float(target), float(settings["true_peak_db"])) if target is not None else None
         for packet in inp.demux(ain):
             for frame in decode_packet(packet):
                 budget.audio(frame)
                 if graph is None:
-                    mux_all(out, aout.encode(frame))
+                    _encode(frame, outputs, waveform)
                 else:
                     graph.push(frame)
-                    _drain(graph, aout, out)
-            budget.output(path)
+                    _drain(graph, outputs, waveform)
+            budget.output(os.path.join(out_dir, "audio.m4a"))
         if graph is not None:
             graph.push(None)
-            _drain(graph, aout, out)
-        mux_all(out, aout.encode(None))
+            _drain(graph, outputs, waveform)
+        for out, stream in outputs:
+            mux_all(out, stream.encode(None))
     budget.check_complete(probe.duration)
-    return [{"name": "audio.m4a", "kind": "audio", "content_type": "audio/mp4", "has_audio": True,
-             "loudness_lufs": target}]
+    if waveform is not None:
+        planned.append(waveform.finish(out_dir))
+    return planned
 
 
-def _drain(graph: av.filter.Graph, aout: Any, out: Any) -> None:
+def _encode(frame: av.AudioFrame, outputs: list[tuple[Any, Any]], waveform: Waveform | None) -> None:
+    for out, stream in outputs:
+        mux_all(out, stream.encode(frame))
+    if waveform is not None:
+        waveform.add(frame)
+
+
+def _drain(graph: av.filter.Graph, outputs: list[tuple[Any, Any]], waveform: Waveform | None) -> None:
     while True:
         try:
             frame = graph.pull()
         except (av.error.BlockingIOError, av.error.EOFError):
             return
-        frame.pts = None  # the encoder counts samples itself; loudnorm's output rate differs from its input's
-        mux_all(out, aout.encode(frame))
+        frame.pts = None  # the encoders count samples themselves; loudnorm's output rate differs from its input's
+        _encode(frame, outputs, waveform)

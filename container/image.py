@@ -1,7 +1,9 @@
 """Image → WebP variants (2048, 1024, 320 px on the long side by default), never upscaled, EXIF
 orientation applied, no metadata carried over (EXIF, GPS and XMP never reach the encoder).
 
-Animated GIF/WebP: the first frame is taken (policy; animation is not carried over).
+Animated inputs (GIF, or any image demuxer that yields a second frame) follow the profile's ``animated``
+policy: ``first_frame`` makes the variants from the first frame (the outputs say ``animated: true``),
+``reject`` rejects the upload with the reason ``animated_image``.
 """
 from __future__ import annotations
 
@@ -36,10 +38,14 @@ def transcode_image(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
     settings, demuxer = spec.profile["image"], spec.demuxer
     with open_input(src, demuxer) as inp:
         stream = inp.streams.video[0]
+        frames = inp.decode(stream)
         try:
-            frame = next(inp.decode(stream))
+            frame = next(frames)
         except (StopIteration, av.error.FFmpegError) as exc:
             raise Rejected("decode_failed", f"the image does not decode: {exc}") from None
+        animated = _has_second_frame(frames)
+        if animated and settings["animated"] == "reject":
+            raise Rejected("animated_image", "the image is animated; this profile takes still images only")
         spec.limits.check_size(frame.width, frame.height, "the image")
         rotation = normalise_rotation(frame.rotation)
         upright = (frame.height, frame.width) if abs(rotation) == 90 else (frame.width, frame.height)
@@ -52,8 +58,19 @@ def transcode_image(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
             image.pts = 0
             _write_webp(image, os.path.join(out_dir, name), pix_fmt, int(settings["quality"]))
             planned.append({"name": name, "kind": "image", "content_type": "image/webp", "width": width,
-                            "height": height, "rendition": name[6:-5]})
+                            "height": height, "rendition": name[6:-5], "animated": animated})
     return planned
+
+
+def _has_second_frame(frames) -> bool:
+    """True when the decoder yields another frame (a broken second frame still means "animated")."""
+    try:
+        next(frames)
+    except StopIteration:
+        return False
+    except av.error.FFmpegError:
+        return True
+    return True
 
 
 def _write_webp(image: av.VideoFrame, path: str, pix_fmt: str, quality: int) -> None:

@@ -17,9 +17,18 @@ DEFAULT_PROFILE: dict[str, Any] = {
         "audio_bitrate_kbps": 128,
         "poster_time": 1.0,
         "poster_quality": 3,
+        "hls": True,
+        "hls_segment_seconds": 4.0,
+        "storyboard": True,
+        "storyboard_interval": 2.0,
+        "storyboard_tile_width": 160,
+        "storyboard_columns": 10,
+        "storyboard_max_tiles": 100,
+        "stream_copy": True,
     },
-    "audio": {"bitrate_kbps": 128, "loudness_lufs": -16.0, "true_peak_db": -1.5},
-    "image": {"variants": [2048, 1024, 320], "quality": 80},
+    "audio": {"bitrate_kbps": 128, "loudness_lufs": -16.0, "true_peak_db": -1.5, "extra_formats": [],
+              "waveform": True, "waveform_samples_per_pixel": 512},
+    "image": {"variants": [2048, 1024, 320], "quality": 80, "animated": "first_frame"},
 }
 
 

@@ -1,21 +1,36 @@
-"""Re-open every output before it is declared good: streams, codecs, size, duration, faststart."""
+"""Re-open every output before it is declared good; a failed check is an internal error, never a publish.
+
+Media outputs are re-probed: codec, dimensions as planned, no leftover rotation, audio present if and only
+if the source had audio, faststart for MP4/M4A, and a duration within 0.5 % of the source's. Durations are
+whole codec frames, so the gap may also be up to one video frame plus one audio frame (a 2 s clip with AAC
+ends 21 ms late: 1024 samples at 48 kHz, 1 % of 2 s). HLS playlists are opened through FFmpeg's HLS
+demuxer and their segment times summed; the storyboard, its index, the waveform and the master playlist are
+checked against what they claim.
+"""
 from __future__ import annotations
 
+import json
 import os
 import struct
-from typing import Any
+from typing import Any, Callable
 
 import av
 
 from container.errors import OutputCheckFailed
+from container.hls import read_playlist
 from container.probe import Probe
 
-EXPECTED_CODEC = {"video": "h264", "audio": "aac", "poster": "mjpeg", "image": "webp"}
+MEDIA_CODECS = {"video": ("h264",), "audio": ("aac", "mp3", "opus"), "poster": ("mjpeg",),
+                "storyboard": ("mjpeg",), "image": ("webp",), "hls_playlist": ("h264",)}
+DECODER_CODEC = {"mp3float": "mp3"}  # decoder name → the codec it decodes, where they differ
+AUDIO_FRAME_SECONDS = 1152 / 44100  # the longest frame of the audio codecs we write (MP3 at 44.1 kHz)
+RELATIVE_TOLERANCE = 0.005
 
 
-def duration_tolerance(seconds: float) -> float:
-    """Allowed |output - source| duration gap: 2 %, at least a quarter second."""
-    return max(0.25, 0.02 * seconds)
+def duration_tolerance(seconds: float, fps: float | None, has_audio: bool) -> float:
+    """Allowed |output − source| gap: 0.5 %, or one video frame plus one audio frame if that is more."""
+    floor = (1 / fps if fps else 0.0) + (AUDIO_FRAME_SECONDS if has_audio else 0.0)
+    return max(RELATIVE_TOLERANCE * seconds, floor + 1e-3)
 
 
 def moov_before_mdat(path: str) -> bool:
@@ -39,13 +54,21 @@ def moov_before_mdat(path: str) -> bool:
 
 def verify_outputs(out_dir: str, planned: list[dict[str, Any]], probe: Probe) -> list[dict[str, Any]]:
     """Check each planned output and return it completed with measured facts."""
-    return [_verify_one(os.path.join(out_dir, item["name"]), item, probe) for item in planned]
+    names = {item["name"] for item in planned}
+    checked = []
+    for item in planned:
+        path = os.path.join(out_dir, item["name"])
+        if not os.path.isfile(path) or os.path.islink(path) or os.path.getsize(path) == 0:
+            raise OutputCheckFailed(f"{item['name']}: missing or empty")
+        check = _CHECKS.get(item["kind"], _check_media)
+        facts = check(path, item, probe, names)
+        checked.append({"duration": None, "bitrate": None, "codec": None, **item, **facts,
+                        "size": os.path.getsize(path)})
+    return checked
 
 
-def _verify_one(path: str, item: dict[str, Any], probe: Probe) -> dict[str, Any]:
-    name = item["name"]
-    if not os.path.isfile(path) or os.path.islink(path) or os.path.getsize(path) == 0:
-        raise OutputCheckFailed(f"{name}: missing or empty")
+def _check_media(path: str, item: dict[str, Any], probe: Probe, names: set[str]) -> dict[str, Any]:
+    name, kind = item["name"], item["kind"]
     try:
         with av.open(path) as out:
             vstreams, astreams = list(out.streams.video), list(out.streams.audio)
@@ -53,22 +76,75 @@ def _verify_one(path: str, item: dict[str, Any], probe: Probe) -> dict[str, Any]
             first = next(out.decode(video=0), None) if vstreams else None
     except av.error.FFmpegError as exc:
         raise OutputCheckFailed(f"{name}: does not re-open: {exc}") from None
-    kind = item["kind"]
-    main = vstreams[0] if kind in ("video", "poster", "image") else (astreams[0] if astreams else None)
-    if main is None or main.codec_context.name != EXPECTED_CODEC[kind]:
-        raise OutputCheckFailed(f"{name}: expected a {EXPECTED_CODEC[kind]} stream")
-    if kind in ("video", "poster", "image"):
+    timed = kind in ("video", "audio", "hls_playlist")
+    main = (astreams or [None])[0] if kind == "audio" else (vstreams or [None])[0]
+    codec = DECODER_CODEC.get(main.codec_context.name, main.codec_context.name) if main is not None else None
+    if codec not in MEDIA_CODECS[kind] or (item.get("codec") and codec != item["codec"]):
+        raise OutputCheckFailed(f"{name}: expected a {item.get('codec') or MEDIA_CODECS[kind][0]} stream, not {codec}")
+    if kind != "audio":
         if first is None or (first.width, first.height) != (item["width"], item["height"]):
             raise OutputCheckFailed(f"{name}: expected {item['width']}x{item['height']}")
         if first.rotation:
             raise OutputCheckFailed(f"{name}: still carries a rotation of {first.rotation}")
-    if kind in ("video", "audio"):
-        if bool(astreams) != item["has_audio"]:
-            raise OutputCheckFailed(f"{name}: audio present={bool(astreams)}, expected {item['has_audio']}")
-        if probe.duration and (duration is None or abs(duration - probe.duration) > duration_tolerance(probe.duration)):
-            raise OutputCheckFailed(f"{name}: duration {duration} differs from the source's {probe.duration}")
-        if not moov_before_mdat(path):
-            raise OutputCheckFailed(f"{name}: not faststart (moov after mdat)")
-    size = os.path.getsize(path)
-    bitrate = int(size * 8 / duration) if duration and kind in ("video", "audio") else None
-    return {**item, "duration": duration, "size": size, "bitrate": bitrate, "codec": main.codec_context.name}
+    if timed:
+        if bool(astreams) != (probe.audio is not None):
+            raise OutputCheckFailed(f"{name}: audio present={bool(astreams)}, the source's={probe.audio is not None}")
+        _check_duration(name, duration, probe)
+    if kind == "hls_playlist":
+        _check_duration(name, sum(seconds for _, seconds in read_playlist(path)), probe)
+    elif timed and path.endswith((".mp4", ".m4a")) and not moov_before_mdat(path):
+        raise OutputCheckFailed(f"{name}: not faststart (moov after mdat)")
+    bitrate = int(os.path.getsize(path) * 8 / duration) if duration and kind in ("video", "audio") else None
+    return {"duration": duration if timed else None, "bitrate": bitrate, "codec": codec}
+
+
+def _check_duration(name: str, duration: float | None, probe: Probe) -> None:
+    if not probe.duration:
+        return
+    allowed = duration_tolerance(probe.duration, probe.video.fps if probe.video else None, probe.audio is not None)
+    if duration is None or abs(duration - probe.duration) > allowed:
+        raise OutputCheckFailed(f"{name}: duration {duration} s differs from the source's {probe.duration} s "
+                                f"by more than {allowed:.3f} s")
+
+
+def _check_segment(path: str, item: dict[str, Any], probe: Probe, names: set[str]) -> dict[str, Any]:
+    with open(path, "rb") as fh:
+        box = fh.read(8)[4:]
+    # an fMP4 init segment opens with ftyp; a media segment with styp or moof
+    if box not in ((b"ftyp",) if item["kind"] == "hls_init" else (b"styp", b"moof")):
+        raise OutputCheckFailed(f"{item['name']}: not an fMP4 {item['kind'][4:]} segment (starts with {box!r})")
+    return {}
+
+
+def _check_master(path: str, item: dict[str, Any], probe: Probe, names: set[str]) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        lines = [line.strip() for line in fh if line.strip()]
+    listed = [line for line in lines if not line.startswith("#")]
+    if lines[:1] != ["#EXTM3U"] or not listed or len(listed) != item["variants"] or not set(listed) <= names:
+        raise OutputCheckFailed(f"{item['name']}: does not list the {item['variants']} rendition playlists")
+    return {}
+
+
+def _check_index(path: str, item: dict[str, Any], probe: Probe, names: set[str]) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    cues = text.count(" --> ")
+    if not text.startswith("WEBVTT") or cues != item["cues"] or "storyboard.jpg#xywh=" not in text:
+        raise OutputCheckFailed(f"{item['name']}: expected a WebVTT index of {item['cues']} cues")
+    return {}
+
+
+def _check_waveform(path: str, item: dict[str, Any], probe: Probe, names: set[str]) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    expected = (probe.duration or 0) * item["sample_rate"] / item["samples_per_pixel"]
+    if len(doc.get("data", [])) != 2 * doc.get("length", -1) or \
+            abs(doc["length"] - expected) > 2 + RELATIVE_TOLERANCE * expected:
+        raise OutputCheckFailed(f"{item['name']}: {doc.get('length')} peaks; about {expected:.0f} expected")
+    return {}
+
+
+_CHECKS: dict[str, Callable[[str, dict[str, Any], Probe, set[str]], dict[str, Any]]] = {
+    "hls_init": _check_segment, "hls_segment": _check_segment, "hls_master": _check_master,
+    "storyboard_index": _check_index, "waveform": _check_waveform,
+}

@@ -4,20 +4,23 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import av
 
+from container import hls
 from container.encoders import add_aac, add_h264, decode_packet, fit_within, mux_all, scaling_graph, write_jpeg
 from container.errors import Rejected
+from container.fastpath import plan_copy
 from container.limits import DecodeBudget
 from container.probe import Probe, open_input
 from container.spec import JobSpec
+from container.storyboard import Storyboard
 
 @dataclass
 class Rendition:
-    """One output of the ladder and its encoding state."""
+    """One output of the ladder and its encoding (or stream-copy) state."""
 
     name: str
     width: int
@@ -25,9 +28,15 @@ class Rendition:
     maxrate_kbps: int
     path: str = ""
     out: Any = None
-    vout: Any = None
-    aout: Any = None
-    graph: Any = None
+    vout: Any = None  # encoder stream, or None when the video is copied
+    aout: Any = None  # encoder stream, or None when the audio is copied or absent
+    graph: Any = None  # scaling graph; None for a copied rendition that feeds no poster
+    copies: dict = field(default_factory=dict)  # input stream index → output stream, for copied packets
+
+    @property
+    def rung(self) -> str:
+        """``1080p`` for ``video_1080p.mp4``."""
+        return self.name[6:-4]
 
 
 def plan_ladder(width: int, height: int, settings: dict[str, Any]) -> list[Rendition]:
@@ -47,11 +56,14 @@ def plan_ladder(width: int, height: int, settings: dict[str, Any]) -> list[Rendi
 
 
 def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
-    """Write the ladder's MP4s and ``poster.jpg`` (from the top rendition) in one decode pass."""
+    """Write the ladder's MP4s, ``poster.jpg`` and the storyboard in one decode pass, then the HLS set."""
     assert probe.video is not None
     settings, demuxer, threads = spec.profile["video"], spec.demuxer, spec.threads
     budget = DecodeBudget(spec.limits, probe.video.fps)
     ladder = plan_ladder(*probe.video.display_size, settings)
+    copy = plan_copy(src, demuxer, probe, [(r.width, r.height, r.maxrate_kbps) for r in ladder], settings)
+    top = ladder[0]
+    board = Storyboard(probe.duration, top.width, top.height, settings) if settings["storyboard"] else None
     poster_at = float(settings["poster_time"])
     if probe.duration:
         poster_at = min(poster_at, probe.duration / 2)
@@ -62,46 +74,104 @@ def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
         vin.codec_context.thread_type = "AUTO"
         vin.codec_context.thread_count = threads
         ain = inp.streams.audio[0] if probe.audio else None
-        for r in ladder:
-            r.path = os.path.join(out_dir, r.name)
-            r.out = stack.enter_context(av.open(r.path, "w", format="mp4", options={"movflags": "+faststart"}))
-            r.vout = add_h264(r.out, width=r.width, height=r.height, fps=probe.video.fps, time_base=vin.time_base,
-                              threads=threads, settings={**settings, "maxrate_kbps": r.maxrate_kbps})
-            r.aout = add_aac(r.out, source_rate=probe.audio.sample_rate,
-                             bitrate_kbps=int(settings["audio_bitrate_kbps"])) if ain else None
-            r.graph = scaling_graph(vin, probe.video.rotation, r.width, r.height)
-        top = ladder[0]
+        for i, r in enumerate(ladder):
+            _open_rendition(r, stack, out_dir, vin, ain, probe, settings, threads,
+                            copy_video=i == copy.index, copy_audio=i == copy.index and copy.copy_audio, is_top=i == 0)
         for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
             for frame in decode_packet(packet):
                 if packet.stream is vin:
                     budget.video(frame)
                     for r in ladder:
+                        if r.graph is None:
+                            continue
                         r.graph.push(frame)
                         shown = _drain(r, vin.time_base)
                         if r is top:
                             poster = _pick_poster(poster, shown, poster_at)
+                            _offer(board, shown)
                         budget.output(r.path)
                 else:
                     budget.audio(frame)
                     for r in ladder:
-                        mux_all(r.out, r.aout.encode(frame))
+                        if r.aout is not None:
+                            mux_all(r.out, r.aout.encode(frame))
+            _copy_packet(ladder, packet, budget)
         for r in ladder:
-            r.graph.push(None)
-            shown = _drain(r, vin.time_base)
-            if r is top:
-                poster = _pick_poster(poster, shown, poster_at)
-            mux_all(r.out, r.vout.encode(None))
+            if r.graph is not None:
+                r.graph.push(None)
+                shown = _drain(r, vin.time_base)
+                if r is top:
+                    poster = _pick_poster(poster, shown, poster_at)
+                    _offer(board, shown)
+            if r.vout is not None:
+                mux_all(r.out, r.vout.encode(None))
             if r.aout is not None:
                 mux_all(r.out, r.aout.encode(None))
     if poster is None:
         raise Rejected("decode_failed", "no video frame could be decoded")
     budget.check_complete(probe.duration)
     write_jpeg(poster, os.path.join(out_dir, "poster.jpg"), int(settings["poster_quality"]))
-    planned = [{"name": r.name, "kind": "video", "content_type": "video/mp4", "rendition": r.name[6:-4],
-                "width": r.width, "height": r.height, "has_audio": ain is not None} for r in ladder]
+    planned = [{"name": r.name, "kind": "video", "content_type": "video/mp4", "rendition": r.rung,
+                "width": r.width, "height": r.height, "has_audio": ain is not None,
+                "method": "copy" if r.vout is None else "encode",
+                "audio_method": None if ain is None else ("copy" if r.copies and r.aout is None else "encode")}
+               for r in ladder]
     planned.append({"name": "poster.jpg", "kind": "poster", "content_type": "image/jpeg",
                     "width": top.width, "height": top.height})
+    if board is not None:
+        planned += board.finish(out_dir, int(settings["poster_quality"]))
+    if settings["hls"]:
+        planned += _package_hls(ladder, out_dir, probe, settings)
+    planned[0]["fast_path"] = copy.to_dict()
     return planned
+
+
+def _open_rendition(r: Rendition, stack: contextlib.ExitStack, out_dir: str, vin: Any, ain: Any, probe: Probe,
+                    settings: dict[str, Any], threads: int, *, copy_video: bool, copy_audio: bool, is_top: bool) -> None:
+    r.path = os.path.join(out_dir, r.name)
+    r.out = stack.enter_context(av.open(r.path, "w", format="mp4", options={"movflags": "+faststart"}))
+    if copy_video:
+        r.copies[vin.index] = r.out.add_stream_from_template(vin)
+    else:
+        r.vout = add_h264(r.out, width=r.width, height=r.height, fps=probe.video.fps, time_base=vin.time_base,
+                          threads=threads, settings={**settings, "maxrate_kbps": r.maxrate_kbps})
+    if ain is not None and copy_audio:
+        r.copies[ain.index] = r.out.add_stream_from_template(ain)
+    elif ain is not None:
+        r.aout = add_aac(r.out, source_rate=probe.audio.sample_rate,
+                         bitrate_kbps=int(settings["audio_bitrate_kbps"]))
+    if r.vout is not None or is_top:  # the top rendition's frames also make the poster and storyboard
+        r.graph = scaling_graph(vin, probe.video.rotation, r.width, r.height)
+
+
+def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudget) -> None:
+    """Mux a demuxed packet into the copied rendition (after decoding: muxing takes the packet's data)."""
+    for r in ladder:
+        target = r.copies.get(packet.stream.index)
+        if target is not None and packet.size:  # size 0: an end-of-stream marker, not media
+            packet.stream = target
+            r.out.mux(packet)
+            budget.output(r.path)
+            return
+
+
+def _offer(board: Storyboard | None, frames: list) -> None:
+    if board is not None:
+        for frame in frames:
+            board.offer(frame)
+
+
+def _package_hls(ladder: list[Rendition], out_dir: str, probe: Probe, settings: dict[str, Any]) -> list[dict]:
+    items: list[dict[str, Any]] = []
+    variants = []
+    for r in ladder:
+        packaged = hls.package(r.path, out_dir, r.rung, float(settings["hls_segment_seconds"]))
+        packaged[0].update(width=r.width, height=r.height)  # the media playlist is checked like a video
+        items += packaged
+        variants.append({"playlist": f"hls_{r.rung}.m3u8", "width": r.width, "height": r.height,
+                         "fps": probe.video.fps, "codecs": hls.codecs_of(r.path)})
+    items.append(hls.write_master(out_dir, variants))
+    return items
 
 
 def _pick_poster(poster, frames, poster_at):
@@ -123,4 +193,5 @@ def _drain(r: Rendition, time_base) -> list:
         frame.pict_type = av.video.frame.PictureType.NONE
         frame.time_base = time_base
         frames.append(frame)
-        mux_all(r.out, r.vout.encode(frame))
+        if r.vout is not None:
+            mux_all(r.out, r.vout.encode(frame))

@@ -8,8 +8,9 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 apt_packages=(libmagic1)
-# The tests need Docker (engine + debootstrap for the offline base image) and ffmpeg as an independent checker.
-((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap)
+# The tests need Docker (engine + debootstrap for the offline base image), ffmpeg as an independent checker
+# and Debian's chromium + chromedriver to play the outputs.
+((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap chromium chromium-driver)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -32,6 +32,7 @@ class Reason(str, Enum):
     NO_MEDIA_STREAMS = "no_media_streams"
     OVER_LIMIT = "over_limit"
     DECODE_FAILED = "decode_failed"
+    ANIMATED_IMAGE = "animated_image"
     TIMEOUT_REPEATED = "timeout_repeated"
     MEMORY_REPEATED = "memory_repeated"
     SOURCE_GONE = "source_gone"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
@@ -21,17 +20,16 @@ from worker.clients import s3_client
 from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.events import SourceRecord
 from worker.keys import manifest_key, output_prefix, rejection_key, source_id
+from worker.outputs import collect_outputs, fast_path, key_of
 from worker.profiles import load_profiles
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.settings import Settings
 from worker.sniff import check_key, sniff
-from worker.storage import Storage, file_digest
+from worker.storage import Storage
 
 log = logging.getLogger(__name__)
 
 PUBLISHED, REJECTED, DUPLICATE, RETRY = "published", "rejected", "duplicate", "retry"
-CONTENT_TYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}
-_OUTPUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -142,7 +140,7 @@ class JobRunner:
         with self._stage(timings, "sandbox"):
             result = self._sandbox.run(request)
         timings["transcode"] = float(result.result.get("timings", {}).get("transcode", 0.0))
-        outputs = _collect_outputs(result.result, out_dir, output_prefix(record))
+        outputs = collect_outputs(result.result, out_dir, output_prefix(record))
         with self._stage(timings, "upload"):
             for item in outputs:
                 store.upload_file(os.path.join(out_dir, item["name"]), item["key"], item["content_type"])
@@ -155,6 +153,8 @@ class JobRunner:
                 "kind": result.result.get("kind"),
                 "profile": profile_names.get(str(result.result.get("kind"))),
                 "probe": result.result.get("probe"),
+                "hls_master": key_of(outputs, "hls_master"),
+                "fast_path": fast_path(result.result),
                 "outputs": outputs,
                 "timings": dict(timings),
                 "versions": {"worker": __version__, **result.result.get("versions", {})},
@@ -201,30 +201,6 @@ class JobRunner:
     def close(self) -> None:
         """Release the sandbox runtime."""
         self._sandbox.close()
-
-
-def _collect_outputs(result: dict[str, Any], out_dir: str, prefix: str) -> list[dict[str, Any]]:
-    """Check what the sandbox claims against the files, and digest them here (the sandbox is not trusted)."""
-    items = result.get("outputs")
-    if not isinstance(items, list) or not items:
-        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, "the sandbox reported no outputs")
-    collected = []
-    for item in items:
-        name = item.get("name") if isinstance(item, dict) else None
-        ext = os.path.splitext(name or "")[1]
-        path = os.path.join(out_dir, name or "")
-        if not name or not _OUTPUT_NAME.match(name) or ext not in CONTENT_TYPES:
-            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"unexpected output name {name!r}")
-        if os.path.islink(path) or not os.path.isfile(path):
-            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"output {name} is not a regular file")
-        size, sha256 = file_digest(path)
-        collected.append({
-            "name": name, "key": prefix + name, "kind": item.get("kind"), "content_type": CONTENT_TYPES[ext],
-            "size": size, "sha256": sha256, "duration": item.get("duration"),
-            "width": item.get("width"), "height": item.get("height"), "codec": item.get("codec"),
-            "rendition": item.get("rendition"), "bitrate": item.get("bitrate"),
-        })
-    return collected
 
 
 def _now() -> str:

@@ -18,14 +18,18 @@ from worker.errors import SettingsError
 log = logging.getLogger(__name__)
 KINDS = ("video", "audio", "image")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-# key → (type, low, high) or (type, choices)
+# key → (type, low, high), (str or list, choices) or (bool,); a list of choices may be empty
 SCHEMA: dict[str, dict[str, tuple]] = {
     "video": {"renditions": (list, 144, 4320), "maxrate_kbps": (list, 100, 100_000), "crf": (int, 0, 51),
               "preset": (str, PRESETS), "gop_seconds": (float, 0.25, 20.0), "audio_bitrate_kbps": (int, 32, 512),
-              "poster_time": (float, 0.0, 86_400.0), "poster_quality": (int, 2, 31)},
+              "poster_time": (float, 0.0, 86_400.0), "poster_quality": (int, 2, 31), "hls": (bool,),
+              "hls_segment_seconds": (float, 1.0, 30.0), "storyboard": (bool,),
+              "storyboard_interval": (float, 0.5, 600.0), "storyboard_tile_width": (int, 32, 640),
+              "storyboard_columns": (int, 1, 50), "storyboard_max_tiles": (int, 1, 400), "stream_copy": (bool,)},
     "audio": {"bitrate_kbps": (int, 32, 512), "loudness_lufs": (float, -70.0, -5.0),
-              "true_peak_db": (float, -9.0, 0.0)},
-    "image": {"variants": (list, 16, 8192), "quality": (int, 0, 100)},
+              "true_peak_db": (float, -9.0, 0.0), "extra_formats": (list, ("mp3", "opus")), "waveform": (bool,),
+              "waveform_samples_per_pixel": (int, 32, 65_536)},
+    "image": {"variants": (list, 16, 8192), "quality": (int, 0, 100), "animated": (str, ("first_frame", "reject"))},
 }
 
 
@@ -112,14 +116,18 @@ def _check(kind: str, body: dict[str, Any]) -> list[str]:
             continue
         kind_, *rule = schema[key]
         values = value if kind_ is list else [value]
-        if kind_ is list and (not isinstance(value, list) or not value):
-            problems.append(f"{key} must be a non-empty list")
+        if kind_ is bool:
+            if not isinstance(value, bool):
+                problems.append(f"{key} must be true or false")
+            continue
+        if kind_ is list and (not isinstance(value, list) or (not value and len(rule) == 2)):
+            problems.append(f"{key} must be a {'' if len(rule) == 1 else 'non-empty '}list")
             continue
         for item in values:
             number = isinstance(item, (int, float)) and not isinstance(item, bool)
-            if kind_ is str:
+            if kind_ is str or len(rule) == 1:
                 if item not in rule[0]:
-                    problems.append(f"{key} must be one of {', '.join(rule[0])}")
+                    problems.append(f"{key}: {item!r} must be one of {', '.join(rule[0])}")
             elif not number or (kind_ is int and not isinstance(item, int)) or not rule[0] <= item <= rule[1]:
                 problems.append(f"{key} = {item!r} must be a number in [{rule[0]}, {rule[1]}]")
     if kind == "video":

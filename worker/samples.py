@@ -8,10 +8,13 @@ import av
 
 
 def make_video(path: str, *, width: int = 640, height: int = 360, seconds: float = 2.0, fps: int = 25,
-               audio: bool = True, rotation: int = 0, codec: str = "libx264", fmt: str | None = None) -> str:
-    """A test-pattern clip (with a sine tone when ``audio``), optionally tagged with a display rotation."""
+               audio: bool = True, rotation: int = 0, codec: str = "libx264", fmt: str | None = None,
+               options: dict[str, str] | None = None, metadata: dict[str, str] | None = None) -> str:
+    """A test-pattern clip (with a sine tone when ``audio``), optionally tagged with a display rotation;
+    ``options`` go to the video encoder, ``metadata`` into the container's tags."""
     with av.open(path, "w", format=fmt) as out:
-        vstream = out.add_stream(codec, rate=fps)
+        out.metadata.update(metadata or {})
+        vstream = out.add_stream(codec, rate=fps, options=options or {})
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
         if rotation:
             vstream.set_display_rotation(rotation)
@@ -35,6 +38,18 @@ def make_audio(path: str, *, seconds: float = 2.0, codec: str = "libmp3lame", fm
         with av.open(f"sine=frequency=660:duration={seconds}:sample_rate=44100", format="lavfi") as src:
             for frame in src.decode(audio=0):
                 out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def make_animation(path: str, *, width: int = 320, height: int = 240, frames: int = 5) -> str:
+    """An animated GIF of ``frames`` test-pattern frames."""
+    with av.open(f"testsrc2=size={width}x{height}:rate=5:duration={frames / 5}", format="lavfi") as src, \
+            av.open(path, "w", format="gif") as out:
+        stream = out.add_stream("gif", rate=5)
+        stream.width, stream.height, stream.pix_fmt = width, height, "rgb8"
+        for frame in src.decode(video=0):
+            out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
 

@@ -1,33 +1,15 @@
 """The sandbox program on generated media: outputs re-checked here, independently of its own checks."""
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import sys
 
 import av
 import numpy as np
 import pytest
 
 from container.verify import moov_before_mdat
-
-
-def run_container(tmp_path, source, spec=None):
-    out = tmp_path / "out"
-    out.mkdir()
-    spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(spec or {"threads": 2}))
-    proc = subprocess.run([sys.executable, "-m", "container", "--input", source, "--output-dir", str(out),
-                           "--spec", str(spec_path)], capture_output=True, text=True, timeout=120)
-    return proc.returncode, json.loads((out / "result.json").read_text()), out
-
-
-def streams(path):
-    with av.open(str(path)) as c:
-        return ([(s.codec_context.name, s.codec_context.width, s.codec_context.height) for s in c.streams.video],
-                [(s.codec_context.name, s.codec_context.channels) for s in c.streams.audio],
-                c.duration / av.time_base if c.duration else None)
+from tests.expect import video_outputs
+from tests.sandboxed import integrated_loudness, run_container, streams
 
 
 def test_video_with_audio(tmp_path, media):
@@ -81,7 +63,7 @@ def test_the_top_rendition_keeps_the_picture(tmp_path, media):
 def test_a_smaller_source_gets_one_rendition_at_its_own_size(tmp_path, media):
     code, result, out = run_container(tmp_path, media["clip"])
     assert code == 0
-    assert [o["name"] for o in result["outputs"]] == ["video_360p.mp4", "poster.jpg"]
+    assert [o["name"] for o in result["outputs"]] == video_outputs("360p")
     assert streams(out / "video_360p.mp4")[0] == [("h264", 640, 360)]
 
 
@@ -176,14 +158,6 @@ def test_the_fixed_demuxer_is_used(tmp_path, media):
     """An MP4 handed to the PNG demuxer is not guessed into working: the host's sniff decides."""
     code, result, _ = run_container(tmp_path, media["clip"], {"demuxer": "png_pipe", "kind": "image"})
     assert code == 65 and result["status"] == "rejected"
-
-
-def integrated_loudness(path):
-    """Debian's ffmpeg ebur128 filter as the independent meter."""
-    text = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
-                          capture_output=True, text=True).stderr
-    summary = text.split("Integrated loudness:")[1]
-    return float(summary.split("I:")[1].split("LUFS")[0])
 
 
 def test_audio_is_normalised_to_minus_16_lufs(tmp_path):

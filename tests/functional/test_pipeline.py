@@ -11,6 +11,7 @@ import time
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from tests.expect import video_outputs
 from tests.conftest import RunningService, wait_for
 from tests.fakes import FailingSandbox, SlowSandbox
 from worker.clients import sqs_client
@@ -55,7 +56,7 @@ def test_upload_is_published_with_a_manifest_and_the_message_deleted(stack, medi
     manifest = read_json(stack, mkey)
     assert manifest["source"]["key"] == key and manifest["source"]["etag"] == etag
     assert manifest["sniffed"]["mime"] == "video/mp4" and manifest["kind"] == "video"
-    assert {o["name"] for o in manifest["outputs"]} == {"video_360p.mp4", "poster.jpg"}
+    assert [o["name"] for o in manifest["outputs"]] == video_outputs("360p")
     for out in manifest["outputs"]:
         obj = stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=out["key"])
         body = obj["Body"].read()
@@ -148,7 +149,7 @@ def test_duplicate_deliveries_make_one_set_of_outputs(stack, media):
     assert statuses.count("published") >= 1 and set(statuses) <= {"published", "duplicate"}
     keys = stack.production_keys()
     prefix = manifest_key(record(stack, "dup.mp4", etag)).rsplit("/", 1)[0] + "/"
-    assert keys == sorted(prefix + n for n in ("manifest.json", "poster.jpg", "video_360p.mp4"))
+    assert keys == sorted(prefix + n for n in ["manifest.json", *video_outputs("360p")])
 
 
 def test_poison_messages_go_the_retry_way_to_the_dlq_and_the_loop_goes_on(stack, media):
@@ -206,5 +207,5 @@ def test_the_uploader_can_pick_a_profile_the_file_defines_by_metadata(stack, med
     picked_doc = read_json(stack, manifest_key(record(stack, "meta/picked.mp4", picked)))
     ignored_doc = read_json(stack, manifest_key(record(stack, "meta/ignored.mp4", ignored)))
     assert picked_doc["profile"] == "preview" and ignored_doc["profile"] == "web"
-    assert [o["name"] for o in picked_doc["outputs"]] == ["video_480p.mp4", "poster.jpg"]
+    assert [o["name"] for o in picked_doc["outputs"]] == video_outputs("480p")
     assert [o["rendition"] for o in ignored_doc["outputs"] if o["kind"] == "video"] == ["1080p", "720p", "480p"]

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.expect import video_outputs
 from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.sandbox.base import RunExit, SandboxRequest, interpret
 from worker.sandbox.process import ProcessSandbox
@@ -33,7 +34,7 @@ def sandbox():
 def test_success_returns_the_result(tmp_path, media):
     result = sandbox().run(request(tmp_path, media["clip"]))
     assert result.result["status"] == "ok" and result.seconds > 0
-    assert {o["name"] for o in result.result["outputs"]} == {"video_360p.mp4", "poster.jpg"}
+    assert [o["name"] for o in result.result["outputs"]] == video_outputs("360p")
 
 
 def test_a_hung_run_is_killed_at_the_timeout(tmp_path):

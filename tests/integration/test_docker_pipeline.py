@@ -1,16 +1,21 @@
 """The whole pipeline through moto's HTTP server and the docker runtime."""
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 
 import pytest
 
 from tests.conftest import RunningService, wait_for
+from tests.expect import video_outputs
 from tests.functional.test_pipeline import collecting_service, exists, read_json, record
 from tests.integration.conftest import our_containers
 from worker.keys import manifest_key, rejection_key
+from worker.samples import make_animation
 from worker.sandbox.docker import LABEL_PID
+
+SHIPPED_PROFILES = os.path.join(os.path.dirname(__file__), "..", "..", "worker", "profiles.toml")
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -34,10 +39,51 @@ def test_uploads_are_published_through_locked_down_containers_that_go_away(stack
         wait_for(lambda: stack.counts() == (0, 0))
     assert [o.status for _, o in outcomes] == ["published"]
     assert our_containers(docker) == []
-    outputs = read_json(stack, manifest_key(record(stack, "dock/clip.mp4", etag)))["outputs"]
-    assert {(o["name"], o["width"], o["height"]) for o in outputs} == {
-        ("video_1080p.mp4", 1920, 1080), ("video_720p.mp4", 1280, 720), ("video_480p.mp4", 854, 480),
-        ("poster.jpg", 1920, 1080)}
+    manifest = read_json(stack, manifest_key(record(stack, "dock/clip.mp4", etag)))
+    outputs = manifest["outputs"]
+    assert [o["name"] for o in outputs] == video_outputs("1080p", "720p", "480p")
+    assert [(o["width"], o["height"], o["method"]) for o in outputs if o["kind"] == "video"] == [
+        (1920, 1080, "encode"), (1280, 720, "encode"), (854, 480, "encode")]
+    assert manifest["hls_master"] == manifest_key(record(stack, "dock/clip.mp4", etag)).replace(
+        "manifest.json", "hls_master.m3u8")
+    assert manifest["fast_path"]["used"] is False
+    assert_outputs_match_the_manifest(stack, outputs)
+
+
+def assert_outputs_match_the_manifest(stack, outputs):
+    """Every listed object exists with the listed size, digest and content type."""
+    for o in outputs:
+        got = stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=o["key"])
+        body = got["Body"].read()
+        assert (len(body), hashlib.sha256(body).hexdigest(), got["ContentType"]) == \
+            (o["size"], o["sha256"], o["content_type"]), o["name"]
+
+
+def test_each_kind_gets_exactly_its_profile_outputs_through_docker(stack, media, docker, docker_settings, tmp_path):
+    uploads = {"dock/song.mp3": media["mp3"], "dock/photo.png": media["png"],
+               "podcast/episode.mp3": media["mp3"], "dock/anim.gif": make_animation(str(tmp_path / "a.gif"))}
+    etags = {key: stack.upload(key, path) for key, path in uploads.items()}
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(open(SHIPPED_PROFILES).read() + "\n[[rules]]\nprefix = \"podcast/\"\naudio = \"podcast\"\n")
+    settings = stack.settings(runtime="docker", pool=2, profiles_path=str(profiles))
+    service, outcomes = collecting_service(settings)
+    with RunningService(service):
+        wait_for(lambda: len(outcomes) == 4, timeout=180)
+        wait_for(lambda: stack.counts() == (0, 0))
+    docs = {key: read_json(stack, manifest_key(record(stack, key, etag)))
+            for key, etag in etags.items() if key != "dock/anim.gif"}
+    assert [o["name"] for o in docs["dock/song.mp3"]["outputs"]] == ["audio.m4a", "waveform.json"]
+    assert [o["name"] for o in docs["podcast/episode.mp3"]["outputs"]] == [
+        "audio.m4a", "audio.mp3", "audio.opus", "waveform.json"]
+    assert docs["podcast/episode.mp3"]["profile"] == "podcast"
+    assert [(o["name"], o["width"], o["height"], o["animated"]) for o in docs["dock/photo.png"]["outputs"]] == [
+        ("image_2048.webp", 2048, 1366, False), ("image_1024.webp", 1024, 682, False),
+        ("image_320.webp", 320, 214, False)]
+    for doc in docs.values():
+        assert_outputs_match_the_manifest(stack, doc["outputs"])
+    # the shipped image profile takes an animation's first frame
+    anim = read_json(stack, manifest_key(record(stack, "dock/anim.gif", etags["dock/anim.gif"])))
+    assert [(o["name"], o["animated"]) for o in anim["outputs"]] == [("image_320.webp", True)]
 
 
 def test_a_hung_job_is_killed_retried_once_then_rejected(stack, media, docker, docker_settings):

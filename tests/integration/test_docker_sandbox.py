@@ -10,6 +10,7 @@ import time
 import pytest
 from testcontainers.core.container import DockerContainer
 
+from tests.expect import video_outputs
 from tests.integration.conftest import our_containers
 from worker.errors import Reason, ResourceExhausted
 from worker.sandbox.base import SandboxRequest, prepare_spec
@@ -61,7 +62,7 @@ def test_the_image_transcodes_and_leaves_no_container(docker_settings, docker, m
     cleanup(request)
     result = DockerSandbox(docker_settings).run(request)
     assert result.result["status"] == "ok" and result.start_seconds > 0
-    assert {o["name"] for o in result.result["outputs"]} == {"video_360p.mp4", "poster.jpg"}
+    assert [o["name"] for o in result.result["outputs"]] == video_outputs("360p")
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 

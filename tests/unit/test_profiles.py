@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from worker.errors import SettingsError
-from worker.profiles import load_profiles
+from worker.profiles import SCHEMA, load_profiles
 
 GOOD = """
 metadata_field = "profile"
@@ -53,8 +53,14 @@ def test_the_shipped_file_is_valid_and_matches_the_container_defaults():
     sections, names = book.select("any.mp4")
     assert names == {"video": "web", "audio": "music", "image": "web-image"}
     for kind, section in sections.items():
+        assert set(section) == set(DEFAULT_PROFILE[kind]) == set(SCHEMA[kind]), kind  # every knob shipped
         for key, value in section.items():
             assert DEFAULT_PROFILE[kind][key] == value, (kind, key)
+
+
+def test_empty_extra_formats_and_booleans_are_accepted(tmp_path):
+    text = GOOD.replace("bitrate_kbps = 96", "bitrate_kbps = 96\nextra_formats = []\nwaveform = false")
+    assert load_profiles(write(tmp_path, text)).select("a.mp3")[0]["audio"]["waveform"] is False
 
 
 def test_selection_by_kind_then_longest_prefix_then_metadata(tmp_path):
@@ -76,6 +82,11 @@ def test_selection_by_kind_then_longest_prefix_then_metadata(tmp_path):
     (("image = \"pics\"", ""), "names no image profile"),
     (("renditions = [720, 480]", "renditions = [480, 720]"), "largest to the smallest"),
     (("[defaults]", "[defaults\n"), "profiles ("),
+    (("bitrate_kbps = 96", "bitrate_kbps = 96\nextra_formats = [\"flac\"]"), "'flac' must be one of mp3, opus"),
+    (("bitrate_kbps = 96", "bitrate_kbps = 96\nwaveform = 1"), "waveform must be true or false"),
+    (("variants = [1024]", "variants = [1024]\nanimated = \"loop\""), "'loop' must be one of first_frame, reject"),
+    (("maxrate_kbps = [400]", "maxrate_kbps = [400]\nhls_segment_seconds = 0.1"), "hls_segment_seconds = 0.1"),
+    (("maxrate_kbps = [400]", "maxrate_kbps = [400]\nstream_copy = \"yes\""), "stream_copy must be true or false"),
 ])
 def test_invalid_files_name_the_problem(tmp_path, change, needle):
     with pytest.raises(SettingsError) as info:

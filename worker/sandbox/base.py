@@ -20,7 +20,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_INTERNAL, EXIT_NO_MEMORY = 0, 65, 70, 71
 RESULT_NAME = "result.json"
 MAX_RESULT_BYTES = 1024 * 1024
 _PERMANENT_REASONS = {r.value for r in (Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
-                                         Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED)}
+                                         Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED,
+                                         Reason.ANIMATED_IMAGE)}
 
 
 @dataclass(frozen=True)
