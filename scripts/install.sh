@@ -9,8 +9,9 @@ want_test=0
 
 apt_packages=(libmagic1)
 # The tests need Docker (engine + debootstrap for the offline base image), ffmpeg as an independent checker
-# and Debian's chromium + chromedriver to play the outputs.
-((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap chromium chromium-driver)
+# Debian's chromium + chromedriver to play the outputs, prometheus (the server and promtool) and systemd
+# (systemd-analyze checks the unit file).
+((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap chromium chromium-driver prometheus systemd)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

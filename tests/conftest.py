@@ -43,7 +43,7 @@ class Stack:
         base = {"queue_url": self.resources.queue_url, "temp_bucket": self.resources.temp_bucket,
                 "production_bucket": self.resources.production_bucket, "pool": 1, "poll_wait": 1, "runtime": "process",
                 "visibility_timeout": 10, "retry_backoff_base": 0, "retry_backoff_max": 0,
-                "drain_timeout": 10, "job_timeout": 120, "work_dir": self.work_dir}
+                "drain_timeout": 10, "job_timeout": 120, "work_dir": self.work_dir, "metrics_port": 0}
         base.update(overrides)
         return load_settings(base, environ={})
 

@@ -1,4 +1,5 @@
-"""``python -m worker``: ``run`` (the default), ``demo`` and ``local-stack``."""
+"""``python -m worker``: ``run`` (the default), ``demo``, ``local-stack`` and the operator commands of
+:mod:`worker.opscli` (``provision``, ``presign``, ``submit``, ``dlq``)."""
 from __future__ import annotations
 
 import signal
@@ -13,6 +14,7 @@ from botocore.exceptions import NoRegionError
 from worker import __version__
 from worker.errors import SettingsError
 from worker.logs import configure
+from worker.opscli import COMMANDS
 from worker.settings import RUNTIMES, load_settings
 
 
@@ -40,14 +42,15 @@ def cli() -> None:
 def run(**flags: Any) -> None:
     """Run the worker until SIGTERM/SIGINT (a second signal stops at once)."""
     settings = _settings(flags)
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
     from worker.service import Service
 
     stop, hard = threading.Event(), threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         (hard if stop.is_set() else stop).set()
-        click.echo(f"{signal.Signals(signum).name}: {'stopping now' if hard.is_set() else 'draining'}", err=True)
+        if sys.stderr.isatty():  # feedback for a person; the service logs the drain for everyone else
+            click.echo(f"{signal.Signals(signum).name}: {'stopping now' if hard.is_set() else 'draining'}", err=True)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -89,6 +92,10 @@ def local_stack_cmd(port: int) -> None:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def _settings(flags: dict[str, Any]):

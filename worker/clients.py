@@ -19,3 +19,9 @@ def sqs_client(poll_wait: int) -> Any:
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
                     read_timeout=poll_wait + 15, max_pool_connections=4)
     return boto3.session.Session().client("sqs", config=config)
+
+
+def sns_client() -> Any:
+    """An SNS client for status events."""
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15)
+    return boto3.session.Session().client("sns", config=config)

@@ -6,6 +6,7 @@ into an SQS action (delete, or back off and let the queue retry).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import shutil
 import time
@@ -20,6 +21,7 @@ from worker.clients import s3_client
 from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.events import SourceRecord
 from worker.keys import manifest_key, output_prefix, rejection_key, source_id
+from worker.logs import configure, job_context
 from worker.outputs import collect_outputs, fast_path, key_of
 from worker.profiles import load_profiles
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
@@ -52,6 +54,8 @@ class Outcome:
     message: str = ""
     key: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    bytes_in: int = 0  # downloaded from the temp bucket
+    bytes_out: int = 0  # published to the production bucket
 
 
 def new_job_id() -> str:
@@ -73,9 +77,15 @@ class JobRunner:
         self._sandbox = sandbox_factory(settings)
         self._profiles = load_profiles(settings.profiles_path)
         os.makedirs(settings.work_dir, mode=0o700, exist_ok=True)
+        if multiprocessing.parent_process() is not None:  # a spawned pool child starts with no logging set up
+            configure(settings.log_level, settings.log_format)
 
     def __call__(self, job: Job) -> Outcome:
         """Run one job to an outcome; never raises an ``Exception``."""
+        with job_context(job_id=job.job_id, message_id=job.message_id, bucket=job.record.bucket, key=job.record.key):
+            return self._run(job)
+
+    def _run(self, job: Job) -> Outcome:
         timings: dict[str, float] = {}
         job_dir = os.path.join(self._settings.work_dir, job_dir_prefix(os.getpid()) + job.job_id)
         started = time.monotonic()
@@ -139,7 +149,10 @@ class JobRunner:
                                  labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})
         with self._stage(timings, "sandbox"):
             result = self._sandbox.run(request)
-        timings["transcode"] = float(result.result.get("timings", {}).get("transcode", 0.0))
+        inside = {k: float(v) for k, v in (result.result.get("timings") or {}).items() if isinstance(v, (int, float))}
+        timings["transcode"] = inside.get("transcode", 0.0)
+        # what the sandbox run cost beyond the program's own work: container create/start/stop, interpreter start
+        timings["container_start"] = max(0.0, timings["sandbox"] - sum(inside.values()))
         outputs = collect_outputs(result.result, out_dir, output_prefix(record))
         with self._stage(timings, "upload"):
             for item in outputs:
@@ -163,7 +176,8 @@ class JobRunner:
             }
             store.put_json(done_key, manifest)  # last: its presence means "all outputs are there"
         self._delete_source(record)
-        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=done_key, timings=timings)
+        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=done_key, timings=timings,
+                       bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs))
 
     def _delete_source(self, record: SourceRecord) -> None:
         if not self._settings.delete_source:

@@ -37,6 +37,7 @@ class LeaseBook:
         self._clock = clock
         self._leases: dict[str, Lease] = {}
         self.failed_extensions = 0
+        self.extensions = 0
 
     def add(self, message: Message, received_at: float) -> None:
         """Start tracking a message received at ``received_at`` (monotonic)."""
@@ -70,6 +71,7 @@ class LeaseBook:
             if extended:
                 lease.expires_at = now + seconds
                 lease.extensions += 1
+                self.extensions += 1
             elif extended is False:
                 lease.lost = True
                 self.failed_extensions += 1

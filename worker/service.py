@@ -25,16 +25,20 @@ from typing import Any, Callable
 
 from worker import __version__
 from worker.clients import sqs_client
+from worker.dlq import dlq_url_of
 from worker.errors import PoisonMessage, Reason
 from worker.events import parse_body
 from worker.job import RETRY, Job, JobRunner, Outcome, job_dir_prefix, new_job_id
 from worker.leases import LeaseBook
+from worker.metrics import Metrics, MetricsServer
 from worker.pool import Completion, Pool
 from worker.profiles import load_profiles
 from worker.processes import pid_alive
-from worker.sandbox import reap_sandboxes, resolve_runtime
+from worker.sandbox import reap_sandboxes, resolve_runtime, runtime_problem
 from worker.settings import Settings
 from worker.sqs import Message, Queue
+from worker.status import DEAD_LETTERED, PUBLISHED, REJECTED, StatusEvents, status_event
+from worker.systemd import Notifier
 
 log = logging.getLogger(__name__)
 TICK = 0.1
@@ -47,6 +51,7 @@ class InFlight:
     message: Message
     jobs: dict[str, Job] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    done: list[Job] = field(default_factory=list)
     cancelled: bool = False
 
 
@@ -54,6 +59,11 @@ def backoff_seconds(receive_count: int, base: int, cap: int) -> int:
     """Visibility delay before a retry: base × 2^(n-1), capped, with jitter so retries spread out."""
     delay = min(cap, base * 2 ** max(0, receive_count - 1))
     return int(delay * random.uniform(0.8, 1.0))
+
+
+def _fields(job: Job) -> dict[str, str]:
+    """The structured log fields of one job (see worker.logs)."""
+    return {"job_id": job.job_id, "message_id": job.message_id, "bucket": job.record.bucket, "key": job.record.key}
 
 
 class Service:
@@ -70,7 +80,14 @@ class Service:
         self.pool = Pool(settings.pool, runner_factory, settings if runner_arg is None else runner_arg,
                          max_jobs=settings.max_jobs_per_child, on_child_death=self._after_child_death)
         self.stats: Counter[str] = Counter()
+        self.metrics = Metrics()
+        self.metrics.pool_size.set(settings.pool)
+        self.status = StatusEvents(settings.status_target,
+                                   lambda result: self.metrics.status_events.labels(result).inc())
+        self.notifier = Notifier()
         self.last_poll: float | None = None
+        self._max_receives: int | None = None
+        self._runtime_ok: tuple[float, str | None] = (-1e9, None)
         self._on_outcome = on_outcome
         self._inbox: queue.Queue[tuple[Message, float]] = queue.Queue()
         self._inflight: dict[str, InFlight] = {}
@@ -96,6 +113,7 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - the loop must outlive every error
                 failures += 1
                 self.stats["receive_errors"] += 1
+                self.metrics.receive_errors.inc()
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
                 log.error("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, exc)
                 stop.wait(delay)
@@ -104,6 +122,7 @@ class Service:
             self.last_poll = time.time()
             self.stats["polls"] += 1
             self.stats["messages_received"] += len(messages)
+            self.metrics.polled(len(messages))
             if not messages:
                 self.stats["empty_polls"] += 1
             received_at = time.monotonic()
@@ -119,9 +138,14 @@ class Service:
                  self.settings.pool, self.settings.runtime, self.settings.queue_url, self.settings.temp_bucket,
                  self.settings.production_bucket)
         self._sweep_work_dir()
+        self._max_receives = self.queue.max_receive_count()
+        server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port,
+                               self.readiness).start() if self.settings.metrics_port else None
         self.pool.start()
         receiver = threading.Thread(target=self._receive_loop, args=(stop,), name="sqs-receiver", daemon=True)
         receiver.start()
+        threading.Thread(target=self._queue_stats_loop, args=(stop,), name="queue-stats", daemon=True).start()
+        self.notifier.ready(self._status_line())
         deadline: float | None = None
         try:
             while True:
@@ -129,12 +153,14 @@ class Service:
                 if stop.is_set() and deadline is None:
                     deadline = time.monotonic() + self.settings.drain_timeout
                     log.info("draining: %d jobs running, %d messages held", len(self.pool.running), self._held)
+                    self.notifier.stopping(f"draining {len(self.pool.running)} jobs")
                     self._cancel_pending()
                 if deadline is None:
                     self._dispatch()
                 for completion in self.pool.wait(TICK):
                     self._complete(completion, cancelled=False)
                 self.leases.heartbeat()
+                self._observe()
                 if deadline is not None:
                     if not receiver.is_alive() and self._inbox.empty() and not self._inflight:
                         break
@@ -143,6 +169,9 @@ class Service:
                         break
         finally:
             self.pool.close()
+            if server is not None:
+                server.close()
+            self.notifier.close()
         log.info("stopped: %s", dict(self.stats))
         return self.stats
 
@@ -182,7 +211,7 @@ class Service:
         while self._pending and self.pool.idle:
             job = self._pending.popleft()
             log.info("job %s: s3://%s/%s (message %s, receive %d)", job.job_id, job.record.bucket,
-                     job.record.key, job.message_id, job.receive_count)
+                     job.record.key, job.message_id, job.receive_count, extra=_fields(job))
             self.pool.submit(job.job_id, job)
 
     def _complete(self, completion: Completion, cancelled: bool) -> None:
@@ -193,12 +222,21 @@ class Service:
         else:
             outcome = completion.result
         self.stats[f"jobs_{outcome.status}"] += 1
+        log.info("job %s %s%s in %.1fs", job.job_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "",
+                 outcome.timings.get("total", 0.0), extra={**_fields(job), "outcome": outcome.status,
+                                                           "reason": outcome.reason})
+        self.metrics.job_ended(outcome.status, outcome.reason, outcome.timings, outcome.bytes_in, outcome.bytes_out)
+        if outcome.status in (PUBLISHED, REJECTED):
+            self.status.emit(status_event(outcome.status, source=job.record.identity(), message_id=job.message_id,
+                                          job_id=job.job_id, reason=outcome.reason, detail=outcome.message,
+                                          key=outcome.key))
         if self._on_outcome:
             self._on_outcome(job, outcome)
         flight = self._inflight.get(job.message_id)
         if flight is None:
             return
         flight.jobs.pop(job.job_id, None)
+        flight.done.append(job)
         flight.outcomes.append(outcome)
         flight.cancelled |= cancelled
         if not flight.jobs:
@@ -212,16 +250,74 @@ class Service:
             self._held -= 1
         if flight.cancelled:
             self.stats["released"] += 1
+            self.metrics.settled.labels("release").inc()
             self.queue.set_visibility(message, 0)
         elif any(o.status == RETRY for o in flight.outcomes):
             delay = backoff_seconds(message.receive_count, self.settings.retry_backoff_base,
                                     self.settings.retry_backoff_max)
             self.stats["retried"] += 1
+            self.metrics.settled.labels("retry").inc()
             self.queue.set_visibility(message, delay)
+            if self._max_receives is not None and message.receive_count >= self._max_receives:
+                self._dead_lettered(flight)
         elif self.queue.delete(message):
             self.stats["deleted"] += 1
+            self.metrics.settled.labels("delete").inc()
+            self.metrics.deleted.inc()
         else:
             self.stats["delete_failures"] += 1
+            self.metrics.settled.labels("delete_failed").inc()
+
+    def _dead_lettered(self, flight: InFlight) -> None:
+        """The message used its last receive: the queue moves it to the DLQ instead of redelivering it."""
+        failed = [o for o in flight.outcomes if o.status == RETRY]
+        records = [job.record.identity() for job in flight.done] or [None]
+        log.error("message %s leaves for the DLQ after %d receives: %s", flight.message.message_id,
+                  flight.message.receive_count, "; ".join(f"{o.reason}: {o.message}" for o in failed)[:500])
+        for source in records:
+            self.status.emit(status_event(DEAD_LETTERED, source=source, message_id=flight.message.message_id,
+                                          job_id=None, reason=failed[0].reason if failed else None,
+                                          detail=failed[0].message if failed else ""))
+
+    # -- observability -----------------------------------------------------------------------
+    def _status_line(self) -> str:
+        return f"{len(self.pool.running)}/{self.settings.pool} jobs running, {self._held} messages held"
+
+    def _observe(self) -> None:
+        """Once a tick: gauges, totals kept by the pool and the leases, and systemd's watchdog."""
+        self.metrics.in_flight.set(len(self.pool.running))
+        self.metrics.sync_totals(deaths=self.pool.deaths, recycles=self.pool.recycles,
+                                 extensions=self.leases.extensions, failed_extensions=self.leases.failed_extensions)
+        self.notifier.tick(self._status_line())
+
+    def _queue_stats_loop(self, stop: threading.Event) -> None:
+        """Every 30 s: the source queue's and the DLQ's approximate depth (for the DLQ-not-empty alert)."""
+        try:
+            queues = {"source": self.queue.url, "dlq": dlq_url_of(self.queue.client, self.queue.url)}
+        except Exception as exc:  # noqa: BLE001 - no DLQ, or no permission: depth of the source queue only
+            log.info("no DLQ depth metric: %s", exc)
+            queues = {"source": self.queue.url}
+        while not stop.is_set():
+            for name, url in queues.items():
+                try:
+                    depth = self.queue.depth(url)
+                except Exception as exc:  # noqa: BLE001 - a metric is not worth a crash
+                    log.debug("queue depth of %s failed: %s", name, exc)
+                    continue
+                for state, count in depth.items():
+                    self.metrics.queue_messages.labels(name, state).set(count)
+            stop.wait(30)
+
+    def readiness(self) -> str | None:
+        """None when ready: a poll succeeded lately and the sandbox runtime answers; else why not."""
+        quiet_for = None if self.last_poll is None else time.time() - self.last_poll
+        if quiet_for is None or quiet_for > self.settings.poll_wait + 30:
+            return "no successful SQS poll yet" if quiet_for is None else f"no successful SQS poll for {quiet_for:.0f} s"
+        checked_at, problem = self._runtime_ok
+        if time.monotonic() - checked_at > 30:  # asking the engine on every probe would load it
+            problem = runtime_problem(self.settings)
+            self._runtime_ok = (time.monotonic(), problem)
+        return problem
 
     # -- shutdown --------------------------------------------------------------------------
     def _cancel_pending(self) -> None:

@@ -71,6 +71,13 @@ class Settings:
     work_dir: str = _setting(_default_work_dir, "Parent of the per-job directories (a tmpfs is best).")
     drain_timeout: int = _setting(60, "On SIGTERM, seconds in-flight jobs may finish before they are released.", lo=0, hi=3600)
     log_level: str = _setting("INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = _setting("auto", "Log lines: json, text, or auto (text on a terminal, JSON otherwise).",
+                               choices=("auto", "json", "text"))
+    metrics_port: int = _setting(9300, "Port of /metrics, /healthz and /readyz; 0 turns the endpoint off.",
+                                 lo=0, hi=65535)
+    metrics_host: str = _setting("0.0.0.0", "Address the metrics endpoint listens on.")
+    status_target: str = _setting("", "SNS topic ARN or SQS queue URL for published/rejected/dead-lettered "
+                                      "events; empty sends none.")
 
     def limits(self) -> dict[str, int]:
         """The media limits the sandbox enforces (see container/limits.py)."""

@@ -5,6 +5,7 @@ raises botocore's errors; the callers decide what a failure means.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -31,6 +32,18 @@ class Queue:
     def __init__(self, client: Any, url: str) -> None:
         self._sqs = client
         self.url = url
+
+    @property
+    def client(self) -> Any:
+        """The boto3 SQS client (for calls on other queues, such as the DLQ)."""
+        return self._sqs
+
+    def depth(self, url: str | None = None) -> dict[str, int]:
+        """Approximate visible, in-flight and delayed messages of this queue (or of ``url``)."""
+        names = {"ApproximateNumberOfMessages": "visible", "ApproximateNumberOfMessagesNotVisible": "in_flight",
+                 "ApproximateNumberOfMessagesDelayed": "delayed"}
+        attrs = self._sqs.get_queue_attributes(QueueUrl=url or self.url, AttributeNames=list(names))["Attributes"]
+        return {state: int(attrs.get(name, 0)) for name, state in names.items()}
 
     def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
         """Long-poll for up to ``max_messages`` (≤ 10), leased for ``visibility_timeout``."""
@@ -86,3 +99,13 @@ class Queue:
         except (BotoCoreError, ClientError) as exc:
             log.error("could not delete %s (it will be redelivered and skipped): %s", message.message_id, exc)
             return False
+
+    def max_receive_count(self) -> int | None:
+        """The redrive policy's ``maxReceiveCount`` (None without a DLQ or when it cannot be read)."""
+        try:
+            attrs = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+            policy = json.loads(attrs.get("Attributes", {}).get("RedrivePolicy") or "{}")
+            return int(policy["maxReceiveCount"]) if "maxReceiveCount" in policy else None
+        except (BotoCoreError, ClientError, ValueError) as exc:
+            log.warning("could not read the queue's redrive policy: %s", exc)
+            return None

@@ -149,3 +149,12 @@ def reap_sandboxes(settings: Settings, *, pid: int | None = None, dead_parents_o
     from worker.sandbox.docker import reap
 
     return reap(pid=pid, dead_parents_only=dead_parents_only)
+
+
+def runtime_problem(settings: Settings) -> str | None:
+    """Why the configured runtime cannot run a sandbox now (None when it can): for /readyz."""
+    if settings.runtime != "docker":
+        return None  # the process runtime needs nothing outside this host
+    from worker.sandbox.docker import engine_ready
+
+    return engine_ready(settings.sandbox_image)

@@ -1,0 +1,101 @@
+"""Operator commands of ``python -m worker``: provision, presign, submit, dlq inspect / dlq redrive.
+
+AWS endpoint, region and credentials come from boto3's own configuration (``AWS_ENDPOINT_URL`` points
+them at a local stack). Bucket and queue options default to the worker's ``MEDIA_WORKER_*`` variables.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from worker.clients import s3_client, sqs_client
+
+MiB = 1024 * 1024
+
+
+@click.command()
+@click.option("--temp-bucket", envvar="MEDIA_WORKER_TEMP_BUCKET", required=True)
+@click.option("--production-bucket", envvar="MEDIA_WORKER_PRODUCTION_BUCKET", required=True)
+@click.option("--queue-name", required=True, help="the DLQ is <name>-dlq")
+@click.option("--max-receive-count", type=click.IntRange(1, 1000), default=4, show_default=True)
+@click.option("--visibility-timeout", type=click.IntRange(2, 43200), default=60, show_default=True)
+@click.option("--temp-expiry-days", type=click.IntRange(1, 3650), default=7, show_default=True)
+def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_receive_count: int,
+              visibility_timeout: int, temp_expiry_days: int) -> None:
+    """Create or update buckets, queue + DLQ, queue policy and notification; print the worker's variables."""
+    from worker.provision import provision as create
+
+    res = create(s3_client(), sqs_client(0), temp_bucket=temp_bucket, production_bucket=production_bucket,
+                 queue_name=queue_name, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout,
+                 temp_expiry_days=temp_expiry_days)
+    click.echo(f"MEDIA_WORKER_QUEUE_URL={res.queue_url}\nMEDIA_WORKER_TEMP_BUCKET={res.temp_bucket}\n"
+               f"MEDIA_WORKER_PRODUCTION_BUCKET={res.production_bucket}\n# DLQ: {res.dlq_url}")
+
+
+@click.command()
+@click.argument("key")
+@click.option("--bucket", envvar="MEDIA_WORKER_TEMP_BUCKET", required=True, help="the temp (upload) bucket")
+@click.option("--max-size", type=click.IntRange(1), envvar="MEDIA_WORKER_MAX_FILE_SIZE", default=100 * MiB,
+              show_default=True, help="bytes; S3 refuses larger bodies")
+@click.option("--expires", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True, help="seconds")
+def presign(key: str, bucket: str, max_size: int, expires: int) -> None:
+    """Print a presigned POST (JSON: url, fields) for uploading KEY, limited to --max-size bytes."""
+    from worker.uploads import presigned_post
+
+    click.echo(json.dumps(presigned_post(s3_client(), bucket, key, max_size, expires), indent=2))
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--bucket", envvar="MEDIA_WORKER_TEMP_BUCKET", required=True, help="the temp (upload) bucket")
+@click.option("--prefix", default="uploads/", show_default=True, help="key prefix")
+def submit(files: tuple[str, ...], bucket: str, prefix: str) -> None:
+    """Upload FILES to the temp bucket with a progress bar; print each key and ETag."""
+    from worker.uploads import key_for, submit as upload
+
+    s3 = s3_client()
+    total = sum(os.path.getsize(path) for path in files)
+    with click.progressbar(length=total, label="uploading", file=click.get_text_stream("stderr")) as bar:
+        done = []
+        for path in files:
+            key = key_for(path, prefix)
+            done.append((key, upload(s3, bucket, path, key, bar.update)))
+    for key, etag in done:
+        click.echo(f"s3://{bucket}/{key}\t{etag}")
+
+
+@click.group()
+def dlq() -> None:
+    """Look at and redrive the dead-letter queue."""
+
+
+@dlq.command("inspect")
+@click.option("--queue-url", envvar="MEDIA_WORKER_QUEUE_URL", required=True, help="the source queue")
+@click.option("--dlq-url", help="default: the DLQ of the source queue's redrive policy")
+@click.option("--temp-bucket", envvar="MEDIA_WORKER_TEMP_BUCKET", default="", help="to name the uploads")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def dlq_inspect(queue_url: str, dlq_url: str | None, temp_bucket: str, limit: int) -> None:
+    """Print the DLQ's messages as JSON lines, leaving them in place."""
+    from worker.dlq import dlq_url_of, inspect
+
+    sqs = sqs_client(0)
+    for letter in inspect(sqs, dlq_url or dlq_url_of(sqs, queue_url), temp_bucket, limit):
+        click.echo(json.dumps(letter.to_dict()))
+
+
+@dlq.command("redrive")
+@click.option("--queue-url", envvar="MEDIA_WORKER_QUEUE_URL", required=True, help="the source queue")
+@click.option("--dlq-url", help="default: the DLQ of the source queue's redrive policy")
+@click.option("--limit", type=click.IntRange(1), default=None, help="default: all")
+def dlq_redrive(queue_url: str, dlq_url: str | None, limit: int | None) -> None:
+    """Move the DLQ's messages back to the source queue."""
+    from worker.dlq import dlq_url_of, redrive
+
+    sqs = sqs_client(0)
+    moved = redrive(sqs, dlq_url or dlq_url_of(sqs, queue_url), queue_url, limit)
+    click.echo(f"moved {moved} messages back to {queue_url}")
+
+
+COMMANDS = (provision, presign, submit, dlq)
