@@ -16,7 +16,6 @@ from container.encoders import add_aac, decode_packet, mux_all
 from container.limits import DecodeBudget
 from container.probe import Probe, open_input
 from container.spec import JobSpec
-from container.waveform import Waveform
 
 AAC_RATE = 48000
 
@@ -47,7 +46,11 @@ def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
     target = settings.get("loudness_lufs")
     bitrate = int(settings["bitrate_kbps"])
     rate = AAC_RATE if target is not None else probe.audio.sample_rate
-    waveform = Waveform(int(settings["waveform_samples_per_pixel"])) if settings["waveform"] else None
+    waveform = None
+    if settings["waveform"]:
+        from container.waveform import Waveform  # numpy takes ~0.5 s to import: only audio jobs pay it
+
+        waveform = Waveform(int(settings["waveform_samples_per_pixel"]))
     planned = [{"name": "audio.m4a", "kind": "audio", "content_type": "audio/mp4", "has_audio": True,
                 "codec": "aac", "loudness_lufs": target}]
     with contextlib.ExitStack() as stack:
@@ -86,14 +89,14 @@ def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
     return planned
 
 
-def _encode(frame: av.AudioFrame, outputs: list[tuple[Any, Any]], waveform: Waveform | None) -> None:
+def _encode(frame: av.AudioFrame, outputs: list[tuple[Any, Any]], waveform: Any) -> None:
     for out, stream in outputs:
         mux_all(out, stream.encode(frame))
     if waveform is not None:
         waveform.add(frame)
 
 
-def _drain(graph: av.filter.Graph, outputs: list[tuple[Any, Any]], waveform: Waveform | None) -> None:
+def _drain(graph: av.filter.Graph, outputs: list[tuple[Any, Any]], waveform: Any) -> None:
     while True:
         try:
             frame = graph.pull()

@@ -80,6 +80,10 @@ class DecodeBudget:
         if frame.time is not None:
             self.seen_seconds = max(self.seen_seconds, frame.time + frame.samples / rate)
 
+    def seen(self, seconds: float) -> None:
+        """Media time reached without decoding (a stream-copied packet)."""
+        self.seen_seconds = max(self.seen_seconds, seconds)
+
     def check_complete(self, declared: float | None) -> None:
         """A file that decodes to much less than its header declares is truncated: reject, do not retry."""
         if declared and self.seen_seconds + max(1.0, 0.05 * declared) < declared:

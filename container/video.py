@@ -77,7 +77,16 @@ def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
         for i, r in enumerate(ladder):
             _open_rendition(r, stack, out_dir, vin, ain, probe, settings, threads,
                             copy_video=i == copy.index, copy_audio=i == copy.index and copy.copy_audio, is_top=i == 0)
+        # Nothing to encode: keyframes are enough for the poster and the storyboard (the fast path's keyframes
+        # are at most 2 × GOP apart); skipping the other packets' decode is most of the copy path's saving.
+        # (The decoder's skip_frame = NONKEY still decoded every frame here.)
+        keyframes_only = all(r.vout is None for r in ladder)
+        decode_audio = any(r.aout is not None for r in ladder)
         for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
+            if packet.size and ((packet.stream is vin and keyframes_only and not packet.is_keyframe)
+                                or (packet.stream is not vin and not decode_audio)):
+                _copy_packet(ladder, packet, budget)
+                continue
             for frame in decode_packet(packet):
                 if packet.stream is vin:
                     budget.video(frame)
@@ -149,6 +158,8 @@ def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudge
     for r in ladder:
         target = r.copies.get(packet.stream.index)
         if target is not None and packet.size:  # size 0: an end-of-stream marker, not media
+            if packet.pts is not None and packet.time_base is not None:
+                budget.seen(float(packet.pts * packet.time_base))  # copied media counts as decoded media
             packet.stream = target
             r.out.mux(packet)
             budget.output(r.path)

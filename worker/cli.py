@@ -41,10 +41,6 @@ def cli() -> None:
 @click.option("--runtime", type=click.Choice(RUNTIMES), help="sandbox runtime (MEDIA_WORKER_RUNTIME)")
 def run(**flags: Any) -> None:
     """Run the worker until SIGTERM/SIGINT (a second signal stops at once)."""
-    settings = _settings(flags)
-    configure(settings.log_level, settings.log_format)
-    from worker.service import Service
-
     stop, hard = threading.Event(), threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -52,8 +48,13 @@ def run(**flags: Any) -> None:
         if sys.stderr.isatty():  # feedback for a person; the service logs the drain for everyone else
             click.echo(f"{signal.Signals(signum).name}: {'stopping now' if hard.is_set() else 'draining'}", err=True)
 
+    # First: a SIGTERM during start-up then means "drain at once, exit 0", not death by signal.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    settings = _settings(flags)
+    configure(settings.log_level, settings.log_format)
+    from worker.service import Service
+
     try:
         service = Service(settings)
     except NoRegionError:

@@ -46,7 +46,7 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0) -> int:
             click.echo(f"uploaded s3://{stack.resources.temp_bucket}/{sample.key} ({sample.what})")
         settings = load_settings({
             "pool": pool, "runtime": runtime, "poll_wait": 1, "visibility_timeout": 30, "retry_backoff_base": 1,
-            "retry_backoff_max": 5, "drain_timeout": 10, "metrics_port": 0,
+            "retry_backoff_max": 5, "drain_timeout": 10, "metrics_port": 0, "log_level": "WARNING",
         }, environ=stack.environment())
         done = threading.Event()
 

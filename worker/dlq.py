@@ -1,7 +1,6 @@
 """The dead-letter queue, for operators: look at what landed there, and send it back once fixed.
 
-``inspect`` peeks without taking messages away (each is received with a zero visibility timeout, so it stays
-available). ``redrive`` moves messages to the source queue: send a copy, then delete the original — a crash
+``inspect`` peeks without taking messages away (each batch is made visible again right after reading). ``redrive`` moves messages to the source queue: send a copy, then delete the original — a crash
 in between leaves a duplicate, which the worker's idempotent keys make harmless, never a loss.
 """
 from __future__ import annotations
@@ -42,18 +41,29 @@ def dlq_url_of(sqs: Any, queue_url: str) -> str:
 
 
 def inspect(sqs: Any, dlq_url: str, temp_bucket: str, limit: int = 50) -> list[DeadLetter]:
-    """Up to ``limit`` messages of the DLQ, left where they are."""
+    """Up to ``limit`` messages of the DLQ, left where they are.
+
+    Each batch is hidden for a moment so the next receive returns other messages (with a zero visibility
+    timeout SQS may hand back the same ten every time), then made visible again at once.
+    """
     seen: dict[str, DeadLetter] = {}
-    for _ in range(max(1, limit // 10) + 2):
-        resp = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0,
-                                   MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
-        fresh = [m for m in resp.get("Messages", []) if m["MessageId"] not in seen]
-        if not fresh:
-            break
-        for m in fresh:
-            seen[m["MessageId"]] = _describe(m, temp_bucket)
-        if len(seen) >= limit:
-            break
+    handles: list[str] = []
+    try:
+        while len(seen) < limit:
+            resp = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                       WaitTimeSeconds=0,
+                                       MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
+            messages = resp.get("Messages", [])
+            if not messages:
+                break
+            for m in messages:
+                handles.append(m["ReceiptHandle"])
+                seen.setdefault(m["MessageId"], _describe(m, temp_bucket))
+    finally:
+        for start in range(0, len(handles), 10):
+            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start:start + 10])])
     return list(seen.values())[:limit]
 
 

@@ -46,6 +46,7 @@ class Reason(str, Enum):
     SANDBOX_CRASHED = "sandbox_crashed"
     WORKER_DIED = "worker_died"
     OUTPUT_CHECK_FAILED = "output_check_failed"
+    WORK_DIR_FULL = "work_dir_full"
     INTERNAL_ERROR = "internal_error"
     SHUTDOWN = "shutdown"
     # poison messages (message level)

@@ -5,6 +5,7 @@ into an SQS action (delete, or back off and let the queue retry).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -101,6 +102,10 @@ class JobRunner:
         except RetryableError as exc:
             return self._retry(job, exc, timings)
         except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                # the host's scratch space, not the upload: back off and let the queue bring it again
+                full = RetryableError(Reason.WORK_DIR_FULL, f"no space left in {self._settings.work_dir}: {exc}")
+                return self._retry(job, full, timings)
             log.exception("job %s failed unexpectedly", job.job_id)
             return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
         finally:

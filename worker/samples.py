@@ -21,6 +21,7 @@ def make_video(path: str, *, width: int = 640, height: int = 360, seconds: float
         astream = out.add_stream("aac" if codec == "libx264" else "libopus", rate=48000) if audio else None
         with av.open(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", format="lavfi") as src:
             for frame in src.decode(video=0):
+                frame.pict_type = av.video.frame.PictureType.NONE  # lavfi marks every frame I: all-intra else
                 out.mux(vstream.encode(frame))
         out.mux(vstream.encode(None))
         if astream is not None:

@@ -182,6 +182,10 @@ class Service:
             except queue.Empty:
                 return
             self.leases.add(message, received_at)
+            running = self._inflight.get(message.message_id)
+            if running is not None:
+                self._adopt(running, message)
+                continue
             flight = InFlight(message)
             self._inflight[message.message_id] = flight
             if draining:
@@ -206,6 +210,16 @@ class Service:
                 self._pending.append(job)
             if not flight.jobs:
                 self._settle(flight)
+
+    def _adopt(self, flight: InFlight, message: Message) -> None:
+        """SQS redelivered a message whose jobs still run here (its lease lapsed): run them once, and settle
+        with the newest receipt handle, the only one SQS still honours."""
+        log.warning("message %s redelivered while its jobs run here (receive %d): adopting the new receipt",
+                    message.message_id, message.receive_count)
+        self.stats["redelivered_in_flight"] += 1
+        flight.message = message
+        with self._lock:
+            self._held -= 1
 
     def _dispatch(self) -> None:
         while self._pending and self.pool.idle:
@@ -273,7 +287,9 @@ class Service:
         failed = [o for o in flight.outcomes if o.status == RETRY]
         records = [job.record.identity() for job in flight.done] or [None]
         log.error("message %s leaves for the DLQ after %d receives: %s", flight.message.message_id,
-                  flight.message.receive_count, "; ".join(f"{o.reason}: {o.message}" for o in failed)[:500])
+                  flight.message.receive_count, "; ".join(f"{o.reason}: {o.message}" for o in failed)[:500],
+                  extra={"message_id": flight.message.message_id,
+                         "keys": [job.record.key for job in flight.done], "reason": failed[0].reason if failed else None})
         for source in records:
             self.status.emit(status_event(DEAD_LETTERED, source=source, message_id=flight.message.message_id,
                                           job_id=None, reason=failed[0].reason if failed else None,

@@ -16,7 +16,7 @@ from worker.keys import manifest_key
 pytestmark = pytest.mark.slow
 
 
-def start_worker(stack, environ=None, **settings):
+def start_worker(stack, environ=None, pool=1, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
     env.update({"MEDIA_WORKER_QUEUE_URL": stack.resources.queue_url,
                 "MEDIA_WORKER_TEMP_BUCKET": stack.resources.temp_bucket,
@@ -27,7 +27,7 @@ def start_worker(stack, environ=None, **settings):
     env.update({f"MEDIA_WORKER_{k.upper()}": str(v) for k, v in settings.items()})
     env.update(environ or {})
     log = open(os.path.join(os.path.dirname(stack.work_dir), "worker.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", "1"], env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", str(pool)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     return proc, log
 

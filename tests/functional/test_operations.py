@@ -174,3 +174,14 @@ def exposed_metric_names() -> set[str]:
             names.add(name + ("_total" if kind == "counter" else "_info" if kind == "info" else ""))
             names.add(name)
     return names
+
+
+def test_dlq_inspect_sees_every_message_not_the_same_ten(stack):
+    for i in range(25):
+        stack.sqs.send_message(QueueUrl=stack.resources.dlq_url, MessageBody=f"letter {i}")
+    from worker.clients import sqs_client
+    from worker.dlq import inspect
+
+    letters = inspect(sqs_client(0), stack.resources.dlq_url, stack.resources.temp_bucket, limit=100)
+    assert sorted(x.body for x in letters) == sorted(f"letter {i}" for i in range(25))
+    assert stack.counts(stack.resources.dlq_url) == (25, 0), "all visible again"

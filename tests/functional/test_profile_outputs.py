@@ -114,7 +114,7 @@ def test_an_input_that_is_already_a_rendition_is_remuxed_not_encoded(tmp_path, r
 
 @pytest.mark.parametrize("spec, reason", [
     ({"profile": {"video": {"stream_copy": False}}}, "disabled by the profile"),
-    ({"profile": {"video": {"renditions": [480], "maxrate_kbps": [400]}}}, "over the rendition's 400 kb/s cap"),
+    ({"profile": {"video": {"renditions": [480], "maxrate_kbps": [150]}}}, "over the rendition's 150 kb/s cap"),
 ])
 def test_the_fast_path_is_refused_with_a_reason(tmp_path, ready_made, spec, reason):
     code, result, out = run_container(tmp_path, ready_made, spec)

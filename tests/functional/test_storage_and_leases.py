@@ -1,12 +1,19 @@
 """S3 failures map into the error tree; the lease book extends, checks refusals and respects 12 h."""
 from __future__ import annotations
 
+import functools
+
 import boto3
 import pytest
 from botocore.config import Config
 
+from tests.conftest import RunningService, wait_for
+from tests.fakes import SlowSandbox
+from tests.functional.test_pipeline import collecting_service, exists, record
 from worker.errors import PermanentError, Reason, RetryableError
 from worker.events import SourceRecord
+from worker.job import JobRunner
+from worker.keys import manifest_key
 from worker.leases import MAX_LEASE_SECONDS, LeaseBook
 from worker.sqs import Message, Queue
 from worker.storage import Storage
@@ -89,3 +96,18 @@ def test_leases_stop_before_the_12_hour_limit(stack):
     clock.now += MAX_LEASE_SECONDS - 10
     book.heartbeat()
     assert book._leases[message.message_id].lost and book._leases[message.message_id].extensions == 0
+
+
+def test_a_message_redelivered_while_its_job_runs_is_adopted_not_run_twice(stack, media):
+    """The lease lapses mid-job (every heartbeat refused), SQS hands the message out again: the parent keeps
+    the one running job, settles with the newest receipt handle, and loses no pool capacity."""
+    etag = stack.upload("lapse.mp4", media["clip"])
+    factory = functools.partial(JobRunner, sandbox_factory=SlowSandbox)
+    service, outcomes = collecting_service(stack.settings(pool=2, visibility_timeout=2), runner_factory=factory)
+    service.queue.extend = lambda entries: {}  # SQS answers nothing: no lease is ever extended
+    with RunningService(service):
+        wait_for(lambda: service.stats["redelivered_in_flight"] >= 1, timeout=30)
+        wait_for(lambda: exists(stack, manifest_key(record(stack, "lapse.mp4", etag))), timeout=60)
+        wait_for(lambda: stack.counts() == (0, 0), timeout=30)
+        assert service._held == 0 and service._free_slots() == 2, "no capacity leaked"
+    assert [o.status for _, o in outcomes] == ["published"], "one job, not one per delivery"

@@ -102,6 +102,8 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
     if result and result.get("reason") == "output_check_failed":
         raise RetryableError(Reason.OUTPUT_CHECK_FAILED, str(result.get("message", ""))[:2000])
     detail = (result or {}).get("message") or run.log_tail[-1000:]
+    if "No space left on device" in detail or "No space left on device" in run.log_tail:
+        raise RetryableError(Reason.WORK_DIR_FULL, f"the job's output directory filled up: {detail[-300:]}")
     raise RetryableError(Reason.SANDBOX_ERROR, f"the transcode failed (exit {run.exit_code}): {detail}")
 
 

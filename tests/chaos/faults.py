@@ -1,0 +1,115 @@
+"""The faults the chaos harness injects into a running worker (a ``python -m worker`` process)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import quote_plus
+
+from tests.chaos.proxy import FaultyProxy
+
+FAULT_KINDS = ("kill_child", "kill_container", "kill_parent", "duplicate", "lease_lapse", "full_disk")
+
+
+def children_of(pid: int) -> list[int]:
+    """Pool children of the worker parent (the spawn helpers, not multiprocessing's resource tracker)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+    pool = []
+    for kid in kids:
+        try:
+            with open(f"/proc/{kid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            pool.append(kid)
+    return pool
+
+
+def s3_event(bucket: str, key: str, etag: str, size: int) -> str:
+    """An ObjectCreated record as S3 sends it (key URL-encoded with '+' for spaces)."""
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "size": size, "eTag": etag}},
+    }]})
+
+
+class Injector:
+    """Picks and applies one fault at a time; every action is counted in ``done``."""
+
+    def __init__(self, kinds: tuple[str, ...], *, worker: Any, proxy: FaultyProxy, docker: Any, sqs: Any,
+                 queue_url: str, bucket: str, uploads: dict[str, tuple[str, int]], work_dir: str,
+                 lease_seconds: float, seed: int, log: Callable[[str], None]) -> None:
+        self.kinds = kinds
+        self.worker, self.proxy, self.docker, self.sqs = worker, proxy, docker, sqs
+        self.queue_url, self.bucket, self.uploads, self.work_dir = queue_url, bucket, uploads, work_dir
+        self.lease_seconds = lease_seconds
+        self.random = random.Random(seed)
+        self.done: dict[str, int] = {kind: 0 for kind in kinds}
+        self._log = log
+
+    def inject(self) -> None:
+        """Apply one randomly chosen fault kind; a kind with nothing to hit now counts nothing."""
+        kind = self.random.choice(self.kinds)
+        if getattr(self, "_" + kind)():
+            self.done[kind] += 1
+            self._log(f"fault {kind}")
+
+    def _kill_child(self) -> bool:
+        kids = children_of(self.worker.pid)
+        if not kids:
+            return False
+        os.kill(self.random.choice(kids), signal.SIGKILL)
+        return True
+
+    def _kill_container(self) -> bool:
+        # only this run's worker's sandboxes: other workers may share the engine
+        running = self.docker.containers.list(filters={"label": f"media-worker.parent={self.worker.pid}"})
+        if not running:
+            return False
+        try:
+            self.random.choice(running).kill()
+        except Exception:  # noqa: BLE001 - it may have ended meanwhile
+            return False
+        return True
+
+    def _kill_parent(self) -> bool:
+        self.worker.kill_and_restart()
+        return True
+
+    def _duplicate(self) -> bool:
+        key = self.random.choice(sorted(self.uploads))
+        etag, size = self.uploads[key]
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=s3_event(self.bucket, key, etag, size))
+        return True
+
+    def _lease_lapse(self) -> bool:
+        if self.proxy.refuse_leases.is_set():
+            return False
+        self.proxy.refuse_leases.set()
+        threading.Timer(self.lease_seconds, self.proxy.refuse_leases.clear).start()
+        return True
+
+    def _full_disk(self) -> bool:
+        """Fill the worker's tmpfs for a few seconds: downloads and sandbox writes hit ENOSPC."""
+        filler = os.path.join(self.work_dir, "filler")
+        if os.path.exists(filler):
+            return False
+        try:
+            with open(filler, "wb") as fh:
+                chunk = b"\0" * (1 << 20)
+                while True:
+                    fh.write(chunk)
+        except OSError:
+            pass  # full
+        threading.Timer(5.0, lambda: os.path.exists(filler) and os.remove(filler)).start()
+        return True
