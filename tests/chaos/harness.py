@@ -145,11 +145,14 @@ def run_chaos(config: ChaosConfig, log=print) -> Report:
     mounted = _mount_tmpfs(work_dir, config.tmpfs_mb) if "full_disk" in config.faults else False
     if "full_disk" in config.faults and not mounted:
         raise RuntimeError("the full_disk fault needs a dedicated tmpfs (run as root), or leave it out")
+    saved = dict(os.environ)
     try:
         with moto_server() as endpoint:
             os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
             _run(config, report, rng, root, work_dir, endpoint, log)
     finally:
+        os.environ.clear()  # the caller's AWS endpoint (a test session's moto) must survive this run
+        os.environ.update(saved)
         if mounted:
             subprocess.run(["umount", "-l", work_dir], check=False)
     return report

@@ -114,10 +114,27 @@ def _dead_letter_reasons(sqs: Any, events_url: str, log_path: str) -> dict[str, 
             if event.get("type") == "dead_lettered" and event.get("source"):
                 reasons[event["source"]["key"]] = event.get("reason") or "?"
             sqs.delete_message(QueueUrl=events_url, ReceiptHandle=m["ReceiptHandle"])
+    last_retry: dict[str, str] = {}
+    dispatched: set[str] = set()
     with open(log_path, errors="replace") as fh:
         for line in fh:
-            if "leaves for the DLQ" in line and line.startswith("{"):
+            if not line.startswith("{"):
+                continue
+            try:
                 record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a SIGKILL
+            if "leaves for the DLQ" in record.get("message", ""):
                 for key in record.get("keys", []):
-                    reasons.setdefault(key, record.get("message", "?"))
+                    reasons.setdefault(key, record["message"])
+            elif record.get("key") and record.get("outcome") == "retry":
+                last_retry[record["key"]] = record.get("reason") or "?"
+            elif record.get("key") and record.get("message", "").startswith("job "):
+                dispatched.add(record["key"])
+    # A message whose last receives all died with their parent reaches the DLQ unseen: the worker's own
+    # record of it is its last retry reason, or that it was dispatched and never came back.
+    for key in dispatched:
+        reasons.setdefault(key, last_retry.get(key) or "dispatched; its parent was killed before it ended")
+    for key, reason in last_retry.items():
+        reasons.setdefault(key, reason)
     return reasons
