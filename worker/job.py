@@ -64,8 +64,8 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def job_dir_prefix(pid: int) -> str:
-    """Job directories of one child process start with this, so its death can be cleaned up."""
+def job_dir_prefix(pid: int | str) -> str:
+    """Job directories of one child process start with this, so its death can be cleaned up ('*': a glob)."""
     return f"job-{pid}-"
 
 

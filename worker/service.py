@@ -11,12 +11,9 @@ cancelled by shutdown → visibility 0, so another worker takes it at once.
 """
 from __future__ import annotations
 
-import glob
 import logging
-import os
 import queue
 import random
-import shutil
 import threading
 import time
 from collections import Counter, deque
@@ -28,13 +25,13 @@ from worker.clients import sqs_client
 from worker.dlq import dlq_url_of
 from worker.errors import PoisonMessage, Reason
 from worker.events import parse_body
-from worker.job import RETRY, Job, JobRunner, Outcome, job_dir_prefix, new_job_id
+from worker.janitor import Janitor
+from worker.job import RETRY, Job, JobRunner, Outcome, new_job_id
 from worker.leases import LeaseBook
 from worker.metrics import Metrics, MetricsServer
 from worker.pool import Completion, Pool
 from worker.profiles import load_profiles
-from worker.processes import pid_alive
-from worker.sandbox import reap_sandboxes, resolve_runtime, runtime_problem
+from worker.sandbox import resolve_runtime, runtime_problem
 from worker.settings import Settings
 from worker.sqs import Message, Queue
 from worker.status import DEAD_LETTERED, PUBLISHED, REJECTED, StatusEvents, status_event
@@ -77,8 +74,9 @@ class Service:
         self.settings = settings
         self.queue = Queue(sqs or sqs_client(settings.poll_wait), settings.queue_url)
         self.leases = LeaseBook(self.queue, settings.visibility_timeout)
+        self.janitor = Janitor(settings)
         self.pool = Pool(settings.pool, runner_factory, settings if runner_arg is None else runner_arg,
-                         max_jobs=settings.max_jobs_per_child, on_child_death=self._after_child_death)
+                         max_jobs=settings.max_jobs_per_child, on_child_death=self.janitor.after_child_death)
         self.stats: Counter[str] = Counter()
         self.metrics = Metrics()
         self.metrics.pool_size.set(settings.pool)
@@ -137,7 +135,7 @@ class Service:
         log.info("media-worker %s starting: pool=%d runtime=%s queue=%s temp=%s production=%s", __version__,
                  self.settings.pool, self.settings.runtime, self.settings.queue_url, self.settings.temp_bucket,
                  self.settings.production_bucket)
-        self._sweep_work_dir()
+        self.janitor.at_start()
         self._max_receives = self.queue.max_receive_count()
         server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port,
                                self.readiness).start() if self.settings.metrics_port else None
@@ -145,6 +143,7 @@ class Service:
         receiver = threading.Thread(target=self._receive_loop, args=(stop,), name="sqs-receiver", daemon=True)
         receiver.start()
         threading.Thread(target=self._queue_stats_loop, args=(stop,), name="queue-stats", daemon=True).start()
+        threading.Thread(target=self.janitor.run, args=(stop,), name="janitor", daemon=True).start()
         self.notifier.ready(self._status_line())
         deadline: float | None = None
         try:
@@ -169,6 +168,7 @@ class Service:
                         break
         finally:
             self.pool.close()
+            self.status.close()
             if server is not None:
                 server.close()
             self.notifier.close()
@@ -354,25 +354,3 @@ class Service:
         for flight in list(self._inflight.values()):
             flight.cancelled = True
             self._settle(flight)
-
-    # -- what dead processes leave behind ----------------------------------------------------
-    def _after_child_death(self, pid: int) -> None:
-        """A child died or was killed: remove the job directories and sandbox containers it left."""
-        for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), job_dir_prefix(pid) + "*")):
-            shutil.rmtree(path, ignore_errors=True)
-        try:
-            reap_sandboxes(self.settings, pid=pid)
-        except Exception as exc:  # noqa: BLE001 - the start-up reaper catches what this misses
-            log.error("could not reap the sandboxes of child %s: %s", pid, exc)
-
-    def _sweep_work_dir(self) -> None:
-        """Create the work directory; remove job directories and containers of dead workers (kill -9)."""
-        removed = reap_sandboxes(self.settings, dead_parents_only=True)
-        if removed:
-            log.warning("removed %d orphan sandbox containers", removed)
-        os.makedirs(self.settings.work_dir, mode=0o700, exist_ok=True)
-        for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), "job-*-*")):
-            pid = os.path.basename(path).split("-")[1]
-            if pid.isdigit() and not pid_alive(int(pid)):
-                shutil.rmtree(path, ignore_errors=True)
-

@@ -1,9 +1,11 @@
 """Status events for downstream systems: ``published``, ``rejected`` (with its reason) and ``dead_lettered``,
 as one JSON document each, to an SNS topic (an ``arn:…:sns:…`` target) or an SQS queue (a queue URL).
 
-Sent by the parent after the message is settled. Sending is best effort and never blocks the pipeline: a
-failure is logged and counted (``media_worker_status_events_total{result="failed"}``); the manifest or
-rejection record in the production bucket stays the source of truth.
+Queued by the parent's main loop and sent by a thread of their own, so a slow or unreachable target never
+delays heartbeats or settling. Sending is best effort: a failure is logged and counted
+(``media_worker_status_events_total{result="failed"}``), as is an event still unsent when the worker stops
+or that found the backlog full (``result="dropped"``); the manifest or rejection record in the production
+bucket stays the source of truth.
 
 ``dead_lettered`` is sent when a retry leaves a message at the queue's ``maxReceiveCount``: SQS moves it to
 the DLQ on its next receive instead of delivering it again.
@@ -12,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -31,27 +36,68 @@ def status_event(kind: str, *, source: dict[str, Any] | None, message_id: str, j
 
 
 class StatusEvents:
-    """Sends events to the configured target; ``sent``/``failed`` go to ``on_result``."""
+    """Sends events to the configured target from a sender thread; ``sent``/``failed``/``dropped`` go to
+    ``on_result``."""
 
-    def __init__(self, target: str, on_result: Callable[[str], None] = lambda result: None) -> None:
+    def __init__(self, target: str, on_result: Callable[[str], None] = lambda result: None, *,
+                 backlog: int = 10_000, send: Callable[[str], None] | None = None) -> None:
         self.target = target
         self._on_result = on_result
-        self._send: Callable[[str], None] | None = None
-        if target.startswith("arn:") and ":sns:" in target:
+        self._send: Callable[[str], None] | None = send  # given: any transport (the tests' slow one)
+        if send is not None:
+            pass
+        elif target.startswith("arn:") and ":sns:" in target:
             client = sns_client()
             self._send = lambda body: client.publish(TopicArn=target, Message=body)
         elif target:
             client = sqs_client(0)
             self._send = lambda body: client.send_message(QueueUrl=target, MessageBody=body)
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=backlog)
+        self._thread: threading.Thread | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Send one event; never raises."""
+        """Queue one event for sending; never blocks, never raises."""
         if self._send is None:
             return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sender, name="status-events", daemon=True)
+            self._thread.start()
         try:
-            self._send(json.dumps(event))
-        except Exception as exc:  # noqa: BLE001 - events are best effort; the bucket holds the record
-            log.warning("status event %s (%s) not sent: %s", event["event_id"], event["type"], exc)
-            self._on_result("failed")
-        else:
-            self._on_result("sent")
+            self._queue.put_nowait(event)
+        except queue.Full:
+            log.warning("status event %s (%s) dropped: %d events wait to be sent", event["event_id"],
+                        event["type"], self._queue.qsize())
+            self._on_result("dropped")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Send what is queued for up to ``timeout`` seconds; count the rest as dropped."""
+        if self._thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        try:  # the stop sentinel; a full backlog makes room as it drains
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        left = 0
+        while True:
+            try:
+                left += self._queue.get_nowait() is not None
+            except queue.Empty:
+                break
+        if left:
+            log.warning("%d status events not sent before stopping", left)
+            for _ in range(left):
+                self._on_result("dropped")
+        if self._thread.is_alive():
+            log.warning("a status event was still being sent at the stop (its result is counted when it ends)")
+
+    def _sender(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self._send(json.dumps(event))  # type: ignore[misc]
+            except Exception as exc:  # noqa: BLE001 - events are best effort; the bucket holds the record
+                log.warning("status event %s (%s) not sent: %s", event["event_id"], event["type"], exc)
+                self._on_result("failed")
+            else:
+                self._on_result("sent")

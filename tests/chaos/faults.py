@@ -55,12 +55,20 @@ class Injector:
         self.lease_seconds = lease_seconds
         self.random = random.Random(seed)
         self.done: dict[str, int] = {kind: 0 for kind in kinds}
+        self.owed: list[str] = []  # drawn but with nothing to hit at the time: tried again first
         self._log = log
 
     def inject(self) -> None:
-        """Apply one randomly chosen fault kind; a kind with nothing to hit now counts nothing."""
-        kind = self.random.choice(self.kinds)
-        if getattr(self, "_" + kind)():
+        """Apply one fault kind: one owed from an earlier tick, else a random one. A kind with nothing to
+        hit now (no container running at that instant) is owed, so every kind gets applied in a run."""
+        kind = self.owed.pop(0) if self.owed else self.random.choice(self.kinds)
+        applied = False
+        try:
+            applied = getattr(self, "_" + kind)()
+        finally:
+            if not applied and kind not in self.owed:
+                self.owed.append(kind)
+        if applied:
             self.done[kind] += 1
             self._log(f"fault {kind}")
 
@@ -73,7 +81,9 @@ class Injector:
 
     def _kill_container(self) -> bool:
         # only this run's worker's sandboxes: other workers may share the engine
-        running = self.docker.containers.list(filters={"label": f"media-worker.parent={self.worker.pid}"})
+        # sparse: no inspect per container, which raises when one ends between the list and the inspect
+        running = self.docker.containers.list(sparse=True,
+                                              filters={"label": f"media-worker.parent={self.worker.pid}"})
         if not running:
             return False
         try:

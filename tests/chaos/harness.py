@@ -203,7 +203,8 @@ def _run(config: ChaosConfig, report: Report, rng: random.Random, root: str, wor
             f"restarts {worker.restarts} rss_kib {report.rss_kib[-1:]} fds {report.fds[-1:]}")
         if settled == len(corpus):
             break
-        time.sleep(5)
+        # each check lists the whole production bucket through moto, on the CPUs the worker needs
+        time.sleep(min(30.0, max(5.0, len(corpus) / 30)))
     done.set()
     for thread in side:
         thread.join()

@@ -1,6 +1,7 @@
 """The docker runtime against the real engine: transcode, lock-down, timeout, OOM, orphan reaper."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -115,25 +116,25 @@ def test_out_of_memory_is_reported_as_such(docker_settings, docker, media, tmp_p
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 
-def test_the_orphan_reaper_removes_containers_of_dead_workers_only(docker_settings, docker):
-    host = socket.gethostname()
+def test_the_orphan_reaper_removes_containers_of_dead_children_or_parents_only(docker_settings, docker):
+    host, me = socket.gethostname(), os.getpid()
+    never = 2 ** 22 + 12345  # above the default pid_max: never alive
 
-    def sleeper(parent):
+    def sleeper(name, child, parent):
         return docker.containers.run(docker_settings.sandbox_image, entrypoint=["python3", "-c",
                                      "import time; time.sleep(300)"], detach=True, network_mode="none",
-                                     labels={LABEL_JOB: f"orphan-{parent}", LABEL_HOST: host,
-                                             LABEL_PID: "4242", LABEL_PARENT: str(parent)})
+                                     labels={LABEL_JOB: name, LABEL_HOST: host,
+                                             LABEL_PID: str(child), LABEL_PARENT: str(parent)})
 
-    dead_parent = 2 ** 22 + 12345  # above the default pid_max: never alive
-    orphan, alive = sleeper(dead_parent), sleeper(os.getpid())
+    made = [sleeper("dead-parent", me, never), sleeper("dead-child", never, me), sleeper("alive", me, me),
+            sleeper("by-pid", never + 1, me)]
     try:
-        assert reap(dead_parents_only=True) >= 1
-        assert our_containers(docker, **{LABEL_JOB: f"orphan-{dead_parent}"}) == []
-        assert [c.id for c in our_containers(docker, **{LABEL_JOB: f"orphan-{os.getpid()}"})] == [alive.id]
-        assert reap(pid=4242) >= 1, "a dead child's containers go by its pid"
-        assert our_containers(docker, **{LABEL_JOB: f"orphan-{os.getpid()}"}) == []
+        assert reap(orphans_only=True) >= 3
+        assert [c.labels[LABEL_JOB] for c in our_containers(docker, **{LABEL_HOST: host})] == ["alive"]
+        assert reap(pid=me) == 1, "a child's containers go by its pid"
+        assert our_containers(docker, **{LABEL_HOST: host}) == []
     finally:
-        for c in (orphan, alive):
+        for c in made:
             try:
                 c.remove(force=True)
             except Exception:  # noqa: BLE001 - already reaped
@@ -154,3 +155,27 @@ def test_a_container_that_cannot_start_is_not_left_behind(docker_settings, docke
         sandbox.run(request)
     assert info.value.reason is Reason.SANDBOX_ERROR
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
+
+
+def test_a_dead_childs_running_sandbox_goes_before_its_directory(docker_settings, docker, tmp_path):
+    """The container still writes into the job directory: removing the directory first would leave it behind."""
+    from worker.janitor import Janitor
+    from worker.job import job_dir_prefix
+
+    never = 2 ** 22 + 777
+    work = tmp_path / "work"
+    out = work / f"{job_dir_prefix(never)}writer" / "out"
+    out.mkdir(parents=True)
+    os.chmod(out, 0o777)
+    writer = "import itertools\nfor i in itertools.count():\n    open(f'/job/out/{i}', 'w').close()"
+    docker.containers.run(docker_settings.sandbox_image, entrypoint=["python3", "-c", writer], detach=True,
+                          network_mode="none", volumes={str(out): {"bind": "/job/out", "mode": "rw"}},
+                          labels={LABEL_JOB: "writer", LABEL_HOST: socket.gethostname(), LABEL_PID: str(never),
+                                  LABEL_PARENT: str(os.getpid())})
+    wait_until = time.monotonic() + 30
+    while len(os.listdir(out)) < 50 and time.monotonic() < wait_until:
+        time.sleep(0.05)
+    assert len(os.listdir(out)) >= 50, "the writer never wrote"
+    Janitor(dataclasses.replace(docker_settings, work_dir=str(work))).after_child_death(never)
+    assert our_containers(docker, **{LABEL_JOB: "writer"}) == []
+    assert os.listdir(work) == []

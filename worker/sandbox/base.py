@@ -144,13 +144,13 @@ def resolve_runtime(settings: Settings) -> Settings:
     return with_overrides(settings, runtime="process")
 
 
-def reap_sandboxes(settings: Settings, *, pid: int | None = None, dead_parents_only: bool = False) -> int:
+def reap_sandboxes(settings: Settings, *, pid: int | None = None, orphans_only: bool = False) -> int:
     """Remove sandbox runs left behind (only the docker runtime leaves any: processes die with their parent)."""
     if settings.runtime != "docker":
         return 0
     from worker.sandbox.docker import reap
 
-    return reap(pid=pid, dead_parents_only=dead_parents_only)
+    return reap(pid=pid, orphans_only=orphans_only)
 
 
 def runtime_problem(settings: Settings) -> str | None:

@@ -152,21 +152,28 @@ def _remove(container: Any) -> None:
         log.warning("could not remove sandbox container %s: %s", getattr(container, "name", "?"), exc)
 
 
-def reap(*, pid: int | None = None, dead_parents_only: bool = False) -> int:
-    """Remove this host's sandbox containers: those of one child ``pid``, or those whose worker is gone."""
+def reap(*, pid: int | None = None, orphans_only: bool = False) -> int:
+    """Remove this host's sandbox containers: those of one child ``pid``, or (``orphans_only``) those whose
+    child or parent process is gone. Other live workers on the host keep theirs."""
     client = docker_client(timeout=30)
     filters = [f"{LABEL_HOST}={socket.gethostname()}"]
     if pid is not None:
         filters.append(f"{LABEL_PID}={pid}")
     removed = 0
     try:
-        for container in client.containers.list(all=True, filters={"label": filters}):
-            parent = container.labels.get(LABEL_PARENT, "")
-            if dead_parents_only and parent.isdigit() and pid_alive(int(parent)):
+        # sparse: no inspect per container, which fails when one is removed between list and inspect
+        for container in client.containers.list(all=True, sparse=True, filters={"label": filters}):
+            labels = container.attrs.get("Labels") or {}  # a sparse listing's shape
+            if orphans_only and not _orphaned(labels):
                 continue
-            log.warning("removing sandbox container %s (job %s)", container.name, container.labels.get(LABEL_JOB))
+            log.warning("removing sandbox container %s (job %s)", container.short_id, labels.get(LABEL_JOB))
             _remove(container)
             removed += 1
     finally:
         client.close()
     return removed
+
+
+def _orphaned(labels: dict[str, str]) -> bool:
+    owners = [labels.get(LABEL_PID, ""), labels.get(LABEL_PARENT, "")]
+    return any(not owner.isdigit() or not pid_alive(int(owner)) for owner in owners)

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Benchmarks as ratios against baselines run in the same invocation (results: docs/BENCHMARKS.md).
+
+    python scripts/bench.py --quick                       # a few minutes: every ratio on a small corpus
+    python scripts/bench.py --plots docs/img --json r.json   # the full corpus (20 clips of 5-30 s, 20 of 1 s)
+
+a  corpus throughput of the whole pipeline (``python -m worker``, Docker runtime, moto's S3/SQS over HTTP)
+   ÷ Debian's ``ffmpeg`` CLI running the same encodes at the same concurrency and codec threads
+b  fixed cost per job on 1 s clips (a job's wall time minus the in-container transcode), median and p95,
+   next to ``docker run --rm IMAGE true``
+c  PyAV transcode (``python -m container`` on the host) ÷ ffmpeg CLI, same input and settings, one job
+d  throughput at pool 1, 2 and 4 (codec threads derived from CPUs ÷ pool, as in production), and pool 2
+   over pool 1 with one codec thread per job (the pool's own scaling)
+e  stream-copy path ÷ re-encode path for an input that already is a rendition (same profile otherwise)
+f  memory: the parent's RSS, each pool child's peak RSS and each sandbox's peak memory (cgroup), on short
+   and long clips
+
+Needs a Docker engine with the images (scripts/build-images.sh), Debian's ffmpeg, and matplotlib for --plots.
+The encodes compared in a, c and d use the ``web`` profile with HLS and the storyboard off (the CLI
+baseline makes neither); everything else in the job (download, sniff, sandbox, verify, upload, manifest)
+is the pipeline's cost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from scripts.benchlib import (PipelineRun, cpu_count, ffmpeg_ladder, make_corpus, pct,  # noqa: E402
+                              run_container, run_pipeline)
+
+BENCH_PROFILE = """
+[defaults]
+video = "bench"
+audio = "music"
+image = "web-image"
+
+[profiles.bench]
+kind = "video"
+renditions = [1080, 720, 480]
+maxrate_kbps = [5000, 3000, 1500]
+crf = 23
+preset = "veryfast"
+gop_seconds = 2.0
+audio_bitrate_kbps = 128
+hls = false
+storyboard = false
+stream_copy = false
+
+[profiles.music]
+kind = "audio"
+
+[profiles.web-image]
+kind = "image"
+"""
+SAY = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+
+
+def ffmpeg_corpus(files: list[str], pool: int, threads: int) -> float:
+    """Wall seconds for the CLI to run every file's ladder, ``pool`` at a time."""
+    with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(pool) as ex:
+        started = time.monotonic()
+        list(ex.map(lambda f: ffmpeg_ladder(f, out, threads), files))
+        return time.monotonic() - started
+
+
+def docker_true(image: str, runs: int) -> list[float]:
+    """Wall seconds of ``docker run --rm IMAGE true`` (the floor any container per job pays)."""
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "true", image], check=True)
+        times.append(time.monotonic() - started)
+    return times
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "p95": pct(values, 0.95), "n": len(values)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small corpus: every ratio in a few minutes")
+    parser.add_argument("--plots", default="", help="directory for the PNG plots (needs matplotlib)")
+    parser.add_argument("--json", default="", help="also write the results to this file")
+    parser.add_argument("--image", default="media-worker-ffmpeg:0.1.0", help="the sandbox image")
+    args = parser.parse_args()
+    cpus = cpu_count()
+    work = tempfile.mkdtemp(prefix="bench-")
+    profiles = os.path.join(work, "profiles.toml")
+    with open(profiles, "w") as fh:
+        fh.write(BENCH_PROFILE)
+    SAY(f"corpus in {work}")
+    longs, shorts, conforming = make_corpus(work, args.quick)
+    res: dict[str, Any] = {"machine": {"cpus": cpus, "quick": args.quick, "clips": len(longs),
+                                       "short_clips": len(shorts)}}
+    runs: dict[str, PipelineRun] = {}
+
+    def pipeline(label: str, files: list[str], pool: int, threads: int = 0, one_at_a_time: bool = False) -> PipelineRun:
+        SAY(f"pipeline {label}: {len(files)} files, pool {pool}, threads {threads or 'derived'}")
+        runs[label] = run_pipeline(files, pool=pool, threads=threads, profiles_path=profiles, image=args.image,
+                                   one_at_a_time=one_at_a_time)
+        SAY(f"  {runs[label].wall:.1f} s")
+        return runs[label]
+
+    # a + d: the same corpus through the pipeline at pool 1, 2, 4, and through the CLI at pool 2
+    for pool in (1, 2, 4):
+        pipeline(f"pool{pool}", longs, pool)
+    pipeline("pool1_t1", longs, 1, threads=1)
+    pipeline("pool2_t1", longs, 2, threads=1)
+    SAY("ffmpeg CLI, pool 2")
+    cli = ffmpeg_corpus(longs, 2, max(1, cpus // 2))
+    res["a"] = {"ratio": cli / runs["pool2"].wall, "pipeline_s": runs["pool2"].wall, "ffmpeg_cli_s": cli,
+                "target": ">= 0.95"}
+    res["d"] = {"jobs_per_minute": {p: len(longs) / runs[f"pool{p}"].wall * 60 for p in (1, 2, 4)},
+                "pool2_over_pool1": runs["pool1"].wall / runs["pool2"].wall,
+                "pool2_over_pool1_one_thread": runs["pool1_t1"].wall / runs["pool2_t1"].wall,
+                "target": "pool 2 >= 1.8 x pool 1"}
+
+    # b: fixed cost per job on 1 s clips, one job at a time (as `docker run` is timed): end-to-end latency
+    # (upload done → manifest listed: S3 event, SQS, the parent, the child, the sandbox, the uploads) − transcode
+    short = pipeline("short", shorts, 1, one_at_a_time=True)
+    fixed = [lat - t.get("transcode", 0.0) for lat, t in zip(short.latencies, short.timings)]
+    baseline = docker_true(args.image, len(shorts))
+    stages = ("check", "head", "sniff", "download", "sandbox", "container_start", "transcode", "upload")
+    res["b"] = {"fixed_s": summary(fixed), "docker_run_true_s": summary(baseline),
+                "latency_s": summary(short.latencies),
+                "stages_median_s": {k: statistics.median(t.get(k, 0.0) for t in short.timings) for k in stages},
+                "target": "median <= 0.5 s, p95 <= 1 s"}
+
+    # c: one job, PyAV (our program, on the host) against the CLI, same settings and threads
+    spec = {"kind": "video", "demuxer": "mov", "threads": cpus,
+            "profile": {"video": {"hls": False, "storyboard": False, "stream_copy": False}}}
+    src = longs[0]
+    SAY(f"c: PyAV vs CLI on {os.path.basename(src)}")
+    pyav = [run_container(src, spec)["transcode"] for _ in range(3)]
+    with tempfile.TemporaryDirectory() as out:
+        ff = [ffmpeg_ladder(src, out, cpus) for _ in range(3)]
+    res["c"] = {"ratio": statistics.median(pyav) / statistics.median(ff), "pyav_s": pyav, "ffmpeg_cli_s": ff,
+                "input": os.path.basename(src), "target": "<= 1.02"}
+
+    # e: the stream-copy path against a re-encode of the same conforming input, default profile otherwise
+    SAY("e: stream copy vs re-encode")
+    copy_spec = {"kind": "video", "demuxer": "mov", "threads": cpus}
+    encode_spec = {**copy_spec, "profile": {"video": {"stream_copy": False}}}
+    copy = [run_container(conforming, copy_spec)["transcode"] for _ in range(3)]
+    encode = [run_container(conforming, encode_spec)["transcode"] for _ in range(3)]
+    res["e"] = {"ratio": statistics.median(copy) / statistics.median(encode), "copy_s": copy, "encode_s": encode,
+                "target": "<= 0.05"}
+
+    # f: memory, from the passes above
+    res["f"] = {label: run.memory() for label, run in runs.items()}
+    res["f"]["target"] = "parent and per-job host memory <= 100 MB, flat in file size"
+
+    if args.plots:
+        from scripts.benchplots import plot_all
+
+        plot_all(args.plots, res, fixed, baseline)
+    text = json.dumps(res, indent=2, default=str)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The measuring parts of scripts/bench.py: corpus, the CLI baseline, one pipeline run, memory sampling."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CGROUP_DOCKER = "/sys/fs/cgroup/memory/docker"  # cgroup v1 with the cgroupfs driver (this machine's Docker)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def make_corpus(directory: str, quick: bool) -> tuple[list[str], list[str], str]:
+    """(clips of 5-30 s at mixed sizes, 1 s clips, a conforming 854x480 H.264 High clip for the copy path)."""
+    from worker.samples import make_video
+
+    sizes = [(1280, 720), (854, 480), (640, 360), (1920, 1080)]
+    lengths = [5, 5, 5, 5] if quick else [5, 10, 15, 20, 30] * 4
+    longs = [make_video(os.path.join(directory, f"clip{i:02d}_{sizes[i % 4][1]}p_{s}s.mp4"), width=sizes[i % 4][0],
+                        height=sizes[i % 4][1], seconds=s) for i, s in enumerate(lengths)]
+    shorts = [make_video(os.path.join(directory, f"short{i:02d}.mp4"), width=320, height=240, seconds=1)
+              for i in range(6 if quick else 20)]
+    conforming = make_video(os.path.join(directory, "conforming_480p.mp4"), width=854, height=480, seconds=10,
+                            options={"crf": "35", "g": "50", "profile": "high"})
+    return longs, shorts, conforming
+
+
+def ffmpeg_ladder(src: str, out_dir: str, threads: int) -> float:
+    """Debian's ffmpeg making what the bench profile asks for: one decode, a lanczos scale per rung,
+    libx264 (CRF 23 capped, veryfast, High, 2 s GOP) + AAC 128k stereo, faststart MP4s. Returns seconds."""
+    import av
+
+    from container.video import plan_ladder
+
+    with av.open(src) as c:
+        stream = c.streams.video[0]
+        width, height, fps = stream.codec_context.width, stream.codec_context.height, float(stream.average_rate)
+        has_audio = bool(c.streams.audio)
+    ladder = plan_ladder(width, height, {"renditions": [1080, 720, 480], "maxrate_kbps": [5000, 3000, 1500]})
+    graph = f"[0:v]split={len(ladder)}" + "".join(f"[v{i}]" for i in range(len(ladder))) + ";" + ";".join(
+        f"[v{i}]scale={r.width}:{r.height}:flags=lanczos,format=yuv420p[o{i}]" for i, r in enumerate(ladder))
+    cmd = ["ffmpeg", "-v", "error", "-y", "-threads", str(threads), "-i", src, "-filter_complex", graph]
+    for i, r in enumerate(ladder):
+        cmd += ["-map", f"[o{i}]"] + (["-map", "0:a:0"] if has_audio else [])
+        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-maxrate", f"{r.maxrate_kbps}k",
+                "-bufsize", f"{2 * r.maxrate_kbps}k", "-profile:v", "high", "-g", str(round(fps * 2)),
+                "-threads", str(threads), "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-movflags", "+faststart",
+                os.path.join(out_dir, f"{os.path.basename(src)}.{r.name}")]
+    started = time.monotonic()
+    subprocess.run(cmd, check=True)
+    return time.monotonic() - started
+
+
+def run_container(src: str, spec: dict[str, Any], keep: str = "") -> dict[str, float]:
+    """Our sandbox program on the host (no Docker): its own timings (probe, transcode, verify); ``keep``: a
+    directory to copy the outputs to."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "spec.json"), "w") as fh:
+            json.dump(spec, fh)
+        out = os.path.join(d, "out")
+        os.mkdir(out)
+        subprocess.run([sys.executable, "-m", "container", "--input", src, "--output-dir", out, "--spec",
+                        os.path.join(d, "spec.json")], check=True, capture_output=True, cwd=ROOT)
+        if keep:
+            shutil.copytree(out, keep)
+        with open(os.path.join(out, "result.json")) as fh:
+            return json.load(fh)["timings"]
+
+
+@dataclass
+class PipelineRun:
+    """One pass of files through a fresh worker and stack."""
+
+    wall: float = 0.0
+    timings: list[dict[str, float]] = field(default_factory=list)  # each manifest's, in upload order
+    latencies: list[float] = field(default_factory=list)  # upload done → manifest seen (one at a time only)
+    parent_rss_kib: list[int] = field(default_factory=list)
+    child_peak_kib: int = 0
+    sandbox_peak_bytes: dict[str, int] = field(default_factory=dict)
+
+    def memory(self) -> dict[str, float]:
+        mib = 1 / 1024
+        peaks = list(self.sandbox_peak_bytes.values()) or [0]
+        return {"parent_rss_mib_first": self.parent_rss_kib[0] * mib if self.parent_rss_kib else 0,
+                "parent_rss_mib_max": max(self.parent_rss_kib, default=0) * mib,
+                "parent_rss_mib_last": self.parent_rss_kib[-1] * mib if self.parent_rss_kib else 0,
+                "child_peak_rss_mib": self.child_peak_kib * mib,
+                "sandbox_peak_mib_median": statistics.median(peaks) / 2 ** 20,
+                "sandbox_peak_mib_max": max(peaks) / 2 ** 20, "sandboxes_sampled": len(self.sandbox_peak_bytes)}
+
+
+def _status_kib(pid: int, field_name: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith(field_name + ":"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _sample(proc: subprocess.Popen, run: PipelineRun, done: threading.Event) -> None:
+    """Every 0.2 s: the parent's RSS, the pool children's peak RSS, each sandbox cgroup's peak memory."""
+    while not done.wait(0.2):
+        run.parent_rss_kib.append(_status_kib(proc.pid, "VmRSS"))
+        for kid in _children(proc.pid):
+            run.child_peak_kib = max(run.child_peak_kib, _status_kib(kid, "VmHWM"))
+        for path in glob.glob(os.path.join(CGROUP_DOCKER, "*", "memory.max_usage_in_bytes")):
+            try:
+                with open(path) as fh:
+                    value = int(fh.read())
+            except (OSError, ValueError):
+                continue
+            cid = os.path.basename(os.path.dirname(path))
+            run.sandbox_peak_bytes[cid] = max(value, run.sandbox_peak_bytes.get(cid, 0))
+
+
+def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: str, image: str,
+                 one_at_a_time: bool = False, timeout: float = 3600) -> PipelineRun:
+    """Start ``python -m worker`` on a fresh local stack, upload ``files``, time until every manifest exists.
+    ``one_at_a_time``: upload the next file once the previous one's manifest is there, and record each job's
+    end-to-end latency (S3 event → SQS → worker → manifest)."""
+    import boto3
+
+    from worker.localstack import free_port, local_stack
+
+    run = PipelineRun()
+    with local_stack(name=f"bench{os.getpid() % 1000}-{int(time.time() * 1000) % 100000}") as stack, \
+            tempfile.TemporaryDirectory(prefix="bench-work-", dir="/dev/shm") as work:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
+        env.update(stack.environment())
+        env.update({"MEDIA_WORKER_RUNTIME": "docker", "MEDIA_WORKER_SANDBOX_IMAGE": image,
+                    "MEDIA_WORKER_POLL_WAIT": "1", "MEDIA_WORKER_WORK_DIR": work,
+                    "MEDIA_WORKER_METRICS_PORT": str(port), "MEDIA_WORKER_PROFILES_PATH": profiles_path,
+                    "MEDIA_WORKER_THREADS_PER_JOB": str(threads), "MEDIA_WORKER_VISIBILITY_TIMEOUT": "300",
+                    "MEDIA_WORKER_LOG_FORMAT": "text", "PYTHONUNBUFFERED": "1"})
+        with open(os.path.join(work, "..", f"bench-worker-{port}.log"), "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", str(pool)], env=env, cwd=ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample, args=(proc, run, done), daemon=True)
+        try:
+            _wait_ready(port)
+            sampler.start()
+            s3 = boto3.client("s3")
+            bucket, out = stack.resources.temp_bucket, stack.resources.production_bucket
+            started = time.monotonic()
+            for i, path in enumerate(files):
+                s3.upload_file(path, bucket, f"bench/{i:03d}/{os.path.basename(path)}")
+                if one_at_a_time:
+                    uploaded = time.monotonic()
+                    _wait_for_manifests(s3, out, i + 1, started + timeout, interval=0.02)
+                    run.latencies.append(time.monotonic() - uploaded)
+            manifests = _wait_for_manifests(s3, out, len(files), started + timeout)
+            run.wall = time.monotonic() - started
+            for key in sorted(manifests):
+                doc = json.loads(s3.get_object(Bucket=out, Key=key)["Body"].read())
+                run.timings.append(doc["timings"])
+        finally:
+            done.set()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            os.unlink(log.name)
+    return run
+
+
+def _wait_ready(port: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the worker never became ready")
+
+
+def _wait_for_manifests(s3: Any, bucket: str, count: int, deadline: float, interval: float = 0.25) -> list[str]:
+    while time.monotonic() < deadline:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", [])]
+        rejected = [k for k in keys if k.startswith("rejected/")]
+        if rejected:
+            raise RuntimeError(f"rejected in a benchmark: {rejected}")
+        manifests = [k for k in keys if k.endswith("/manifest.json")]
+        if len(manifests) >= count:
+            return manifests
+        time.sleep(interval)
+    raise RuntimeError("timed out waiting for the manifests")
