@@ -159,7 +159,7 @@ def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudge
         target = r.copies.get(packet.stream.index)
         if target is not None and packet.size:  # size 0: an end-of-stream marker, not media
             if packet.pts is not None and packet.time_base is not None:
-                budget.seen(float(packet.pts * packet.time_base))  # copied media counts as decoded media
+                budget.seen(packet.pts * float(packet.time_base))  # copied media counts as decoded media
             packet.stream = target
             r.out.mux(packet)
             budget.output(r.path)

@@ -30,18 +30,20 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def make_corpus(directory: str, quick: bool) -> tuple[list[str], list[str], str]:
-    """(clips of 5-30 s at mixed sizes, 1 s clips, a conforming 854x480 H.264 High clip for the copy path)."""
+def make_corpus(directory: str, quick: bool, parts: str = "abcdef") -> tuple[list[str], list[str], str]:
+    """(clips of 5-30 s at mixed sizes, 1 s clips, a conforming 854x480 H.264 High clip for the copy path);
+    only what ``parts`` need is generated."""
     from worker.samples import make_video
 
-    sizes = [(1280, 720), (854, 480), (640, 360), (1920, 1080)]
+    sizes = [(1280, 720), (854, 480), (640, 360), (426, 240)]
     lengths = [5, 5, 5, 5] if quick else [5, 10, 15, 20, 30] * 4
     longs = [make_video(os.path.join(directory, f"clip{i:02d}_{sizes[i % 4][1]}p_{s}s.mp4"), width=sizes[i % 4][0],
-                        height=sizes[i % 4][1], seconds=s) for i, s in enumerate(lengths)]
+                        height=sizes[i % 4][1], seconds=s) for i, s in enumerate(lengths)] \
+        if set(parts) & set("acdf") else []
     shorts = [make_video(os.path.join(directory, f"short{i:02d}.mp4"), width=320, height=240, seconds=1)
-              for i in range(6 if quick else 20)]
+              for i in range(6 if quick else 20)] if "b" in parts else []
     conforming = make_video(os.path.join(directory, "conforming_480p.mp4"), width=854, height=480, seconds=10,
-                            options={"crf": "35", "g": "50", "profile": "high"})
+                            options={"crf": "35", "g": "50", "profile": "high"}) if "e" in parts else ""
     return longs, shorts, conforming
 
 
@@ -93,10 +95,19 @@ class PipelineRun:
 
     wall: float = 0.0
     timings: list[dict[str, float]] = field(default_factory=list)  # each manifest's, in upload order
+    timings_by_index: dict[int, dict[str, float]] = field(default_factory=dict)  # upload index → timings
     latencies: list[float] = field(default_factory=list)  # upload done → manifest seen (one at a time only)
     parent_rss_kib: list[int] = field(default_factory=list)
     child_peak_kib: int = 0
-    sandbox_peak_bytes: dict[str, int] = field(default_factory=dict)
+    sandbox_peak_bytes: dict[str, int] = field(default_factory=dict)  # container id → cgroup peak
+    container_names: dict[str, str] = field(default_factory=dict)  # container id → name (media-worker-<job>)
+    sources: dict[str, str] = field(default_factory=dict)  # job id → uploaded file name
+
+    def sandbox_peak_by_source(self) -> dict[str, float]:
+        """Each clip's sandbox peak memory (MiB): does it grow with the clip's length at one resolution?"""
+        by_job = {name.rpartition("-")[2]: peak for cid, peak in self.sandbox_peak_bytes.items()
+                  if (name := self.container_names.get(cid))}
+        return {self.sources[job]: round(peak / 2 ** 20, 1) for job, peak in by_job.items() if job in self.sources}
 
     def memory(self) -> dict[str, float]:
         mib = 1 / 1024
@@ -127,6 +138,9 @@ def _children(pid: int) -> list[int]:
 
 def _sample(proc: subprocess.Popen, run: PipelineRun, done: threading.Event) -> None:
     """Every 0.2 s: the parent's RSS, the pool children's peak RSS, each sandbox cgroup's peak memory."""
+    import docker
+
+    client = docker.from_env()
     while not done.wait(0.2):
         run.parent_rss_kib.append(_status_kib(proc.pid, "VmRSS"))
         for kid in _children(proc.pid):
@@ -139,6 +153,11 @@ def _sample(proc: subprocess.Popen, run: PipelineRun, done: threading.Event) -> 
                 continue
             cid = os.path.basename(os.path.dirname(path))
             run.sandbox_peak_bytes[cid] = max(value, run.sandbox_peak_bytes.get(cid, 0))
+            if cid not in run.container_names:
+                try:
+                    run.container_names[cid] = client.containers.get(cid).name
+                except docker.errors.DockerException:
+                    run.container_names[cid] = ""
 
 
 def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: str, image: str,
@@ -154,13 +173,16 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
     with local_stack(name=f"bench{os.getpid() % 1000}-{int(time.time() * 1000) % 100000}") as stack, \
             tempfile.TemporaryDirectory(prefix="bench-work-", dir="/dev/shm") as work:
         port = free_port()
+        # the worker's status events tell when a job ended: a long poll, not a busy listing of the bucket
+        events = boto3.client("sqs").create_queue(QueueName="bench-events")["QueueUrl"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
         env.update(stack.environment())
         env.update({"MEDIA_WORKER_RUNTIME": "docker", "MEDIA_WORKER_SANDBOX_IMAGE": image,
                     "MEDIA_WORKER_POLL_WAIT": "1", "MEDIA_WORKER_WORK_DIR": work,
                     "MEDIA_WORKER_METRICS_PORT": str(port), "MEDIA_WORKER_PROFILES_PATH": profiles_path,
                     "MEDIA_WORKER_THREADS_PER_JOB": str(threads), "MEDIA_WORKER_VISIBILITY_TIMEOUT": "300",
-                    "MEDIA_WORKER_LOG_FORMAT": "text", "PYTHONUNBUFFERED": "1"})
+                    "MEDIA_WORKER_LOG_FORMAT": "text", "MEDIA_WORKER_STATUS_TARGET": events,
+                    "PYTHONUNBUFFERED": "1"})
         with open(os.path.join(work, "..", f"bench-worker-{port}.log"), "w") as log:
             proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", str(pool)], env=env, cwd=ROOT,
                                     stdout=log, stderr=subprocess.STDOUT)
@@ -169,20 +191,25 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
         try:
             _wait_ready(port)
             sampler.start()
-            s3 = boto3.client("s3")
+            s3, sqs = boto3.client("s3"), boto3.client("sqs")
             bucket, out = stack.resources.temp_bucket, stack.resources.production_bucket
             started = time.monotonic()
             for i, path in enumerate(files):
                 s3.upload_file(path, bucket, f"bench/{i:03d}/{os.path.basename(path)}")
                 if one_at_a_time:
                     uploaded = time.monotonic()
-                    _wait_for_manifests(s3, out, i + 1, started + timeout, interval=0.02)
+                    _wait_for_events(sqs, events, 1, started + timeout)
                     run.latencies.append(time.monotonic() - uploaded)
-            manifests = _wait_for_manifests(s3, out, len(files), started + timeout)
+            if not one_at_a_time:
+                _wait_for_events(sqs, events, len(files), started + timeout)
             run.wall = time.monotonic() - started
-            for key in sorted(manifests):
+            keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=out, Prefix="media/")
+                    for o in page.get("Contents", [])]
+            for key in sorted(k for k in keys if k.endswith("/manifest.json")):
                 doc = json.loads(s3.get_object(Bucket=out, Key=key)["Body"].read())
                 run.timings.append(doc["timings"])
+                run.timings_by_index[int(doc["source"]["key"].split("/")[1])] = doc["timings"]
+                run.sources[doc["job"]["job_id"]] = doc["source"]["key"].rpartition("/")[2]
         finally:
             done.set()
             proc.send_signal(signal.SIGTERM)
@@ -205,15 +232,16 @@ def _wait_ready(port: int, timeout: float = 90) -> None:
     raise RuntimeError("the worker never became ready")
 
 
-def _wait_for_manifests(s3: Any, bucket: str, count: int, deadline: float, interval: float = 0.25) -> list[str]:
-    while time.monotonic() < deadline:
-        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                for o in page.get("Contents", [])]
-        rejected = [k for k in keys if k.startswith("rejected/")]
-        if rejected:
-            raise RuntimeError(f"rejected in a benchmark: {rejected}")
-        manifests = [k for k in keys if k.endswith("/manifest.json")]
-        if len(manifests) >= count:
-            return manifests
-        time.sleep(interval)
-    raise RuntimeError("timed out waiting for the manifests")
+def _wait_for_events(sqs: Any, url: str, count: int, deadline: float) -> None:
+    """Receive ``count`` status events; a rejection fails the benchmark (its corpus is all good media)."""
+    seen = 0
+    while seen < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out: {seen} of {count} jobs ended")
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=5).get(
+                "Messages", []):
+            event = json.loads(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if event["type"] != "published":
+                raise RuntimeError(f"a benchmark job ended {event['type']}: {event}")
+            seen += 1

@@ -15,6 +15,14 @@ def plot_all(directory: str, res: dict[str, Any], fixed: list[float], baseline: 
 
     os.makedirs(directory, exist_ok=True)
     written = []
+    if "d" in res:
+        written.append(_pool_plot(plt, directory, res))
+    if fixed:
+        written.append(_fixed_cost_plot(plt, directory, fixed, baseline))
+    return written
+
+
+def _pool_plot(plt, directory: str, res: dict[str, Any]) -> str:
     per_minute = res["d"]["jobs_per_minute"]
     pools = sorted(per_minute)
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -29,10 +37,13 @@ def plot_all(directory: str, res: dict[str, Any], fixed: list[float], baseline: 
     ax.set_title(f"Throughput by pool size ({res['machine']['cpus']} CPUs)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    written.append(os.path.join(directory, "bench_pool.png"))
-    fig.savefig(written[-1], dpi=110)
+    path = os.path.join(directory, "bench_pool.png")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
 
+
+def _fixed_cost_plot(plt, directory: str, fixed: list[float], baseline: list[float]) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     bins = max(8, min(30, len(fixed)))
     ax.hist([fixed, baseline], bins=bins, label=["job − transcode (pipeline)", "docker run --rm IMAGE true"],
@@ -44,7 +55,7 @@ def plot_all(directory: str, res: dict[str, Any], fixed: list[float], baseline: 
     ax.set_title("Fixed cost per job (dashed: medians)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    written.append(os.path.join(directory, "bench_fixed_cost.png"))
-    fig.savefig(written[-1], dpi=110)
+    path = os.path.join(directory, "bench_fixed_cost.png")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return written
+    return path

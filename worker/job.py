@@ -156,6 +156,7 @@ class JobRunner:
             result = self._sandbox.run(request)
         inside = {k: float(v) for k, v in (result.result.get("timings") or {}).items() if isinstance(v, (int, float))}
         timings["transcode"] = inside.get("transcode", 0.0)
+        timings["media_probe"], timings["media_verify"] = inside.get("probe", 0.0), inside.get("verify", 0.0)
         # what the sandbox run cost beyond the program's own work: container create/start/stop, interpreter start
         timings["container_start"] = max(0.0, timings["sandbox"] - sum(inside.values()))
         outputs = collect_outputs(result.result, out_dir, output_prefix(record))

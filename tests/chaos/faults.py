@@ -59,18 +59,23 @@ class Injector:
         self._log = log
 
     def inject(self) -> None:
-        """Apply one fault kind: one owed from an earlier tick, else a random one. A kind with nothing to
-        hit now (no container running at that instant) is owed, so every kind gets applied in a run."""
-        kind = self.owed.pop(0) if self.owed else self.random.choice(self.kinds)
-        applied = False
-        try:
-            applied = getattr(self, "_" + kind)()
-        finally:
-            if not applied and kind not in self.owed:
-                self.owed.append(kind)
-        if applied:
-            self.done[kind] += 1
-            self._log(f"fault {kind}")
+        """Apply one fault: the kinds owed from earlier ticks are tried first, then a random one. A kind with
+        nothing to hit at that instant (no container running, a lease lapse still on) is owed, so every kind
+        gets applied in a run without the tick being lost to it."""
+        for kind in [*self.owed, self.random.choice(self.kinds)]:
+            applied = False
+            try:
+                applied = getattr(self, "_" + kind)()
+            finally:
+                if applied:
+                    if kind in self.owed:
+                        self.owed.remove(kind)
+                elif kind not in self.owed:
+                    self.owed.append(kind)
+            if applied:
+                self.done[kind] += 1
+                self._log(f"fault {kind}")
+                return
 
     def _kill_child(self) -> bool:
         kids = children_of(self.worker.pid)

@@ -45,3 +45,16 @@ def test_the_bench_profile_is_valid_and_turns_off_what_the_cli_does_not_make(tmp
     assert names["video"] == "bench"
     assert (profile["video"]["hls"], profile["video"]["storyboard"], profile["video"]["stream_copy"]) == \
         (False, False, False)
+
+
+def test_the_plots_are_written_as_png(tmp_path):
+    from scripts.benchplots import plot_all
+
+    res = {"machine": {"cpus": 2, "clips": 4}, "a": {"ffmpeg_cli_s": 20.0},
+           "d": {"jobs_per_minute": {1: 10.0, 2: 11.0, 4: 10.5}}}
+    written = plot_all(str(tmp_path), res, fixed=[1.1, 1.2, 1.4, 2.0], baseline=[0.6, 0.7, 0.65])
+    assert [os.path.basename(p) for p in written] == ["bench_pool.png", "bench_fixed_cost.png"]
+    for path in written:
+        with open(path, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert os.path.getsize(path) > 5000

@@ -19,7 +19,8 @@ import requests
 
 from worker.errors import Reason, RetryableError
 from worker.processes import pid_alive
-from worker.sandbox.base import RunExit, Sandbox, SandboxRequest, SandboxResult, interpret, prepare_spec
+from worker.sandbox.base import (EXIT_OK, EXIT_REJECTED, RESULT_NAME, RunExit, Sandbox, SandboxRequest, SandboxResult,
+                                 interpret, prepare_spec)
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,13 @@ class DockerSandbox(Sandbox):
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 timed_out = True
                 container.kill()
-            container.reload()
-            oom = bool(container.attrs["State"].get("OOMKilled"))
-            tail = container.logs(tail=40).decode("utf-8", "replace")
+            oom, tail = False, ""
+            # a clean ending explains itself in result.json: two engine round trips saved per job
+            if timed_out or exit_code not in (EXIT_OK, EXIT_REJECTED) or \
+                    not os.path.exists(os.path.join(request.output_dir, RESULT_NAME)):
+                container.reload()
+                oom = bool(container.attrs["State"].get("OOMKilled"))
+                tail = container.logs(tail=40).decode("utf-8", "replace")
         except docker.errors.DockerException as exc:
             raise RetryableError(Reason.SANDBOX_ERROR, f"lost track of the sandbox container: {exc}") from exc
         finally:
