@@ -193,15 +193,15 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
             sampler.start()
             s3, sqs = boto3.client("s3"), boto3.client("sqs")
             bucket, out = stack.resources.temp_bucket, stack.resources.production_bucket
-            started = time.monotonic()
+            started, event_ids = time.monotonic(), set()
             for i, path in enumerate(files):
                 s3.upload_file(path, bucket, f"bench/{i:03d}/{os.path.basename(path)}")
                 if one_at_a_time:
                     uploaded = time.monotonic()
-                    _wait_for_events(sqs, events, 1, started + timeout)
+                    _wait_for_events(sqs, events, 1, started + timeout, event_ids)
                     run.latencies.append(time.monotonic() - uploaded)
             if not one_at_a_time:
-                _wait_for_events(sqs, events, len(files), started + timeout)
+                _wait_for_events(sqs, events, len(files), started + timeout, event_ids)
             run.wall = time.monotonic() - started
             keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=out, Prefix="media/")
                     for o in page.get("Contents", [])]
@@ -232,8 +232,11 @@ def _wait_ready(port: int, timeout: float = 90) -> None:
     raise RuntimeError("the worker never became ready")
 
 
-def _wait_for_events(sqs: Any, url: str, count: int, deadline: float) -> None:
-    """Receive ``count`` status events; a rejection fails the benchmark (its corpus is all good media)."""
+def _wait_for_events(sqs: Any, url: str, count: int, deadline: float, seen_ids: set[str] | None = None) -> None:
+    """Receive ``count`` new status events; a rejection fails the benchmark (its corpus is all good media).
+    Events are at least once (a send retried after a lost answer arrives twice): ``seen_ids`` dedupes by
+    ``event_id`` across calls."""
+    seen_ids = set() if seen_ids is None else seen_ids
     seen = 0
     while seen < count:
         if time.monotonic() > deadline:
@@ -242,6 +245,9 @@ def _wait_for_events(sqs: Any, url: str, count: int, deadline: float) -> None:
                 "Messages", []):
             event = json.loads(message["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if event["event_id"] in seen_ids:
+                continue
+            seen_ids.add(event["event_id"])
             if event["type"] != "published":
                 raise RuntimeError(f"a benchmark job ended {event['type']}: {event}")
             seen += 1

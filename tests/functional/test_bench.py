@@ -58,3 +58,28 @@ def test_the_plots_are_written_as_png(tmp_path):
         with open(path, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
         assert os.path.getsize(path) > 5000
+
+
+def test_waiting_for_events_counts_each_event_once_and_fails_on_a_rejection():
+    import json
+    import time
+
+    import boto3
+    import pytest
+    from moto import mock_aws
+
+    from scripts.benchlib import _wait_for_events
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="events")["QueueUrl"]
+        for event_id in ("a", "a", "b"):  # "a" delivered twice: a send retried after a lost answer
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"event_id": event_id, "type": "published"}))
+        seen: set[str] = set()
+        _wait_for_events(sqs, url, 2, time.monotonic() + 30, seen)
+        assert seen == {"a", "b"}
+        with pytest.raises(RuntimeError, match="timed out"):
+            _wait_for_events(sqs, url, 1, time.monotonic() - 1, seen)
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"event_id": "c", "type": "rejected"}))
+        with pytest.raises(RuntimeError, match="rejected"):
+            _wait_for_events(sqs, url, 1, time.monotonic() + 30, seen)
