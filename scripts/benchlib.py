@@ -12,7 +12,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +166,7 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
     end-to-end latency (S3 event → SQS → worker → manifest)."""
     import boto3
 
+    from tests.chaos.harness import wait_until_serving
     from worker.localstack import free_port, local_stack
 
     run = PipelineRun()
@@ -189,7 +189,8 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
         done = threading.Event()
         sampler = threading.Thread(target=_sample, args=(proc, run, done), daemon=True)
         try:
-            _wait_ready(port)
+            if not wait_until_serving(port, "/readyz", timeout=90):
+                raise RuntimeError("the worker never became ready")
             sampler.start()
             s3, sqs = boto3.client("s3"), boto3.client("sqs")
             bucket, out = stack.resources.temp_bucket, stack.resources.production_bucket
@@ -219,17 +220,6 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
                 proc.kill()
             os.unlink(log.name)
     return run
-
-
-def _wait_ready(port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the worker never became ready")
 
 
 def _wait_for_events(sqs: Any, url: str, count: int, deadline: float, seen_ids: set[str] | None = None) -> None:

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import threading
+from typing import Callable
 
 from worker.job import job_dir_prefix
 from worker.processes import pid_alive
@@ -57,7 +58,7 @@ class Janitor:
         while not stop.wait(SWEEP_SECONDS):
             self.sweep()
 
-    def _remove_dirs(self, dead) -> None:
+    def _remove_dirs(self, dead: Callable[[int], bool]) -> None:
         for path in glob.glob(os.path.join(glob.escape(self.settings.work_dir), job_dir_prefix("*") + "*")):
             owner = os.path.basename(path).split("-")[1]
             if owner.isdigit() and dead(int(owner)):

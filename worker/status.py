@@ -35,6 +35,17 @@ def status_event(kind: str, *, source: dict[str, Any] | None, message_id: str, j
             "detail": detail[:1000], "key": key}
 
 
+def _transport(target: str) -> Callable[[str], None] | None:
+    """How to send one event body to ``target``: an SNS topic ARN or an SQS queue URL; None without one."""
+    if target.startswith("arn:") and ":sns:" in target:
+        sns = sns_client()
+        return lambda body: sns.publish(TopicArn=target, Message=body)
+    if target:
+        sqs = sqs_client(0)
+        return lambda body: sqs.send_message(QueueUrl=target, MessageBody=body)
+    return None
+
+
 class StatusEvents:
     """Sends events to the configured target from a sender thread; ``sent``/``failed``/``dropped`` go to
     ``on_result``."""
@@ -43,15 +54,8 @@ class StatusEvents:
                  backlog: int = 10_000, send: Callable[[str], None] | None = None) -> None:
         self.target = target
         self._on_result = on_result
-        self._send: Callable[[str], None] | None = send  # given: any transport (the tests' slow one)
-        if send is not None:
-            pass
-        elif target.startswith("arn:") and ":sns:" in target:
-            client = sns_client()
-            self._send = lambda body: client.publish(TopicArn=target, Message=body)
-        elif target:
-            client = sqs_client(0)
-            self._send = lambda body: client.send_message(QueueUrl=target, MessageBody=body)
+        # a given ``send`` is any transport (the tests' slow one); else SNS or SQS by the target's form
+        self._send = send or _transport(target)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=backlog)
         self._thread: threading.Thread | None = None
 

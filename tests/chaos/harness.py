@@ -210,7 +210,7 @@ def _run(config: ChaosConfig, report: Report, rng: random.Random, root: str, wor
         thread.join()
     report.seconds = time.monotonic() - started
     proxy.refuse_leases.clear()
-    _wait_until_serving(metrics_port)  # a just-restarted parent is still importing: let it set up first
+    wait_until_serving(metrics_port)  # a just-restarted parent is still importing: let it set up first
     report.worker_exit = worker.stop()
     time.sleep(2)  # the sandbox containers of a drained worker are gone; give a killed one's a moment
     report.faults = dict(injector.done)
@@ -269,14 +269,16 @@ def _sample(worker: WorkerProcess, metrics_port: int, report: Report) -> None:
                 report.max_poll_gap = max(report.max_poll_gap, time.time() - last)
 
 
-def _wait_until_serving(port: int, timeout: float = 60) -> None:
+def wait_until_serving(port: int, path: str = "/healthz", timeout: float = 60) -> bool:
+    """Poll a worker's metrics server until ``path`` answers 200; False when it never did."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+                return True
         except OSError:
             time.sleep(0.2)
+    return False
 
 
 def _mount_tmpfs(path: str, size_mb: int) -> bool:
