@@ -5,7 +5,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -38,6 +38,7 @@ class Stack:
     s3: Any
     sqs: Any
     work_dir: str
+    versions: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (key, etag) → VersionId
 
     def settings(self, **overrides: Any) -> Settings:
         base = {"queue_url": self.resources.queue_url, "temp_bucket": self.resources.temp_bucket,
@@ -49,7 +50,10 @@ class Stack:
 
     def upload(self, key: str, path_or_bytes: str | bytes) -> str:
         body = path_or_bytes if isinstance(path_or_bytes, bytes) else open(path_or_bytes, "rb").read()
-        return self.s3.put_object(Bucket=self.resources.temp_bucket, Key=key, Body=body)["ETag"].strip('"')
+        resp = self.s3.put_object(Bucket=self.resources.temp_bucket, Key=key, Body=body)
+        etag = resp["ETag"].strip('"')
+        self.versions[(key, etag)] = resp.get("VersionId")  # the temp bucket is versioned, as provisioned
+        return etag
 
     def production_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.resources.production_bucket,

@@ -15,6 +15,7 @@ from worker import __version__
 from worker.errors import SettingsError
 from worker.logs import configure
 from worker.opscli import COMMANDS
+from worker.region import NO_REGION, RegionError, ensure_region
 from worker.settings import RUNTIMES, load_settings
 
 
@@ -56,9 +57,11 @@ def run(**flags: Any) -> None:
     from worker.service import Service
 
     try:
+        # Before any client: boto3 alone misses AWS_REGION and the instance's region (see worker.region).
+        ensure_region()
         service = Service(settings)
-    except NoRegionError:
-        _fail("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION)")
+    except (RegionError, NoRegionError):
+        _fail(NO_REGION)
     except SettingsError as exc:
         _fail(str(exc))
     service.run(stop, hard)

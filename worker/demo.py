@@ -29,6 +29,7 @@ class Row:
     sample: Sample
     etag: str
     outcome: Outcome | None = None
+    record: SourceRecord | None = None  # as the event named it (moto's name no versionId; S3's do)
     verdict: str = "pending"
 
 
@@ -41,8 +42,8 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0) -> int:
         rows: dict[str, Row] = {}
         for sample in samples:
             with open(sample.path, "rb") as fh:
-                etag = s3.put_object(Bucket=stack.resources.temp_bucket, Key=sample.key, Body=fh)["ETag"].strip('"')
-            rows[sample.key] = Row(sample, etag)
+                resp = s3.put_object(Bucket=stack.resources.temp_bucket, Key=sample.key, Body=fh)
+            rows[sample.key] = Row(sample, resp["ETag"].strip('"'))
             click.echo(f"uploaded s3://{stack.resources.temp_bucket}/{sample.key} ({sample.what})")
         settings = load_settings({
             "pool": pool, "runtime": runtime, "poll_wait": 1, "visibility_timeout": 30, "retry_backoff_base": 1,
@@ -53,7 +54,7 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0) -> int:
         def on_outcome(job: Job, outcome: Outcome) -> None:
             row = rows.get(job.record.key)
             if row and outcome.status in (PUBLISHED, REJECTED, DUPLICATE):
-                row.outcome = outcome
+                row.outcome, row.record = outcome, job.record
             if all(r.outcome for r in rows.values()):
                 done.set()
 
@@ -74,7 +75,7 @@ def _report(rows: dict[str, Row], store: Storage, bucket: str, seconds: float) -
     click.echo("")
     click.echo(f"{'key':<28} {'expected':<10} {'outcome':<10} {'sec':>5}  detail")
     for key, row in rows.items():
-        record = SourceRecord(bucket, key, None, row.etag, None, "ObjectCreated:Put")
+        record = row.record or SourceRecord(bucket, key, None, row.etag, None, "ObjectCreated:Put")
         published, rejected = store.exists(manifest_key(record)), store.exists(rejection_key(record))
         actual = "published" if published else "rejected" if rejected else "missing"
         good = actual == row.sample.expect and not (published and rejected)

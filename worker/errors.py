@@ -10,6 +10,7 @@
     └── PoisonMessage           the SQS message itself is unusable: released to reach the DLQ quickly
 
     SettingsError(ValueError)   invalid configuration: one message, exit code 2
+    └── RegionError             no AWS region anywhere (see worker.region)
     ShutdownRequested(BaseException)  not swallowed by ``except Exception``
 
 Anything not in the tree is treated as retryable (``internal_error``), so an
@@ -40,6 +41,7 @@ class Reason(str, Enum):
     BAD_KEY = "bad_key"
     # retryable
     S3_ERROR = "s3_error"
+    S3_ACCESS_DENIED = "s3_access_denied"
     SANDBOX_ERROR = "sandbox_error"
     SANDBOX_TIMEOUT = "sandbox_timeout"
     SANDBOX_OOM = "sandbox_oom"
@@ -93,6 +95,10 @@ class PoisonMessage(MediaWorkerError):
 
 class SettingsError(ValueError):
     """Configuration is invalid; the text names every problem."""
+
+
+class RegionError(SettingsError):
+    """No AWS region from boto3's configuration, ``AWS_REGION`` or the EC2 instance metadata."""
 
 
 class ShutdownRequested(BaseException):

@@ -28,11 +28,13 @@ class SourceRecord:
     version_id: str | None
     event_name: str
     event_time: str | None = None
+    sequencer: str | None = None  # S3's per-key order of events: a later write of the key has a larger one
 
     def identity(self) -> dict[str, Any]:
-        """The fields that name the source in manifests and rejection records."""
+        """The fields that name the source in manifests, rejection records and status events (``sequencer``
+        and ``event_time`` let a consumer tell which of two versions of a key is the newer)."""
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id,
-                "etag": self.etag, "size": self.size}
+                "etag": self.etag, "size": self.size, "sequencer": self.sequencer, "event_time": self.event_time}
 
 
 @dataclass(frozen=True)
@@ -104,4 +106,5 @@ def _parse_record(raw: Any, index: int, temp_bucket: str) -> SourceRecord:
         version_id=str(version) if version not in (None, "", "null") else None,
         event_name=event_name,
         event_time=raw.get("eventTime") if isinstance(raw.get("eventTime"), str) else None,
+        sequencer=obj["sequencer"] if isinstance(obj.get("sequencer"), str) and obj["sequencer"] else None,
     )

@@ -1,4 +1,4 @@
-"""One job, run inside a pool child: head → sniff → download → sandbox → publish.
+"""One job, run inside a pool child: check → head → sniff → download → sandbox → publish (see worker.publish).
 
 A job never raises: every path ends in an :class:`Outcome` the parent turns
 into an SQS action (delete, or back off and let the queue retry).
@@ -15,16 +15,17 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
-from worker import __version__
+from worker import __version__, owners
 from worker.clients import s3_client
 from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.events import SourceRecord
-from worker.keys import manifest_key, output_prefix, rejection_key, source_id
+from worker.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id
 from worker.logs import configure, job_context
 from worker.outputs import collect_outputs, fast_path, key_of
 from worker.profiles import load_profiles
+from worker.publish import Publisher
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.settings import Settings
 from worker.sniff import check_key, sniff
@@ -57,6 +58,8 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
     bytes_in: int = 0  # downloaded from the temp bucket
     bytes_out: int = 0  # published to the production bucket
+    announce: str | None = None  # a duplicate re-announces the version's outcome (same event id): at least once
+    source_delete: str | None = None  # deleted, kept (a newer upload replaced it) or failed
 
 
 def new_job_id() -> str:
@@ -64,9 +67,10 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def job_dir_prefix(pid: int | str) -> str:
-    """Job directories of one child process start with this, so its death can be cleaned up ('*': a glob)."""
-    return f"job-{pid}-"
+def job_dir_prefix(owner: str) -> str:
+    """Job directories of one process (its instance id, see worker.owners) start with this, so that its death
+    can be cleaned up ('*': a glob)."""
+    return f"job-{owner}-"
 
 
 class JobRunner:
@@ -75,28 +79,28 @@ class JobRunner:
     def __init__(self, settings: Settings, sandbox_factory: Callable[[Settings], Sandbox] = create_sandbox) -> None:
         self._settings = settings
         self._storage = Storage(s3_client(), settings.production_bucket)
+        self._publisher = Publisher(self._storage)
         self._sandbox = sandbox_factory(settings)
         self._profiles = load_profiles(settings.profiles_path)
-        os.makedirs(settings.work_dir, mode=0o700, exist_ok=True)
+        self._owner = owners.claim(settings.work_dir)  # creates the work directory; our job dirs are named by it
         if multiprocessing.parent_process() is not None:  # a spawned pool child starts with no logging set up
             configure(settings.log_level, settings.log_format)
 
     def __call__(self, job: Job) -> Outcome:
         """Run one job to an outcome; never raises an ``Exception``."""
-        with job_context(job_id=job.job_id, message_id=job.message_id, bucket=job.record.bucket, key=job.record.key):
+        with job_context(job_id=job.job_id, message_id=job.message_id, bucket=job.record.bucket, key=job.record.key,
+                         source_id=source_id(job.record)):
             return self._run(job)
 
     def _run(self, job: Job) -> Outcome:
         timings: dict[str, float] = {}
-        job_dir = os.path.join(self._settings.work_dir, job_dir_prefix(os.getpid()) + job.job_id)
+        job_dir = os.path.join(self._settings.work_dir, job_dir_prefix(self._owner) + job.job_id)
         started = time.monotonic()
         try:
             os.makedirs(job_dir, mode=0o700)
             return self._process(job, job_dir, timings)
         except ResourceExhausted as exc:
-            if job.receive_count >= 2:
-                return self._reject(job, exc.permanent(), timings)
-            return self._retry(job, exc, timings)
+            return self._exhausted(job, exc, timings)
         except PermanentError as exc:
             return self._reject(job, exc, timings)
         except RetryableError as exc:
@@ -123,14 +127,10 @@ class JobRunner:
     def _process(self, job: Job, job_dir: str, timings: dict[str, float]) -> Outcome:
         record, store = job.record, self._storage
         check_key(record.key, self._settings.max_key_length)
-        done_key = manifest_key(record)
         with self._stage(timings, "check"):
-            if store.exists(done_key):
-                self._delete_source(record)
-                return Outcome(job.job_id, DUPLICATE, message="already published", key=done_key, timings=timings)
-            if store.exists(rejection_key(record)):
-                return Outcome(job.job_id, DUPLICATE, message="already rejected", key=rejection_key(record),
-                               timings=timings)
+            done = self._already_done(job, timings)
+        if done is not None:
+            return done
         with self._stage(timings, "head"):
             head = store.head_source(record)
         if head.size == 0:
@@ -159,12 +159,11 @@ class JobRunner:
         timings["media_probe"], timings["media_verify"] = inside.get("probe", 0.0), inside.get("verify", 0.0)
         # what the sandbox run cost beyond the program's own work: container create/start/stop, interpreter start
         timings["container_start"] = max(0.0, timings["sandbox"] - sum(inside.values()))
-        outputs = collect_outputs(result.result, out_dir, output_prefix(record))
+        outputs = collect_outputs(result.result, out_dir, attempt_prefix(record, job.job_id))
         with self._stage(timings, "upload"):
-            for item in outputs:
-                store.upload_file(os.path.join(out_dir, item["name"]), item["key"], item["content_type"])
+            self._publisher.upload(out_dir, outputs)
             manifest = {
-                "schema": 1,
+                "schema": 2,
                 "source": {**record.identity(), "size": head.size, "etag": head.etag or record.etag,
                            "declared_content_type": head.content_type},
                 "source_id": source_id(record),
@@ -177,40 +176,88 @@ class JobRunner:
                 "outputs": outputs,
                 "timings": dict(timings),
                 "versions": {"worker": __version__, **result.result.get("versions", {})},
-                "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
+                "job": {"job_id": job.job_id, "attempt_id": job.job_id, "message_id": job.message_id,
+                        "receive_count": job.receive_count},
                 "created_at": _now(),
             }
-            store.put_json(done_key, manifest)  # last: its presence means "all outputs are there"
-        self._delete_source(record)
-        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=done_key, timings=timings,
-                       bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs))
+            claim = self._publisher.claim(record, job.job_id, manifest)  # last: the manifest names every output
+        if not claim.won:
+            log.info("another attempt (%s) settled this version first; this one's objects are removed",
+                     claim.winner or "a rejection")
+            return self._already_done(job, timings) or Outcome(job.job_id, DUPLICATE, message=claim.result,
+                                                               timings=timings)
+        self._sweep(record)  # best effort: published is published; a later duplicate sweeps again
+        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=manifest_key(record),
+                       timings=timings, bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs),
+                       source_delete=self._delete_source(record, head.etag or record.etag, head.version_id))
 
-    def _delete_source(self, record: SourceRecord) -> None:
-        if not self._settings.delete_source:
-            return
+    def _already_done(self, job: Job, timings: dict[str, float]) -> Outcome | None:
+        """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
+        record, store = job.record, self._storage
+        if store.exists(manifest_key(record)):
+            self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
+            return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(record),
+                           timings=timings, announce=PUBLISHED,
+                           source_delete=self._delete_source(record, record.etag))
+        rejection = store.read_json(rejection_key(record))
+        if rejection is not None:
+            return Outcome(job.job_id, DUPLICATE, reason=str(rejection.get("reason") or "") or None,
+                           message="already rejected", key=rejection_key(record), timings=timings, announce=REJECTED)
+        return None
+
+    def _sweep(self, record: SourceRecord) -> None:
         try:
-            self._storage.delete_source(record)
+            self._publisher.sweep(record)
+        except MediaWorkerError as exc:
+            log.warning("could not sweep the objects of other attempts of %s: %s", manifest_key(record), exc)
+
+    def _delete_source(self, record: SourceRecord, etag: str | None, version_id: str | None = None) -> str | None:
+        """Remove the processed temp version; never a newer upload of the key, never an error."""
+        if not self._settings.delete_source:
+            return None
+        try:
+            if self._storage.delete_source(record, etag, version_id):
+                return "deleted"
         except MediaWorkerError as exc:
             # Outputs are published; the temp bucket's lifecycle rule removes the leftover.
             log.warning("could not delete the source s3://%s/%s: %s", record.bucket, record.key, exc)
+            return "failed"
+        log.info("kept s3://%s/%s: a newer upload replaced the processed version", record.bucket, record.key)
+        return "kept"
+
+    def _exhausted(self, job: Job, exc: ResourceExhausted, timings: dict[str, float]) -> Outcome:
+        """Killed for time or memory: permanent on the version's second real exhaustion, counted by a marker
+        in the production bucket (not by receives: a drain or a dead child is no exhaustion)."""
+        marker = exhaustion_key(job.record)
+        try:
+            if self._storage.exists(marker):
+                return self._reject(job, exc.permanent(), timings)
+            self._storage.put_json(marker, {"schema": 1, "reason": exc.reason.value, "message": exc.message,
+                                            "source": job.record.identity(), "job_id": job.job_id, "at": _now()})
+        except RetryableError as store_exc:
+            log.warning("could not read or write the exhaustion marker %s: %s", marker, store_exc)
+        return self._retry(job, exc, timings)
 
     def _reject(self, job: Job, exc: PermanentError, timings: dict[str, float]) -> Outcome:
         key = rejection_key(job.record)
-        try:
-            if exc.reason is Reason.SOURCE_GONE and self._storage.exists(manifest_key(job.record)):
-                # A duplicate delivery raced the first one, which published and deleted the source.
-                return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(job.record),
-                               timings=timings)
-        except RetryableError as check_exc:
-            return self._retry(job, check_exc, timings)
         doc = {"schema": 1, "reason": exc.reason.value, "message": exc.message, "source": job.record.identity(),
                "source_id": source_id(job.record), "event_time": job.record.event_time,
                "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
                "rejected_at": _now()}
         try:
-            self._storage.put_json(key, doc)
+            # A version is published or rejected, never both: a duplicate delivery may have published it
+            # (and deleted the source, hence source_gone here) while this attempt ran.
+            done = self._already_done(job, timings) if self._storage.exists(manifest_key(job.record)) else None
+            if done is None and not self._storage.create_json(key, doc):
+                done = self._already_done(job, timings)
+            elif done is None and self._storage.exists(manifest_key(job.record)):
+                # an attempt published while this one rejected: the manifest wins (see worker.publish)
+                self._storage.delete_keys([key])
+                done = self._already_done(job, timings)
         except RetryableError as write_exc:
             return self._retry(job, write_exc, timings)
+        if done is not None:
+            return done
         log.info("rejected s3://%s/%s: %s", job.record.bucket, job.record.key, exc)
         return Outcome(job.job_id, REJECTED, reason=exc.reason.value, message=exc.message, key=key, timings=timings)
 

@@ -52,6 +52,8 @@ class Metrics:
         self.child_deaths = Counter(f"{NS}_child_deaths", "Pool children that died or were killed", registry=r)
         self.child_recycles = Counter(f"{NS}_child_recycles", "Pool children retired after their job quota",
                                       registry=r)
+        self.source_deletes = Counter(f"{NS}_source_deletes", "Temp objects after publishing, by result: deleted, "
+                                      "kept (a newer upload replaced the version), failed", ["result"], registry=r)
         self.status_events = Counter(f"{NS}_status_events", "Status events, by result (sent, failed, dropped)",
                                      ["result"], registry=r)
         self.queue_messages = Gauge(f"{NS}_queue_messages", "Approximate messages in the source queue and its DLQ",

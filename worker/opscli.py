@@ -1,7 +1,8 @@
 """Operator commands of ``python -m worker``: provision, presign, submit, dlq inspect / dlq redrive.
 
-AWS endpoint, region and credentials come from boto3's own configuration (``AWS_ENDPOINT_URL`` points
-them at a local stack). Bucket and queue options default to the worker's ``MEDIA_WORKER_*`` variables.
+AWS endpoint and credentials come from boto3's own configuration (``AWS_ENDPOINT_URL`` points them at a
+local stack); the region is found as the worker finds it (:func:`worker.region.ensure_region`). Bucket and
+queue options default to the worker's ``MEDIA_WORKER_*`` variables.
 """
 from __future__ import annotations
 
@@ -11,8 +12,21 @@ import os
 import click
 
 from worker.clients import s3_client, sqs_client
+from worker.region import RegionError, ensure_region
 
 MiB = 1024 * 1024
+
+
+class _NoRegion(click.ClickException):
+    exit_code = 2  # a configuration problem, as ``run`` reports it
+
+
+def _region() -> None:
+    """The region the worker would use, or exit 2 naming the ways to give one."""
+    try:
+        ensure_region()
+    except RegionError as exc:
+        raise _NoRegion(str(exc)) from None
 
 
 @click.command()
@@ -27,6 +41,7 @@ def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_rec
     """Create or update buckets, queue + DLQ, queue policy and notification; print the worker's variables."""
     from worker.provision import provision as create
 
+    _region()
     res = create(s3_client(), sqs_client(0), temp_bucket=temp_bucket, production_bucket=production_bucket,
                  queue_name=queue_name, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout,
                  temp_expiry_days=temp_expiry_days)
@@ -44,6 +59,7 @@ def presign(key: str, bucket: str, max_size: int, expires: int) -> None:
     """Print a presigned POST (JSON: url, fields) for uploading KEY, limited to --max-size bytes."""
     from worker.uploads import presigned_post
 
+    _region()
     click.echo(json.dumps(presigned_post(s3_client(), bucket, key, max_size, expires), indent=2))
 
 
@@ -55,6 +71,7 @@ def submit(files: tuple[str, ...], bucket: str, prefix: str) -> None:
     """Upload FILES to the temp bucket with a progress bar; print each key and ETag."""
     from worker.uploads import key_for, submit as upload
 
+    _region()
     s3 = s3_client()
     total = sum(os.path.getsize(path) for path in files)
     with click.progressbar(length=total, label="uploading", file=click.get_text_stream("stderr")) as bar:
@@ -80,6 +97,7 @@ def dlq_inspect(queue_url: str, dlq_url: str | None, temp_bucket: str, limit: in
     """Print the DLQ's messages as JSON lines, leaving them in place."""
     from worker.dlq import dlq_url_of, inspect
 
+    _region()
     sqs = sqs_client(0)
     for letter in inspect(sqs, dlq_url or dlq_url_of(sqs, queue_url), temp_bucket, limit):
         click.echo(json.dumps(letter.to_dict()))
@@ -93,6 +111,7 @@ def dlq_redrive(queue_url: str, dlq_url: str | None, limit: int | None) -> None:
     """Move the DLQ's messages back to the source queue."""
     from worker.dlq import dlq_url_of, redrive
 
+    _region()
     sqs = sqs_client(0)
     moved = redrive(sqs, dlq_url or dlq_url_of(sqs, queue_url), queue_url, limit)
     click.echo(f"moved {moved} messages back to {queue_url}")

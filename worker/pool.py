@@ -5,7 +5,9 @@ when a child is OOM-killed and the second breaks as a whole. Here each child
 has its own pipe and its process sentinel; the parent waits on all of them, so
 a child that dies (SIGKILL, segfault, OOM) fails only the job it held, and is
 replaced. A child retires after ``max_jobs`` jobs (memory held by codecs and
-libraries is returned to the OS) and is replaced the same way.
+libraries is returned to the OS) and is replaced the same way. Each child gets
+an instance id from the pool (worker.owners): what it leaves behind is named by
+that id, and ``on_child_death`` is given it.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import signal
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from worker import owners
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +40,12 @@ class Completion:
 
 
 def _child_main(conn: multiprocessing.connection.Connection, factory: Callable[..., Any], arg: Any,
-                max_jobs: int) -> None:
+                max_jobs: int, owner: str, parent: str) -> None:
     """Body of a child: build the handler once, then run jobs until told to stop or retired."""
     # Ctrl-C reaches the whole process group; only the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    owners.adopt(owner, parent)  # before the handler claims a lock under it
     handler = factory(arg)
     try:
         for _ in range(max_jobs):
@@ -56,12 +61,15 @@ def _child_main(conn: multiprocessing.connection.Connection, factory: Callable[.
         close = getattr(handler, "close", None)
         if close:
             close()
+        owners.release()  # a clean exit: nothing left to guard
 
 
 class _Child:
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: multiprocessing.connection.Connection):
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: multiprocessing.connection.Connection,
+                 owner: str):
         self.process = process
         self.conn = conn
+        self.owner = owner
         self.job: tuple[str, Any] | None = None
         self.jobs_sent = 0
 
@@ -70,12 +78,13 @@ class Pool:
     """Supervises ``size`` children running ``factory(arg)(payload)`` per job."""
 
     def __init__(self, size: int, factory: Callable[..., Any], arg: Any, *, max_jobs: int = 50,
-                 on_child_death: Callable[[int], None] | None = None) -> None:
+                 on_child_death: Callable[[str], None] | None = None) -> None:
         self.size = size
         self._factory, self._arg, self._max_jobs = factory, arg, max_jobs
         self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         self._children: list[_Child] = []
-        # Called for a child that died or was killed (not for a clean retirement): it may leave things behind.
+        # Called with the instance id of a child that died or was killed (not for a clean retirement): it may
+        # leave things behind.
         self._on_child_death = on_child_death
         self.deaths = 0
         self.recycles = 0
@@ -87,11 +96,13 @@ class Pool:
 
     def _spawn(self) -> _Child:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        owner = owners.new_id()
         process = self._ctx.Process(target=_child_main, name="media-worker-child", daemon=True,
-                                    args=(child_conn, self._factory, self._arg, self._max_jobs))
+                                    args=(child_conn, self._factory, self._arg, self._max_jobs, owner,
+                                          owners.instance_id()))
         process.start()
         child_conn.close()
-        return _Child(process, parent_conn)
+        return _Child(process, parent_conn, owner)
 
     def _available(self, child: _Child) -> bool:
         # A child that ran its last job is about to exit: sending it another would lose that job.
@@ -151,16 +162,17 @@ class Pool:
         code = child.process.exitcode
         if child.job is not None:
             self.deaths += 1
-            log.error("pool child %s died (exit %s) running job %s", child.process.pid, code, child.job[0])
+            log.error("pool child %s (%s) died (exit %s) running job %s", child.process.pid, child.owner, code,
+                      child.job[0])
             done.append(Completion(child.job[0], child.job[1], exitcode=code))
         elif code == 0:
             self.recycles += 1
         else:
             self.deaths += 1
-            log.error("idle pool child %s died (exit %s)", child.process.pid, code)
+            log.error("idle pool child %s (%s) died (exit %s)", child.process.pid, child.owner, code)
         child.conn.close()
         if self._on_child_death and (child.job is not None or code != 0):
-            self._on_child_death(child.process.pid)
+            self._on_child_death(child.owner)
         self._children[self._children.index(child)] = self._spawn()
 
     def kill_all(self) -> list[Completion]:
@@ -175,7 +187,7 @@ class Pool:
                 lost.append(Completion(child.job[0], child.job[1], exitcode=child.process.exitcode))
                 child.job = None
             if self._on_child_death and died:
-                self._on_child_death(child.process.pid)
+                self._on_child_death(child.owner)
         self._children.clear()
         return lost
 

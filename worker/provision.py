@@ -40,14 +40,22 @@ def _queue(sqs: Any, name: str) -> tuple[str, str]:
 
 
 def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, queue_name: str,
-              max_receive_count: int = 3, visibility_timeout: int = 60, temp_expiry_days: int = 7) -> Resources:
-    """Create or update every resource; safe to run again."""
+              max_receive_count: int = 3, visibility_timeout: int = 60, temp_expiry_days: int = 7,
+              versioned: bool = True) -> Resources:
+    """Create or update every resource; safe to run again.
+
+    The temp bucket is versioned (``versioned=False`` leaves it as it is, for tests of that mode): every
+    event then names the exact version, which the worker reads and deletes by ``VersionId``, so a newer
+    upload of the same key is never touched."""
     _create_bucket(s3, temp_bucket)
     _create_bucket(s3, production_bucket)
-    # Leftovers in the temp bucket (rejected uploads, aborted multipart uploads) expire on their own.
-    s3.put_bucket_lifecycle_configuration(Bucket=temp_bucket, LifecycleConfiguration={"Rules": [{
-        "ID": "expire-leftover-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
-        "Expiration": {"Days": temp_expiry_days},
+    if versioned:
+        s3.put_bucket_versioning(Bucket=temp_bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=temp_bucket, LifecycleConfiguration={"Rules": temp_lifecycle(
+        temp_expiry_days)})
+    # A killed multipart upload of a large output would otherwise be kept (and billed) forever.
+    s3.put_bucket_lifecycle_configuration(Bucket=production_bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "abort-incomplete-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
     }]})
     # The DLQ keeps messages longer than the source queue (14 days, the maximum).
@@ -68,3 +76,17 @@ def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, qu
         "QueueConfigurations": [{"Id": "media-worker", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}],
     })
     return Resources(temp_bucket, production_bucket, url, arn, dlq_url, dlq_arn)
+
+
+def temp_lifecycle(expiry_days: int) -> list[dict[str, Any]]:
+    """Leftovers in the temp bucket (rejected uploads, versions replaced before they were processed, aborted
+    multipart uploads) expire on their own; with versioning, noncurrent versions and the delete markers that
+    expiry leaves go too."""
+    return [
+        {"ID": "expire-leftover-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"Days": expiry_days},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": expiry_days},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+        {"ID": "remove-expired-delete-markers", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"ExpiredObjectDeleteMarker": True}},
+    ]

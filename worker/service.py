@@ -4,10 +4,7 @@ Threads: one receiver long-polls SQS (it only asks for as many messages as
 there are free slots); the main thread parses, dispatches, collects results,
 heartbeats leases and settles messages. Only the parent talks to SQS.
 
-Settling a message once all of its records' jobs ended:
-published / rejected / duplicate → delete; any retry → visibility backoff
-grown from ApproximateReceiveCount (the redrive policy moves it to the DLQ);
-cancelled by shutdown → visibility 0, so another worker takes it at once.
+Settling a message once all of its records' jobs ended is :mod:`worker.settle`.
 """
 from __future__ import annotations
 
@@ -17,16 +14,16 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from worker import __version__
+from worker import __version__, owners
 from worker.clients import sqs_client
 from worker.dlq import dlq_url_of
 from worker.errors import PoisonMessage, Reason
 from worker.events import parse_body
 from worker.janitor import Janitor
-from worker.job import RETRY, Job, JobRunner, Outcome, new_job_id
+from worker.job import DUPLICATE, RETRY, Job, JobRunner, Outcome, new_job_id
+from worker.keys import source_id
 from worker.leases import LeaseBook
 from worker.metrics import Metrics, MetricsServer
 from worker.pool import Completion, Pool
@@ -34,33 +31,18 @@ from worker.profiles import load_profiles
 from worker.sandbox import resolve_runtime, runtime_problem
 from worker.settings import Settings
 from worker.sqs import Message, Queue
-from worker.status import DEAD_LETTERED, PUBLISHED, REJECTED, StatusEvents, status_event
+from worker.settle import InFlight, Settler, backoff_seconds  # noqa: F401 - backoff_seconds: the public name
+from worker.status import PUBLISHED, REJECTED, StatusEvents, status_event
 from worker.systemd import Notifier
 
 log = logging.getLogger(__name__)
 TICK = 0.1
 
 
-@dataclass
-class InFlight:
-    """A received message and the jobs of its records that have not ended."""
-
-    message: Message
-    jobs: dict[str, Job] = field(default_factory=dict)
-    outcomes: list[Outcome] = field(default_factory=list)
-    done: list[Job] = field(default_factory=list)
-    cancelled: bool = False
-
-
-def backoff_seconds(receive_count: int, base: int, cap: int) -> int:
-    """Visibility delay before a retry: base × 2^(n-1), capped, with jitter so retries spread out."""
-    delay = min(cap, base * 2 ** max(0, receive_count - 1))
-    return int(delay * random.uniform(0.8, 1.0))
-
-
 def _fields(job: Job) -> dict[str, str]:
     """The structured log fields of one job (see worker.logs)."""
-    return {"job_id": job.job_id, "message_id": job.message_id, "bucket": job.record.bucket, "key": job.record.key}
+    return {"job_id": job.job_id, "message_id": job.message_id, "bucket": job.record.bucket, "key": job.record.key,
+            "source_id": source_id(job.record)}
 
 
 class Service:
@@ -83,8 +65,8 @@ class Service:
         self.status = StatusEvents(settings.status_target,
                                    lambda result: self.metrics.status_events.labels(result).inc())
         self.notifier = Notifier()
+        self.settler = Settler(self.queue, settings, self.metrics, self.stats, self.status)
         self.last_poll: float | None = None
-        self._max_receives: int | None = None
         self._runtime_ok: tuple[float, str | None] = (-1e9, None)
         self._on_outcome = on_outcome
         self._inbox: queue.Queue[tuple[Message, float]] = queue.Queue()
@@ -135,15 +117,19 @@ class Service:
         log.info("media-worker %s starting: pool=%d runtime=%s queue=%s temp=%s production=%s", __version__,
                  self.settings.pool, self.settings.runtime, self.settings.queue_url, self.settings.temp_bucket,
                  self.settings.production_bucket)
+        # the parent's owner lock: its children's containers name it, so it must be provably alive (worker.owners)
+        owners.claim(self.settings.work_dir)
         self.janitor.at_start()
-        self._max_receives = self.queue.max_receive_count()
+        self.settler.max_receives = self.queue.max_receive_count()
         server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port,
                                self.readiness).start() if self.settings.metrics_port else None
         self.pool.start()
         receiver = threading.Thread(target=self._receive_loop, args=(stop,), name="sqs-receiver", daemon=True)
         receiver.start()
         threading.Thread(target=self._queue_stats_loop, args=(stop,), name="queue-stats", daemon=True).start()
-        threading.Thread(target=self.janitor.run, args=(stop,), name="janitor", daemon=True).start()
+        janitor_stop = threading.Event()  # it works on through the drain: deaths then are reaped too
+        janitor = threading.Thread(target=self.janitor.run, args=(janitor_stop,), name="janitor", daemon=True)
+        janitor.start()
         self.notifier.ready(self._status_line())
         deadline: float | None = None
         try:
@@ -168,6 +154,10 @@ class Service:
                         break
         finally:
             self.pool.close()
+            janitor_stop.set()
+            janitor.join(30)  # a clean-up it took from its queue finishes first
+            self.janitor.flush()  # what the last deaths left, before our lock goes
+            owners.release()  # its children are gone: nothing of this parent's is left to guard
             self.status.close()
             if server is not None:
                 server.close()
@@ -240,10 +230,13 @@ class Service:
                  outcome.timings.get("total", 0.0), extra={**_fields(job), "outcome": outcome.status,
                                                            "reason": outcome.reason})
         self.metrics.job_ended(outcome.status, outcome.reason, outcome.timings, outcome.bytes_in, outcome.bytes_out)
-        if outcome.status in (PUBLISHED, REJECTED):
-            self.status.emit(status_event(outcome.status, source=job.record.identity(), message_id=job.message_id,
+        if outcome.source_delete:
+            self.metrics.source_deletes.labels(outcome.source_delete).inc()
+        announced = outcome.announce if outcome.status == DUPLICATE else outcome.status
+        if announced in (PUBLISHED, REJECTED):
+            self.status.emit(status_event(announced, source=job.record.identity(), message_id=job.message_id,
                                           job_id=job.job_id, reason=outcome.reason, detail=outcome.message,
-                                          key=outcome.key))
+                                          key=outcome.key, source_id=source_id(job.record)))
         if self._on_outcome:
             self._on_outcome(job, outcome)
         flight = self._inflight.get(job.message_id)
@@ -255,45 +248,6 @@ class Service:
         flight.cancelled |= cancelled
         if not flight.jobs:
             self._settle(flight)
-
-    def _settle(self, flight: InFlight) -> None:
-        message = flight.message
-        self._inflight.pop(message.message_id, None)
-        self.leases.remove(message.message_id)
-        with self._lock:
-            self._held -= 1
-        if flight.cancelled:
-            self.stats["released"] += 1
-            self.metrics.settled.labels("release").inc()
-            self.queue.set_visibility(message, 0)
-        elif any(o.status == RETRY for o in flight.outcomes):
-            delay = backoff_seconds(message.receive_count, self.settings.retry_backoff_base,
-                                    self.settings.retry_backoff_max)
-            self.stats["retried"] += 1
-            self.metrics.settled.labels("retry").inc()
-            self.queue.set_visibility(message, delay)
-            if self._max_receives is not None and message.receive_count >= self._max_receives:
-                self._dead_lettered(flight)
-        elif self.queue.delete(message):
-            self.stats["deleted"] += 1
-            self.metrics.settled.labels("delete").inc()
-            self.metrics.deleted.inc()
-        else:
-            self.stats["delete_failures"] += 1
-            self.metrics.settled.labels("delete_failed").inc()
-
-    def _dead_lettered(self, flight: InFlight) -> None:
-        """The message used its last receive: the queue moves it to the DLQ instead of redelivering it."""
-        failed = [o for o in flight.outcomes if o.status == RETRY]
-        records = [job.record.identity() for job in flight.done] or [None]
-        log.error("message %s leaves for the DLQ after %d receives: %s", flight.message.message_id,
-                  flight.message.receive_count, "; ".join(f"{o.reason}: {o.message}" for o in failed)[:500],
-                  extra={"message_id": flight.message.message_id,
-                         "keys": [job.record.key for job in flight.done], "reason": failed[0].reason if failed else None})
-        for source in records:
-            self.status.emit(status_event(DEAD_LETTERED, source=source, message_id=flight.message.message_id,
-                                          job_id=None, reason=failed[0].reason if failed else None,
-                                          detail=failed[0].message if failed else ""))
 
     # -- observability -----------------------------------------------------------------------
     def _status_line(self) -> str:
@@ -314,6 +268,8 @@ class Service:
             log.info("no DLQ depth metric: %s", exc)
             queues = {"source": self.queue.url}
         while not stop.is_set():
+            if self.settler.max_receives is None:  # unread at start (a hiccup): no re-send or dead_lettered without it
+                self.settler.max_receives = self.queue.max_receive_count()
             for name, url in queues.items():
                 try:
                     depth = self.queue.depth(url)
@@ -344,6 +300,13 @@ class Service:
             flight.cancelled = True
             if not flight.jobs:
                 self._settle(flight)
+
+    def _settle(self, flight: InFlight) -> None:
+        self._inflight.pop(flight.message.message_id, None)
+        self.leases.remove(flight.message.message_id)
+        with self._lock:
+            self._held -= 1
+        self.settler.settle(flight)
 
     def _abandon(self) -> None:
         """The drain deadline passed: kill what runs, release every held message."""

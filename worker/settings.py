@@ -3,8 +3,9 @@
 Every setting has exactly one environment variable, ``MEDIA_WORKER_<NAME>``; a
 CLI flag overrides it. The AWS endpoint, region and credentials are *not*
 settings of ours: boto3 reads its own standard variables (``AWS_ENDPOINT_URL``,
-``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_SQS``, ``AWS_REGION``…), so any
-S3/SQS-compatible service works unchanged.
+``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_SQS``, ``AWS_DEFAULT_REGION``…), so any
+S3/SQS-compatible service works unchanged; :mod:`worker.region` adds ``AWS_REGION``
+and the EC2 instance metadata as ways to give the region.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 10
+RESENDS_ATTRIBUTE = "media-worker-resends"  # how often the worker re-sent this body (see Queue.resend)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int
+    resends: int = 0
 
 
 class Queue:
@@ -51,9 +53,10 @@ class Queue:
             QueueUrl=self.url, MaxNumberOfMessages=max(1, min(MAX_BATCH, max_messages)),
             WaitTimeSeconds=wait_seconds, VisibilityTimeout=visibility_timeout,
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            MessageAttributeNames=[RESENDS_ATTRIBUTE],
         )
         return [Message(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""),
-                        int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")))
+                        int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")), _resends(m))
                 for m in resp.get("Messages", [])]
 
     def extend(self, entries: Iterable[tuple[Message, int]]) -> dict[str, bool]:
@@ -100,6 +103,22 @@ class Queue:
             log.error("could not delete %s (it will be redelivered and skipped): %s", message.message_id, exc)
             return False
 
+    def resend(self, message: Message) -> bool:
+        """Send the body again as a new message (its receive count starts over), then delete the old one.
+
+        Used only when a message would reach the DLQ through no fault of its upload (a drain, a dead pool
+        child) on its last allowed receive; the copy counts how often (``RESENDS_ATTRIBUTE``). A failed delete
+        leaves two copies, which is harmless: jobs are idempotent per source version."""
+        count = {"DataType": "Number", "StringValue": str(message.resends + 1)}
+        try:
+            self._sqs.send_message(QueueUrl=self.url, MessageBody=message.body,
+                                   MessageAttributes={RESENDS_ATTRIBUTE: count})
+        except (BotoCoreError, ClientError) as exc:
+            log.error("could not re-send %s: %s", message.message_id, exc)
+            return False
+        self.delete(message)
+        return True
+
     def max_receive_count(self) -> int | None:
         """The redrive policy's ``maxReceiveCount`` (None without a DLQ or when it cannot be read)."""
         try:
@@ -109,3 +128,8 @@ class Queue:
         except (BotoCoreError, ClientError, ValueError) as exc:
             log.warning("could not read the queue's redrive policy: %s", exc)
             return None
+
+
+def _resends(raw: dict[str, Any]) -> int:
+    value = raw.get("MessageAttributes", {}).get(RESENDS_ATTRIBUTE, {}).get("StringValue", "0")
+    return int(value) if str(value).isdigit() else 0

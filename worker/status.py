@@ -7,8 +7,9 @@ delays heartbeats or settling. Sending is best effort: a failure is logged and c
 or that found the backlog full (``result="dropped"``); the manifest or rejection record in the production
 bucket stays the source of truth.
 
-``dead_lettered`` is sent when a retry leaves a message at the queue's ``maxReceiveCount``: SQS moves it to
-the DLQ on its next receive instead of delivering it again.
+``dead_lettered`` is sent, once for each record that failed, when a retry leaves a message at the queue's
+``maxReceiveCount``: SQS moves it to the DLQ on its next receive instead of delivering it again. Records of
+that message that were published or rejected in that attempt got their own event and get no other.
 """
 from __future__ import annotations
 
@@ -25,14 +26,24 @@ from worker.clients import sns_client, sqs_client
 
 log = logging.getLogger(__name__)
 PUBLISHED, REJECTED, DEAD_LETTERED = "published", "rejected", "dead_lettered"
+EVENT_NAMESPACE = uuid.UUID("5b1e0c2a-9f0d-4c57-8a43-6d2f1e7b9c10")  # fixed forever: event ids derive from it
 
 
 def status_event(kind: str, *, source: dict[str, Any] | None, message_id: str, job_id: str | None,
-                 reason: str | None = None, detail: str = "", key: str | None = None) -> dict[str, Any]:
-    """The event document: a fresh event id, what happened, to which source, and where the record is."""
-    return {"event_id": str(uuid.uuid4()), "type": kind, "time": datetime.now(timezone.utc).isoformat(),
-            "source": source, "message_id": message_id, "job_id": job_id, "reason": reason,
-            "detail": detail[:1000], "key": key}
+                 reason: str | None = None, detail: str = "", key: str | None = None,
+                 source_id: str | None = None) -> dict[str, Any]:
+    """The event document: its id, what happened, to which source, and where the record is.
+
+    A version's ``published`` or ``rejected`` event has one id, however often it is sent (a duplicate
+    delivery re-announces it): consumers deduplicate by ``event_id``. A ``dead_lettered`` event is one
+    occurrence and gets a fresh id."""
+    if source_id and kind in (PUBLISHED, REJECTED):
+        event_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{source_id}/{kind}"))
+    else:
+        event_id = str(uuid.uuid4())
+    return {"event_id": event_id, "type": kind, "time": datetime.now(timezone.utc).isoformat(),
+            "source": source, "source_id": source_id, "message_id": message_id, "job_id": job_id,
+            "reason": reason, "detail": detail[:1000], "key": key}
 
 
 def _transport(target: str) -> Callable[[str], None] | None:

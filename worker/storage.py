@@ -20,6 +20,10 @@ TRANSFER = TransferConfig(multipart_threshold=16 * MiB, multipart_chunksize=8 * 
 SNIFF_BYTES = 8192
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _PRECONDITION = {"412", "PreconditionFailed"}
+_DENIED = {"403", "AccessDenied", "Forbidden"}
+_NO_SOURCE_ACCESS = ("S3 answered 403: the worker's role needs s3:ListBucket on the temp bucket (without it S3 "
+                     "answers 403, not 404, for a missing object) and s3:GetObject + s3:GetObjectVersion on its "
+                     "objects")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Storage:
                 if _code(exc) in _PRECONDITION:
                     raise PermanentError(Reason.SOURCE_SUPERSEDED,
                                          "the object was replaced by a newer upload; that upload has its own event") from None
+                if _code(exc) in _DENIED:
+                    raise RetryableError(Reason.S3_ACCESS_DENIED, _NO_SOURCE_ACCESS) from None
                 raise
 
     def head_source(self, record: SourceRecord) -> SourceObject:
@@ -115,16 +121,81 @@ class Storage:
             self._s3.upload_file(path, self._bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER)
 
     def put_json(self, key: str, doc: dict[str, Any]) -> None:
-        """Write a small JSON document (manifest, rejection record)."""
-        body = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        """Write a small JSON document, replacing what is there."""
         with s3_errors(f"PUT s3://{self._bucket}/{key}"):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json")
 
-    def delete_source(self, record: SourceRecord) -> None:
-        """Remove the temp object (the exact version when versioned)."""
-        extra = {"VersionId": record.version_id} if record.version_id else {}
+    def create_json(self, key: str, doc: dict[str, Any]) -> bool:
+        """Write a JSON document only if ``key`` does not exist (If-None-Match: *); False when it does.
+
+        A True is certain; a False or an error is not proof that another writer won (a retried PUT of ours
+        may meet our own first PUT): callers that care read the object back.
+        """
+        with s3_errors(f"PUT (create) s3://{self._bucket}/{key}"):
+            try:
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=_json_bytes(doc),
+                                    ContentType="application/json", IfNoneMatch="*")
+                return True
+            except ClientError as exc:
+                if _code(exc) in _PRECONDITION:
+                    return False
+                raise
+
+    def read_json(self, key: str) -> dict[str, Any] | None:
+        """A JSON document of the production bucket; None when there is none."""
+        with s3_errors(f"GET s3://{self._bucket}/{key}"):
+            try:
+                body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    return None
+                raise
+        doc = json.loads(body)
+        return doc if isinstance(doc, dict) else None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key of the production bucket under ``prefix``."""
+        with s3_errors(f"LIST s3://{self._bucket}/{prefix}"):
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+            return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def delete_keys(self, keys: list[str]) -> None:
+        """Delete production objects, 1000 a request; a key that failed raises (the caller decides)."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            with s3_errors(f"DELETE {len(chunk)} objects of s3://{self._bucket}"):
+                resp = self._s3.delete_objects(Bucket=self._bucket, Delete={
+                    "Objects": [{"Key": key} for key in chunk], "Quiet": True})
+            if resp.get("Errors"):
+                first = resp["Errors"][0]
+                raise RetryableError(Reason.S3_ERROR, f"{len(resp['Errors'])} deletes failed, e.g. "
+                                                      f"{first.get('Key')}: {first.get('Code')}")
+
+    def delete_source(self, record: SourceRecord, etag: str | None, version_id: str | None = None) -> bool:
+        """Remove exactly the temp object version that was processed: by VersionId where the bucket is
+        versioned (the event's, else the one HEAD saw), else only while its ETag is still ``etag`` (If-Match).
+        False when S3 refused because a newer upload replaced it (that upload keeps its bytes and its own
+        event), or when nothing pins the version."""
+        if record.version_id or version_id:
+            extra = {"VersionId": record.version_id or version_id}
+        elif etag:
+            extra = {"IfMatch": f'"{etag}"'}
+        else:
+            return False  # an unpinned delete could remove a newer upload
         with s3_errors(f"DELETE s3://{record.bucket}/{record.key}"):
-            self._s3.delete_object(Bucket=record.bucket, Key=record.key, **extra)
+            try:
+                self._s3.delete_object(Bucket=record.bucket, Key=record.key, **extra)
+            except ClientError as exc:
+                if _code(exc) in _PRECONDITION:
+                    return False
+                if _code(exc) in _NOT_FOUND:
+                    return True  # gone already (a duplicate delivery deleted it first)
+                raise
+        return True
+
+
+def _json_bytes(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
 def file_digest(path: str) -> tuple[int, str]:

@@ -11,8 +11,10 @@ from typing import Any, Callable
 from urllib.parse import quote_plus
 
 from tests.chaos.proxy import FaultyProxy
+from tests.chaos.uploads import Uploads
 
-FAULT_KINDS = ("kill_child", "kill_container", "kill_parent", "duplicate", "lease_lapse", "full_disk")
+FAULT_KINDS = ("kill_child", "kill_container", "kill_parent", "duplicate", "lease_lapse", "full_disk", "overwrite",
+               "burst")
 
 
 def children_of(pid: int) -> list[int]:
@@ -46,11 +48,11 @@ def s3_event(bucket: str, key: str, etag: str, size: int) -> str:
 class Injector:
     """Picks and applies one fault at a time; every action is counted in ``done``."""
 
-    def __init__(self, kinds: tuple[str, ...], *, worker: Any, proxy: FaultyProxy, docker: Any, sqs: Any,
-                 queue_url: str, bucket: str, uploads: dict[str, tuple[str, int]], work_dir: str,
+    def __init__(self, kinds: tuple[str, ...], *, workers: list[Any], proxy: FaultyProxy, docker: Any, sqs: Any,
+                 queue_url: str, bucket: str, uploads: Uploads, work_dir: str,
                  lease_seconds: float, seed: int, log: Callable[[str], None]) -> None:
         self.kinds = kinds
-        self.worker, self.proxy, self.docker, self.sqs = worker, proxy, docker, sqs
+        self.workers, self.proxy, self.docker, self.sqs = workers, proxy, docker, sqs
         self.queue_url, self.bucket, self.uploads, self.work_dir = queue_url, bucket, uploads, work_dir
         self.lease_seconds = lease_seconds
         self.random = random.Random(seed)
@@ -77,8 +79,11 @@ class Injector:
                 self._log(f"fault {kind}")
                 return
 
+    def _worker(self) -> Any:
+        return self.random.choice(self.workers)
+
     def _kill_child(self) -> bool:
-        kids = children_of(self.worker.pid)
+        kids = [kid for worker in self.workers for kid in children_of(worker.pid)]
         if not kids:
             return False
         os.kill(self.random.choice(kids), signal.SIGKILL)
@@ -87,8 +92,8 @@ class Injector:
     def _kill_container(self) -> bool:
         # only this run's worker's sandboxes: other workers may share the engine
         # sparse: no inspect per container, which raises when one ends between the list and the inspect
-        running = self.docker.containers.list(sparse=True,
-                                              filters={"label": f"media-worker.parent={self.worker.pid}"})
+        running = [c for worker in self.workers for c in self.docker.containers.list(
+            sparse=True, filters={"label": f"media-worker.parent={worker.pid}"})]
         if not running:
             return False
         try:
@@ -98,14 +103,26 @@ class Injector:
         return True
 
     def _kill_parent(self) -> bool:
-        self.worker.kill_and_restart()
+        self._worker().kill_and_restart()
         return True
 
     def _duplicate(self) -> bool:
-        key = self.random.choice(sorted(self.uploads))
-        etag, size = self.uploads[key]
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=s3_event(self.bucket, key, etag, size))
+        """A late duplicate of any version's event, old versions included."""
+        v = self.uploads.any_version(self.random)
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=s3_event(self.bucket, v.key, v.etag, v.size))
         return True
+
+    def _burst(self) -> bool:
+        """The same event three times at once: several workers take it at the same moment."""
+        v = self.uploads.any_version(self.random)
+        body = s3_event(self.bucket, v.key, v.etag, v.size)
+        self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
+            {"Id": str(i), "MessageBody": body} for i in range(3)])
+        return True
+
+    def _overwrite(self) -> bool:
+        """The user uploads a key again, maybe while its first version is in flight."""
+        return self.uploads.overwrite(self.random) is not None
 
     def _lease_lapse(self) -> bool:
         if self.proxy.refuse_leases.is_set():

@@ -1,5 +1,6 @@
-"""Chaos and load runs: N uploads (good and hostile) through a real worker process (Docker runtime) on the
-local stack, behind a faulty proxy, with faults injected; invariants checked at the end.
+"""Chaos and load runs: N uploads (good and hostile) through real worker processes (Docker runtime) on the
+local stack — several on one queue, as several hosts would be — behind a faulty proxy, with faults injected
+(overwrites of keys in flight and duplicate deliveries among them); invariants checked at the end.
 
 Used by ``scripts/chaos.py`` (full size) and ``tests/integration/test_chaos.py`` (CI size).
 """
@@ -21,10 +22,10 @@ from typing import Any
 from tests.chaos.faults import FAULT_KINDS, Injector
 from tests.chaos.invariants import check_invariants
 from tests.chaos.proxy import FaultyProxy
+from tests.chaos.uploads import Uploads, make_corpus
 from worker.clients import s3_client, sqs_client
 from worker.localstack import LOCAL_CREDENTIALS, free_port, moto_server
 from worker.provision import provision
-from worker.samples import make_audio, make_corrupt, make_image, make_video
 from worker.sandbox.docker import docker_client
 
 
@@ -34,6 +35,8 @@ class ChaosConfig:
 
     jobs: int = 100
     pool: int = 4
+    workers: int = 2
+    versioned: bool = True
     faults: tuple[str, ...] = FAULT_KINDS
     error_rate: float = 0.05
     fault_every: float = 2.0
@@ -59,6 +62,7 @@ class Report:
     max_poll_gap: float = 0.0
     restarts: int = 0
     worker_exit: int | None = None
+    versions: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The report with the RSS and descriptor series reduced to first / max / last."""
@@ -116,25 +120,6 @@ class WorkerProcess:
                 return -9
 
 
-def make_corpus(directory: str, rng: random.Random, count: int, hostile_share: float) -> dict[str, tuple[str, str]]:
-    """key → (path, expected: "published" | "rejected"); small files so a run is about the pipeline."""
-    os.makedirs(directory, exist_ok=True)
-    p = lambda name: os.path.join(directory, name)  # noqa: E731
-    clip = make_video(p("clip.mp4"), width=160, height=120, seconds=0.5)
-    good = [clip, make_audio(p("tone.mp3"), seconds=0.5), make_image(p("pic.png"), width=96, height=64)]
-    with open(p("empty.mp4"), "wb"):
-        pass
-    with open(p("text.mp4"), "w") as fh:
-        fh.write("this is not a video\n" * 20)
-    hostile = [p("empty.mp4"), p("text.mp4"), make_corrupt(p("corrupt.mp4"), clip)]
-    corpus = {}
-    for i in range(count):
-        bad = rng.random() < hostile_share
-        path = rng.choice(hostile if bad else good)
-        corpus[f"chaos/{i:05d} {os.path.basename(path)}"] = (path, "rejected" if bad else "published")
-    return corpus
-
-
 def run_chaos(config: ChaosConfig, log=print) -> Report:
     """One full run; returns the report (``violations`` empty when every invariant held)."""
     report = Report(config=asdict(config))
@@ -163,66 +148,70 @@ def _run(config: ChaosConfig, report: Report, rng: random.Random, root: str, wor
     s3, sqs = s3_client(), sqs_client(0)
     res = provision(s3, sqs, temp_bucket="chaos-temp", production_bucket="chaos-production",
                     queue_name="chaos-uploads", max_receive_count=config.max_receive_count,
-                    visibility_timeout=config.visibility_timeout)
+                    visibility_timeout=config.visibility_timeout, versioned=config.versioned)
     events_url = sqs.create_queue(QueueName="chaos-events")["QueueUrl"]
-    corpus = make_corpus(os.path.join(root, "media"), rng, config.jobs, config.hostile_share)
+    corpus, good = make_corpus(os.path.join(root, "media"), rng, config.jobs, config.hostile_share)
     proxy = FaultyProxy(endpoint, config.error_rate, seed=config.seed).start()
-    metrics_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
-    env.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": proxy.endpoint, "PYTHONUNBUFFERED": "1",
-                "MEDIA_WORKER_QUEUE_URL": res.queue_url, "MEDIA_WORKER_TEMP_BUCKET": res.temp_bucket,
-                "MEDIA_WORKER_PRODUCTION_BUCKET": res.production_bucket, "MEDIA_WORKER_RUNTIME": "docker",
-                "MEDIA_WORKER_WORK_DIR": work_dir, "MEDIA_WORKER_VISIBILITY_TIMEOUT": str(config.visibility_timeout),
-                "MEDIA_WORKER_POLL_WAIT": "2", "MEDIA_WORKER_RETRY_BACKOFF_BASE": "1",
-                "MEDIA_WORKER_RETRY_BACKOFF_MAX": "5", "MEDIA_WORKER_METRICS_PORT": str(metrics_port),
-                "MEDIA_WORKER_METRICS_HOST": "127.0.0.1", "MEDIA_WORKER_STATUS_TARGET": events_url,
-                "MEDIA_WORKER_LOG_FORMAT": "json", "MEDIA_WORKER_DRAIN_TIMEOUT": "30",
-                "MEDIA_WORKER_JOB_TIMEOUT": "120"})
-    worker = WorkerProcess(env, config.pool, os.path.join(root, "worker.log"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
+    base.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": proxy.endpoint, "PYTHONUNBUFFERED": "1",
+                 "MEDIA_WORKER_QUEUE_URL": res.queue_url, "MEDIA_WORKER_TEMP_BUCKET": res.temp_bucket,
+                 "MEDIA_WORKER_PRODUCTION_BUCKET": res.production_bucket, "MEDIA_WORKER_RUNTIME": "docker",
+                 "MEDIA_WORKER_WORK_DIR": work_dir, "MEDIA_WORKER_VISIBILITY_TIMEOUT": str(config.visibility_timeout),
+                 "MEDIA_WORKER_POLL_WAIT": "2", "MEDIA_WORKER_RETRY_BACKOFF_BASE": "1",
+                 "MEDIA_WORKER_RETRY_BACKOFF_MAX": "5", "MEDIA_WORKER_METRICS_HOST": "127.0.0.1",
+                 "MEDIA_WORKER_STATUS_TARGET": events_url, "MEDIA_WORKER_LOG_FORMAT": "json",
+                 "MEDIA_WORKER_DRAIN_TIMEOUT": "30", "MEDIA_WORKER_JOB_TIMEOUT": "120"})
+    # several workers on one queue and one host's work directory, as two worker containers sharing /dev/shm
+    ports = [free_port() for _ in range(config.workers)]
+    logs = [os.path.join(root, f"worker{i}.log") for i in range(config.workers)]
+    workers = [WorkerProcess({**base, "MEDIA_WORKER_METRICS_PORT": str(port)}, config.pool, path)
+               for port, path in zip(ports, logs)]
     docker = docker_client()
-    uploads: dict[str, tuple[str, int]] = {}
+    uploads = Uploads(s3, res.temp_bucket, good)
     started = time.monotonic()
-    worker.start()
-    for key, (path, _) in corpus.items():
-        with open(path, "rb") as fh:
-            etag = s3.put_object(Bucket=res.temp_bucket, Key=key, Body=fh)["ETag"].strip('"')
-        uploads[key] = (etag, os.path.getsize(path))
-    injector = Injector(config.faults, worker=worker, proxy=proxy, docker=docker, sqs=sqs,
+    for worker in workers:
+        worker.start()
+    for key, (path, expected) in corpus.items():
+        uploads.put(key, path, expected)
+    injector = Injector(config.faults, workers=workers, proxy=proxy, docker=docker, sqs=sqs,
                         queue_url=res.queue_url, bucket=res.temp_bucket, uploads=uploads, work_dir=work_dir,
                         lease_seconds=config.visibility_timeout + 5, seed=config.seed, log=lambda m: None)
     done = threading.Event()
-    side = [threading.Thread(target=_every, args=(done, 1.0, lambda: _sample(worker, metrics_port, report)),
-                             daemon=True)]
+    side = [threading.Thread(target=_every, args=(done, 1.0, lambda: _sample(workers, ports, report)), daemon=True)]
     if config.faults:
         side.append(threading.Thread(target=_every, args=(done, config.fault_every, injector.inject), daemon=True))
     for thread in side:
         thread.start()
     while time.monotonic() - started < config.timeout:
-        settled = _settled(s3, sqs, res, corpus)
-        log(f"{time.monotonic() - started:6.0f}s settled {settled}/{len(corpus)} faults {injector.done} "
-            f"restarts {worker.restarts} rss_kib {report.rss_kib[-1:]} fds {report.fds[-1:]}")
-        if settled == len(corpus):
+        versions = uploads.all()
+        settled = _settled(s3, sqs, res, versions)
+        log(f"{time.monotonic() - started:6.0f}s settled {settled}/{len(versions)} faults {injector.done} "
+            f"restarts {sum(w.restarts for w in workers)} rss_kib {report.rss_kib[-1:]} fds {report.fds[-1:]}")
+        if settled == len(versions) and time.monotonic() - started > 10:
             break
         # each check lists the whole production bucket through moto, on the CPUs the worker needs
-        time.sleep(min(30.0, max(5.0, len(corpus) / 30)))
+        time.sleep(min(30.0, max(5.0, len(versions) / 30)))
     done.set()
     for thread in side:
         thread.join()
     report.seconds = time.monotonic() - started
     proxy.refuse_leases.clear()
-    wait_until_serving(metrics_port)  # a just-restarted parent is still importing: let it set up first
-    report.worker_exit = worker.stop()
+    for port in ports:
+        wait_until_serving(port)  # a just-restarted parent is still importing: let it set up first
+    exits = [worker.stop() for worker in workers]
+    report.worker_exit = next((code for code in exits if code != 0), 0)
     time.sleep(2)  # the sandbox containers of a drained worker are gone; give a killed one's a moment
     report.faults = dict(injector.done)
     report.proxy = dict(proxy.counts)
-    report.restarts = worker.restarts
+    report.restarts = sum(w.restarts for w in workers)
     proxy.close()
-    report.outcomes, report.violations = check_invariants(s3, sqs, res, corpus, docker, work_dir, events_url,
-                                                          os.path.join(root, "worker.log"), worker.pids)
+    report.versions = len(uploads.all())
+    report.outcomes, report.violations = check_invariants(
+        s3, sqs, res, uploads, docker, work_dir, events_url, logs, [pid for w in workers for pid in w.pids])
     if report.seconds and report.worker_exit != 0:
-        report.violations.append(f"the worker exited {report.worker_exit} on SIGTERM, not 0")
+        report.violations.append(f"a worker exited {report.worker_exit} on SIGTERM, not 0 ({exits})")
     if report.max_poll_gap > 2 + 30:
-        report.violations.append(f"the worker went {report.max_poll_gap:.0f} s without a successful poll")
+        report.violations.append(f"a worker went {report.max_poll_gap:.0f} s without a successful poll")
     settled_jobs = sum(report.outcomes.get(k, 0) for k in ("published", "rejected", "dead_lettered"))
     report.jobs_per_minute = settled_jobs / max(report.seconds / 60, 1e-9)
 
@@ -236,37 +225,39 @@ def _every(done: threading.Event, seconds: float, action) -> None:
             print(f"side task failed: {exc!r}", file=sys.stderr)
 
 
-def _settled(s3: Any, sqs: Any, res: Any, corpus: dict) -> int:
-    """How many uploads have reached a terminal state (manifest, rejection, or the DLQ)."""
+def _settled(s3: Any, sqs: Any, res: Any, versions: list) -> int:
+    """How many upload versions have reached a terminal state (manifest, rejection, or the DLQ)."""
     from tests.chaos.invariants import terminal_states
 
-    states = terminal_states(s3, sqs, res, corpus)
-    return sum(1 for key in corpus if states.get(key))
+    states = terminal_states(s3, sqs, res, versions)
+    return sum(1 for v in versions if states.get(v.source_id))
 
 
-def _sample(worker: WorkerProcess, metrics_port: int, report: Report) -> None:
-    """Parent RSS and open descriptors; seconds since its last successful poll (outside restarts)."""
+def _sample(workers: list[WorkerProcess], ports: list[int], report: Report) -> None:
+    """The first parent's RSS and open descriptors; each parent's seconds since its last successful poll
+    (outside the 30 s after its restart)."""
     try:
-        with open(f"/proc/{worker.pid}/status") as fh:
+        with open(f"/proc/{workers[0].pid}/status") as fh:
             rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
-        fds = len(os.listdir(f"/proc/{worker.pid}/fd"))
+        fds = len(os.listdir(f"/proc/{workers[0].pid}/fd"))
     except (OSError, StopIteration):
-        return
-    if not report.rss_kib or len(report.rss_kib) < 100000:
+        rss = fds = -1
+    if rss >= 0 and len(report.rss_kib) < 100000:
         report.rss_kib.append(rss)
         report.fds.append(fds)
-    if time.monotonic() - worker.restarted_at < 30:
-        return  # a fresh parent has not polled yet
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return
-    for line in text.splitlines():
-        if line.startswith("media_worker_last_successful_poll_timestamp_seconds "):
-            last = float(line.split()[1])
-            if last > 0:
-                report.max_poll_gap = max(report.max_poll_gap, time.time() - last)
+    for worker, port in zip(workers, ports):
+        if time.monotonic() - worker.restarted_at < 30:
+            continue  # a fresh parent has not polled yet
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("media_worker_last_successful_poll_timestamp_seconds "):
+                last = float(line.split()[1])
+                if last > 0:
+                    report.max_poll_gap = max(report.max_poll_gap, time.time() - last)
 
 
 def wait_until_serving(port: int, path: str = "/healthz", timeout: float = 60) -> bool:

@@ -1,6 +1,7 @@
 """``python -m worker`` as a real process: SIGTERM drain, release on deadline, and the demo."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,7 +135,9 @@ def test_local_stack_and_a_worker_pointed_at_it_by_aws_endpoint_url(tmp_path, me
             listing = s3.list_objects_v2(Bucket=exported["MEDIA_WORKER_PRODUCTION_BUCKET"], Prefix="media/")
             return [o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith("manifest.json")]
 
-        assert wait_for(published, timeout=90)[0].startswith("media/by-another-client.mp3/")
+        (manifest,) = wait_for(published, timeout=90)
+        doc = json.loads(s3.get_object(Bucket=exported["MEDIA_WORKER_PRODUCTION_BUCKET"], Key=manifest)["Body"].read())
+        assert doc["source"]["key"] == "by-another-client.mp3"
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     finally:

@@ -119,6 +119,24 @@ def test_cloudformation_template_passes_cfn_lint_and_deploys_into_moto(moto_endp
         policy = ast.literal_eval(policy)
     actions = {a for st in policy["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
     assert "sqs:DeleteMessage" in actions and not any(a.endswith("*") for a in actions), "least privilege"
+    on = {}  # resource (as the template spells it) → actions
+    for st in policy["Statement"]:
+        for resource in [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]:
+            on.setdefault(str(resource), set()).update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    temp_bucket = next(v for r, v in on.items() if r.endswith(f":::{name}-up"))
+    assert "s3:ListBucket" in temp_bucket, "without it a missing upload answers 403, not 404"
+    assert "sqs:SendMessage" in next(v for r, v in on.items() if r.endswith(f":{name}")), "re-sending on drains"
+    production_objects = next(v for r, v in on.items() if r.endswith(f":::{name}-out/*"))
+    assert {"s3:DeleteObject", "s3:AbortMultipartUpload"} <= production_objects
+    # moto's CloudFormation does not apply bucket versioning or lifecycle rules: read them from the template
+    from cfnlint.decode import cfn_yaml
+
+    resources = cfn_yaml.load(template)["Resources"]
+    temp_props, production_props = resources["TempBucket"]["Properties"], resources["ProductionBucket"]["Properties"]
+    assert temp_props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert any("NoncurrentVersionExpiration" in r for r in temp_props["LifecycleConfiguration"]["Rules"])
+    assert any("AbortIncompleteMultipartUpload" in r for r in production_props["LifecycleConfiguration"]["Rules"]), \
+        "killed multipart uploads must not leak"
     groups = boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert any((g["MinSize"], g["MaxSize"]) == (1, 10) for g in groups)
 

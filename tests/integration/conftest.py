@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 
 import pytest
 
-from worker.sandbox.docker import docker_client, engine_ready
+from worker.sandbox.base import SandboxRequest
+from worker.sandbox.docker import LABEL_JOB, docker_client, engine_ready
 from worker.settings import load_settings
 
 IMAGE_ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "t", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
@@ -33,3 +36,34 @@ def docker(docker_settings):
 def our_containers(client, **labels):
     filters = ["media-worker.job"] + [f"{k}={v}" for k, v in labels.items()]
     return client.containers.list(all=True, filters={"label": filters})
+
+
+def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None):
+    """A job directory on the host tmpfs (or in ``base``), as the worker lays it out."""
+    base = base or ("/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path))
+    job_dir = os.path.join(base, f"mw-test-{os.getpid()}-{time.monotonic_ns()}")
+    os.makedirs(os.path.join(job_dir, "in"))
+    os.makedirs(os.path.join(job_dir, "out"))
+    inp = os.path.join(job_dir, "in", "input")
+    if source == "fifo":
+        os.mkfifo(inp)  # the program blocks reading it: a real hang
+    else:
+        shutil.copy(source, inp)
+    job_id = os.path.basename(job_dir)
+    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec or {"threads": 1, "demuxer": "mov"},
+                          timeout, memory_mb, {LABEL_JOB: job_id})
+
+
+@pytest.fixture
+def cleanup():
+    """Register a request: its job directory and any container of its job go at the end, pass or fail."""
+    requests = []
+    yield requests.append
+    client = docker_client()
+    try:
+        for request in requests:
+            for container in our_containers(client, **{LABEL_JOB: request.job_id}):
+                container.remove(force=True)
+            shutil.rmtree(os.path.dirname(request.output_dir), ignore_errors=True)
+    finally:
+        client.close()

@@ -1,4 +1,5 @@
-"""The chaos suite at CI size: 100 uploads, every fault kind, 5 % S3/SQS errors; and a drain with a full pool.
+"""The chaos suite at CI size: 100 uploads through two workers on one queue, every fault kind (overwrites of
+keys in flight and duplicate deliveries among them), 5 % S3/SQS errors; and a drain with a full pool.
 The full-size run (1000 jobs) is ``python scripts/chaos.py``; its figures are in docs/RELIABILITY.md."""
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from tests.integration.conftest import our_containers
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def test_nothing_is_lost_under_every_fault_kind(docker_settings):
-    report = run_chaos(ChaosConfig(jobs=100, pool=4, fault_every=1.5, timeout=900, seed=3))
+def test_nothing_is_lost_under_every_fault_kind_with_two_workers_and_overwrites(docker_settings):
+    report = run_chaos(ChaosConfig(jobs=100, pool=2, workers=2, fault_every=1.5, timeout=900, seed=3))
     print(report.to_json())
     assert report.violations == []
     assert all(report.faults[kind] >= 1 for kind in FAULT_KINDS), report.faults
     assert report.proxy["error_503"] > 0 and report.proxy["dropped"] > 0
-    assert sum(report.outcomes.get(k, 0) for k in ("published", "rejected", "dead_lettered")) == 100
+    assert report.outcomes["overwritten_keys"] == report.faults["overwrite"] and report.versions > 100
+    settled = sum(report.outcomes.get(k, 0) for k in ("published", "rejected", "dead_lettered"))
+    assert settled == report.versions
     assert report.worker_exit == 0
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import socket
 import time
 
 import pytest
 from testcontainers.core.container import DockerContainer
 
 from tests.expect import video_outputs
-from tests.integration.conftest import our_containers
+from tests.integration.conftest import job, our_containers
+from tests.lockholder import died_holding, hold_lock
+from worker import owners
 from worker.errors import Reason, ResourceExhausted
-from worker.sandbox.base import SandboxRequest, prepare_spec
-from worker.sandbox.docker import LABEL_HOST, LABEL_JOB, LABEL_PARENT, LABEL_PID, DockerSandbox, reap
+from worker.sandbox.base import prepare_spec
+from worker.sandbox.docker import (LABEL_DEADLINE, LABEL_JOB, LABEL_OWNER, LABEL_PARENT_OWNER, LABEL_WORK_DIR,
+                                   DockerSandbox, owner_labels, reap)
 
 pytestmark = pytest.mark.docker
 
@@ -32,30 +33,6 @@ status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().
 r["CapEff"], r["NoNewPrivs"] = status["CapEff"].strip(), status["NoNewPrivs"].strip()
 print("PROBE " + json.dumps(r), flush=True)
 """
-
-
-def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None):
-    """A job directory on the host tmpfs, as the worker lays it out."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path)
-    job_dir = os.path.join(base, f"mw-test-{os.getpid()}-{time.monotonic_ns()}")
-    os.makedirs(os.path.join(job_dir, "in"))
-    os.makedirs(os.path.join(job_dir, "out"))
-    inp = os.path.join(job_dir, "in", "input")
-    if source == "fifo":
-        os.mkfifo(inp)  # the program blocks reading it: a real hang
-    else:
-        shutil.copy(source, inp)
-    job_id = os.path.basename(job_dir)
-    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec or {"threads": 1, "demuxer": "mov"},
-                          timeout, memory_mb, {LABEL_JOB: job_id})
-
-
-@pytest.fixture
-def cleanup():
-    dirs = []
-    yield dirs.append
-    for d in dirs:
-        shutil.rmtree(os.path.dirname(d.output_dir), ignore_errors=True)
 
 
 def test_the_image_transcodes_and_leaves_no_container(docker_settings, docker, media, tmp_path, cleanup):
@@ -116,24 +93,38 @@ def test_out_of_memory_is_reported_as_such(docker_settings, docker, media, tmp_p
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 
-def test_the_orphan_reaper_removes_containers_of_dead_children_or_parents_only(docker_settings, docker):
-    host, me = socket.gethostname(), os.getpid()
-    never = 2 ** 22 + 12345  # above the default pid_max: never alive
+def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_their_deadline(docker_settings,
+                                                                                            docker, tmp_path):
+    work = str(tmp_path / "work")
+    alive, dead = owners.new_id(), owners.new_id()
+    holder = hold_lock(work, alive)  # another worker (or pool child), alive
+    died_holding(work, dead)
+    made = []
 
-    def sleeper(name, child, parent):
-        return docker.containers.run(docker_settings.sandbox_image, entrypoint=["python3", "-c",
-                                     "import time; time.sleep(300)"], detach=True, network_mode="none",
-                                     labels={LABEL_JOB: name, LABEL_HOST: host,
-                                             LABEL_PID: str(child), LABEL_PARENT: str(parent)})
+    def sleeper(name, owner, parent, **labels):
+        made.append(docker.containers.run(
+            docker_settings.sandbox_image, entrypoint=["python3", "-c", "import time; time.sleep(300)"],
+            detach=True, network_mode="none", labels={**owner_labels(work, 300), LABEL_JOB: name,
+                                                      LABEL_OWNER: owner, LABEL_PARENT_OWNER: parent, **labels}))
 
-    made = [sleeper("dead-parent", me, never), sleeper("dead-child", never, me), sleeper("alive", me, me),
-            sleeper("by-pid", never + 1, me)]
+    sleeper("alive", alive, alive)
+    sleeper("dead-child", dead, alive)
+    sleeper("dead-parent", alive, dead)
+    sleeper("overdue", alive, alive, **{LABEL_DEADLINE: str(int(time.time()) - 61)})  # its run could not remove it
+    sleeper("pid-owner", str(os.getpid()), alive)  # a live pid is no proof: only a held lock is
+    sleeper("other-work-dir", dead, dead, **{LABEL_WORK_DIR: str(tmp_path / "elsewhere")})  # not ours to judge
+    ids = {c.id for c in made}
+
+    def left():
+        return sorted(c.labels[LABEL_JOB] for c in our_containers(docker) if c.id in ids)
+
     try:
-        assert reap(orphans_only=True) >= 3
-        assert [c.labels[LABEL_JOB] for c in our_containers(docker, **{LABEL_HOST: host})] == ["alive"]
-        assert reap(pid=me) == 1, "a child's containers go by its pid"
-        assert our_containers(docker, **{LABEL_HOST: host}) == []
+        assert reap(work, orphans_only=True) == 4
+        assert left() == ["alive", "other-work-dir"]
+        assert reap(work, owner=alive) == 1, "the pool's word that a child died is enough for its containers"
+        assert left() == ["other-work-dir"]
     finally:
+        holder.kill()
         for c in made:
             try:
                 c.remove(force=True)
@@ -162,20 +153,19 @@ def test_a_dead_childs_running_sandbox_goes_before_its_directory(docker_settings
     from worker.janitor import Janitor
     from worker.job import job_dir_prefix
 
-    never = 2 ** 22 + 777
+    dead = owners.new_id()
     work = tmp_path / "work"
-    out = work / f"{job_dir_prefix(never)}writer" / "out"
+    out = work / f"{job_dir_prefix(dead)}writer" / "out"
     out.mkdir(parents=True)
     os.chmod(out, 0o777)
     writer = "import itertools\nfor i in itertools.count():\n    open(f'/job/out/{i}', 'w').close()"
     docker.containers.run(docker_settings.sandbox_image, entrypoint=["python3", "-c", writer], detach=True,
                           network_mode="none", volumes={str(out): {"bind": "/job/out", "mode": "rw"}},
-                          labels={LABEL_JOB: "writer", LABEL_HOST: socket.gethostname(), LABEL_PID: str(never),
-                                  LABEL_PARENT: str(os.getpid())})
+                          labels={**owner_labels(str(work), 300), LABEL_JOB: "writer", LABEL_OWNER: dead})
     wait_until = time.monotonic() + 30
     while len(os.listdir(out)) < 50 and time.monotonic() < wait_until:
         time.sleep(0.05)
     assert len(os.listdir(out)) >= 50, "the writer never wrote"
-    Janitor(dataclasses.replace(docker_settings, work_dir=str(work))).after_child_death(never)
+    Janitor(dataclasses.replace(docker_settings, work_dir=str(work))).reap_owner(dead)
     assert our_containers(docker, **{LABEL_JOB: "writer"}) == []
     assert os.listdir(work) == []

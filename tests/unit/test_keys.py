@@ -1,6 +1,6 @@
-"""Deterministic, safe output keys."""
+"""Deterministic keys whose prefixes never nest."""
 from worker.events import SourceRecord
-from worker.keys import manifest_key, output_prefix, rejection_key, safe_key, source_id
+from worker.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id, version_prefix
 
 
 def rec(key="a.mp4", etag="e1", version=None, bucket="temp"):
@@ -8,8 +8,9 @@ def rec(key="a.mp4", etag="e1", version=None, bucket="temp"):
 
 
 def test_same_source_version_same_keys():
-    assert manifest_key(rec()) == manifest_key(rec())
-    assert output_prefix(rec()).startswith("media/a.mp4/")
+    assert manifest_key(rec()) == manifest_key(rec()) == f"media/{source_id(rec())}/manifest.json"
+    assert rejection_key(rec()) == f"rejected/{source_id(rec())}.json"
+    assert exhaustion_key(rec()) == f"state/{source_id(rec())}/exhausted.json"
 
 
 def test_a_new_version_gets_new_keys():
@@ -18,15 +19,28 @@ def test_a_new_version_gets_new_keys():
     assert source_id(rec(bucket="x")) != source_id(rec(bucket="y"))
 
 
-def test_keys_cannot_escape_their_prefix():
-    for hostile in ("../../etc/passwd", "/abs/../x", "./.././", "a/\x00b/\x1fc", "..", "a\\..\\b"):
-        key = manifest_key(rec(key=hostile))
-        parts = key.split("/")
-        assert parts[0] == "media" and ".." not in parts and "." not in parts and "" not in parts
-        assert not any(ord(c) < 32 for c in key)
-    assert rejection_key(rec(key="../x")).startswith("rejected/x/")
+def test_attempts_of_one_version_write_under_disjoint_prefixes():
+    a, b = attempt_prefix(rec(), "aaaa"), attempt_prefix(rec(), "bbbb")
+    assert a.startswith(version_prefix(rec())) and b.startswith(version_prefix(rec()))
+    assert not a.startswith(b) and not b.startswith(a) and not manifest_key(rec()).startswith(a)
 
 
-def test_safe_key_keeps_readable_names_and_caps_length():
-    assert safe_key("uploads/my clip ü.mp4") == "uploads/my clip ü.mp4"
-    assert len(safe_key("a" * 2000).encode()) <= 513
+def test_no_version_prefix_is_a_prefix_of_another_whatever_the_keys():
+    # today's bug: "a.mp4/<id>/x" used to nest inside "a.mp4"'s outputs
+    first = rec(key="a.mp4")
+    nested = rec(key=f"a.mp4/{source_id(first)}/x")
+    hostile = [rec(key=k) for k in ("../../etc/passwd", "/abs/../x", "a/\x00b", "..", "a\\..\\b", "a" * 1024)]
+    prefixes = [version_prefix(r) for r in [first, nested, *hostile]]
+    for p in prefixes:
+        assert p.count("/") == 2 and len(p) == len("media/") + 16 + 1
+        assert not any(q != p and q.startswith(p) for q in prefixes)
+
+
+def test_two_uploads_of_the_same_bytes_to_an_unversioned_bucket_are_two_versions():
+    first = SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put", sequencer="0055AED6DCD90281E5")
+    again = SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put", sequencer="0055AED6DCD90281F0")
+    assert source_id(first) != source_id(again)
+    assert source_id(first) == source_id(SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put",
+                                                      sequencer="0055AED6DCD90281E5")), "a duplicate is the same"
+    versioned = SourceRecord("temp", "a.mp4", 1, "e1", "v1", "ObjectCreated:Put", sequencer="00AA")
+    assert source_id(versioned) == source_id(rec(version="v1")), "the version id alone names a version"

@@ -144,13 +144,16 @@ def resolve_runtime(settings: Settings) -> Settings:
     return with_overrides(settings, runtime="process")
 
 
-def reap_sandboxes(settings: Settings, *, pid: int | None = None, orphans_only: bool = False) -> int:
-    """Remove sandbox runs left behind (only the docker runtime leaves any: processes die with their parent)."""
+def reap_sandboxes(settings: Settings, *, owner: str | None = None, orphans_only: bool = False,
+                   grace: float | None = None) -> int:
+    """Remove sandbox runs left behind (only the docker runtime leaves any: processes die with their parent):
+    those of a dead ``owner`` (an instance id, see worker.owners), or orphans and runs ``grace`` s overdue."""
     if settings.runtime != "docker":
         return 0
-    from worker.sandbox.docker import reap
+    from worker.sandbox.docker import DEADLINE_GRACE_SECONDS, reap
 
-    return reap(pid=pid, orphans_only=orphans_only)
+    return reap(settings.work_dir, owner=owner, orphans_only=orphans_only,
+                grace=DEADLINE_GRACE_SECONDS if grace is None else grace)
 
 
 def runtime_problem(settings: Settings) -> str | None:
