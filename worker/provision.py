@@ -53,11 +53,14 @@ def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, qu
         s3.put_bucket_versioning(Bucket=temp_bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_lifecycle_configuration(Bucket=temp_bucket, LifecycleConfiguration={"Rules": temp_lifecycle(
         temp_expiry_days)})
-    # A killed multipart upload of a large output would otherwise be kept (and billed) forever.
-    s3.put_bucket_lifecycle_configuration(Bucket=production_bucket, LifecycleConfiguration={"Rules": [{
-        "ID": "abort-incomplete-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-    }]})
+    # A killed multipart upload of a large output would otherwise be kept (and billed) forever; exhaustion
+    # markers (state/) matter only while a version's retries last.
+    s3.put_bucket_lifecycle_configuration(Bucket=production_bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "abort-incomplete-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+        {"ID": "expire-job-state", "Status": "Enabled", "Filter": {"Prefix": "state/"},
+         "Expiration": {"Days": 30}},
+    ]})
     # The DLQ keeps messages longer than the source queue (14 days, the maximum).
     dlq_url, dlq_arn = _queue(sqs, f"{queue_name}-dlq")
     sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"MessageRetentionPeriod": "1209600"})

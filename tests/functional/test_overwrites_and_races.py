@@ -93,6 +93,7 @@ def test_provision_versions_the_temp_bucket_and_expires_what_is_left(stack):
     assert any(r.get("Expiration", {}).get("ExpiredObjectDeleteMarker") for r in rules)
     prod = s3.get_bucket_lifecycle_configuration(Bucket=res.production_bucket)["Rules"]
     assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1 for r in prod)
+    assert any(r.get("Filter", {}).get("Prefix") == "state/" and "Expiration" in r for r in prod)
 
 
 class BarrierSandbox(ProcessSandbox):
