@@ -247,13 +247,14 @@ class JobRunner:
         try:
             # A version is published or rejected, never both: a duplicate delivery may have published it
             # (and deleted the source, hence source_gone here) while this attempt ran.
-            done = self._already_done(job, timings) if self._storage.exists(manifest_key(job.record)) else None
-            if done is None and not self._storage.create_json(key, doc):
-                done = self._already_done(job, timings)
-            elif done is None and self._storage.exists(manifest_key(job.record)):
-                # an attempt published while this one rejected: the manifest wins (see worker.publish)
-                self._storage.delete_keys([key])
-                done = self._already_done(job, timings)
+            done = self._already_done(job, timings)
+            if done is None:
+                if not self._storage.create_json(key, doc):
+                    done = self._already_done(job, timings)
+                elif self._storage.exists(manifest_key(job.record)):
+                    # an attempt published while this one rejected: the manifest wins (see worker.publish)
+                    self._storage.delete_keys([key])
+                    done = self._already_done(job, timings)
         except RetryableError as write_exc:
             return self._retry(job, write_exc, timings)
         if done is not None:

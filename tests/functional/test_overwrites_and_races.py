@@ -56,6 +56,14 @@ def hold_next_message(stack: Stack) -> dict:
     return message
 
 
+def use_up_receives(stack: Stack, count: int) -> None:
+    """Receive the next message ``count`` times and give it back at once: its receive count grows."""
+    for _ in range(count):
+        message = hold_next_message(stack)
+        stack.sqs.change_message_visibility(QueueUrl=stack.resources.queue_url,
+                                            ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
 @pytest.mark.parametrize("which", ["versioned", "unversioned"])
 def test_a_late_duplicate_of_an_old_version_never_deletes_the_newer_upload(request, which, media):
     stack = request.getfixturevalue("stack" if which == "versioned" else "unversioned_stack")
@@ -221,10 +229,7 @@ def test_dead_lettered_is_sent_only_for_the_record_that_failed(stack, media):
 def test_a_drain_release_on_the_last_allowed_receive_never_sends_the_message_to_the_dlq(stack, media):
     stack.drain_test_event()
     etag = stack.upload("drained.mp4", media["clip"])
-    for _ in range(2):  # two earlier receives: the worker's will be the last one the redrive policy allows
-        message = hold_next_message(stack)
-        stack.sqs.change_message_visibility(QueueUrl=stack.resources.queue_url,
-                                            ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    use_up_receives(stack, 2)  # the worker's receive will be the last one the redrive policy allows
     factory = functools.partial(JobRunner, sandbox_factory=SlowSandbox)
     service, outcomes = collecting_service(stack.settings(drain_timeout=0), runner_factory=factory)
     with RunningService(service):
@@ -303,10 +308,7 @@ def test_a_rejection_racing_a_publish_leaves_the_version_published_only(stack):
 def test_a_child_killed_on_the_last_allowed_receive_is_resent_not_dead_lettered(stack, media):
     stack.drain_test_event()
     etag = stack.upload("oom-killed.mp4", media["clip"])
-    for _ in range(2):
-        message = hold_next_message(stack)
-        stack.sqs.change_message_visibility(QueueUrl=stack.resources.queue_url,
-                                            ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    use_up_receives(stack, 2)
     factory = functools.partial(JobRunner, sandbox_factory=SlowSandbox)
     service, outcomes = collecting_service(stack.settings(pool=1), runner_factory=factory)
     with RunningService(service):
