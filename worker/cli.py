@@ -59,6 +59,7 @@ def run(**flags: Any) -> None:
     try:
         # Before any client: boto3 alone misses AWS_REGION and the instance's region (see worker.region).
         ensure_region()
+        _require_runtime(settings)
         service = Service(settings)
     except (RegionError, NoRegionError):
         _fail(NO_REGION)
@@ -107,6 +108,18 @@ def _settings(flags: dict[str, Any]):
         return load_settings(flags)
     except SettingsError as exc:
         _fail(str(exc))
+
+
+def _require_runtime(settings: Any) -> None:
+    """The docker runtime (the default) needs an engine that answers and the sandbox image: without them
+    the worker must not start (a host that silently ran hostile media unsandboxed would be worse)."""
+    from worker.sandbox import runtime_problem
+
+    problem = runtime_problem(settings)
+    if problem:
+        _fail(f"the docker runtime cannot start sandboxes: {problem}. Start the engine and build the image "
+              f"{settings.sandbox_image} (scripts/build-images.sh), or set MEDIA_WORKER_RUNTIME=process "
+              "(not isolated from hostile media) or auto (the demo's choice)")
 
 
 def _fail(message: str) -> None:

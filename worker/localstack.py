@@ -41,6 +41,8 @@ class LocalStack:
             "MEDIA_WORKER_QUEUE_URL": self.resources.queue_url,
             "MEDIA_WORKER_TEMP_BUCKET": self.resources.temp_bucket,
             "MEDIA_WORKER_PRODUCTION_BUCKET": self.resources.production_bucket,
+            # a development stack: docker when the engine and image are there, else the process runtime
+            "MEDIA_WORKER_RUNTIME": "auto",
         }
 
 

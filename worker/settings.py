@@ -45,7 +45,8 @@ class Settings:
     production_bucket: str = _setting("", "Bucket that receives outputs, manifests and rejection records.", required=True)
     pool: int = _setting(lambda: os.cpu_count() or 1, "Number of child processes (concurrent jobs).", lo=1, hi=64)
     profiles_path: str = _setting("", "Output profiles TOML file; empty means the shipped worker/profiles.toml.")
-    runtime: str = _setting("auto", "Sandbox runtime: docker, process, or auto (docker when an engine answers).",
+    runtime: str = _setting("docker", "Sandbox runtime: docker, process (not isolated), or auto (docker when an "
+                                      "engine answers, else process: for the demo and the local stack).",
                             choices=RUNTIMES)
     sandbox_image: str = _setting(lambda: f"media-worker-ffmpeg:{__version__}", "Image of the docker runtime.")
     sandbox_pids_limit: int = _setting(128, "Most processes/threads in one sandbox (docker).", lo=16, hi=4096)

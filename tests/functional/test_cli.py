@@ -145,3 +145,17 @@ def test_local_stack_and_a_worker_pointed_at_it_by_aws_endpoint_url(tmp_path, me
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+
+def test_the_default_runtime_is_docker_and_refuses_to_start_without_its_image(stack):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
+    env.update({"MEDIA_WORKER_QUEUE_URL": stack.resources.queue_url,
+                "MEDIA_WORKER_TEMP_BUCKET": stack.resources.temp_bucket,
+                "MEDIA_WORKER_PRODUCTION_BUCKET": stack.resources.production_bucket,
+                "MEDIA_WORKER_WORK_DIR": stack.work_dir, "MEDIA_WORKER_METRICS_PORT": "0",
+                "MEDIA_WORKER_SANDBOX_IMAGE": "media-worker-ffmpeg:no-such-tag"})  # no MEDIA_WORKER_RUNTIME
+    proc = subprocess.run([sys.executable, "-m", "worker", "--pool", "1"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "docker runtime cannot start sandboxes" in proc.stderr and "media-worker-ffmpeg:no-such-tag" in proc.stderr
+    assert "MEDIA_WORKER_RUNTIME=process" in proc.stderr and "Traceback" not in proc.stderr
