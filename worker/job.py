@@ -183,7 +183,7 @@ class JobRunner:
             claim = self._publisher.claim(record, job.job_id, manifest)  # last: the manifest names every output
         if not claim.won:
             log.info("another attempt (%s) settled this version first; this one's objects are removed",
-                     claim.winner or "a rejection")
+                     claim.winner)
             return self._already_done(job, timings) or Outcome(job.job_id, DUPLICATE, message=claim.result,
                                                                timings=timings)
         self._sweep(record)  # best effort: published is published; a later duplicate sweeps again

@@ -22,12 +22,12 @@ from worker.keys import manifest_key, rejection_key, version_prefix
 from worker.storage import Storage
 
 log = logging.getLogger(__name__)
-WON, LOST_TO_MANIFEST, LOST_TO_REJECTION = "won", "lost_to_manifest", "lost_to_rejection"
+WON, LOST_TO_MANIFEST = "won", "lost_to_manifest"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """How a publish attempt ended: ``won`` or lost (to another manifest, or to a rejection record)."""
+    """How a publish attempt ended: ``won``, or lost to another attempt's manifest."""
 
     result: str
     winner: str | None = None  # the attempt id the manifest names
@@ -55,10 +55,8 @@ class Publisher:
             raise
 
     def claim(self, record: SourceRecord, attempt_id: str, manifest: dict[str, Any]) -> Claim:
-        """Write the manifest unless the version is published or rejected already."""
-        if self._store.exists(rejection_key(record)):
-            self._store.delete_keys([o["key"] for o in manifest["outputs"]])
-            return Claim(LOST_TO_REJECTION)
+        """Write the manifest unless another attempt's is there (a rejection found then goes: see
+        ``_manifest_wins``)."""
         key = manifest_key(record)
         try:
             if self._store.create_json(key, manifest):

@@ -31,7 +31,7 @@ from worker.profiles import load_profiles
 from worker.sandbox import resolve_runtime, runtime_problem
 from worker.settings import Settings
 from worker.sqs import Message, Queue
-from worker.settle import InFlight, Settler, backoff_seconds  # noqa: F401 - backoff_seconds: the public name
+from worker.settle import InFlight, Settler
 from worker.status import PUBLISHED, REJECTED, StatusEvents, status_event
 from worker.systemd import Notifier
 
