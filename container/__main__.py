@@ -7,6 +7,7 @@ and the verified outputs.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from container.audio import transcode_audio
 from container.errors import EXIT_INTERNAL, EXIT_NO_MEMORY, EXIT_OK, EXIT_REJECTED, OutputCheckFailed, Rejected
 from container.image import transcode_image
 from container.probe import probe_input
+from container.sniff import sniff_file
 from container.spec import JobSpec
 from container.verify import verify_outputs
 from container.video import transcode_video
@@ -29,26 +31,39 @@ RESULT_NAME = "result.json"
 
 
 def run(input_path: str, out_dir: str, spec: JobSpec) -> dict[str, Any]:
-    """Probe, transcode by media kind, verify; return the success result."""
+    """Sniff, probe, transcode by media kind, verify; return the success result."""
     started = time.monotonic()
-    probe = probe_input(input_path, spec.demuxer, spec.kind, spec.limits)
+    media = sniff_file(input_path)
+    probe = probe_input(input_path, media, spec.limits)
     probed = time.monotonic()
     transcode = {"video": transcode_video, "audio": transcode_audio, "image": transcode_image}[probe.kind]
-    planned = transcode(input_path, probe, out_dir, spec)
+    planned, decoded = transcode(input_path, probe, out_dir, spec)
     transcoded = time.monotonic()
-    outputs = verify_outputs(out_dir, planned, probe)
+    outputs = verify_outputs(out_dir, planned, probe, decoded)
     return {
         "status": "ok",
         "kind": probe.kind,
+        "sniffed": media.to_dict(),
         "probe": probe.to_dict(),
-        "outputs": outputs,
+        "decoded_duration": decoded.seconds if decoded else None,
+        # segments are listed by their playlists (the host reads them there): a 4 h source with 1 s segments
+        # would otherwise put 43 200 entries in this file
+        "outputs": [item for item in outputs if item["kind"] != "hls_segment"],
         "versions": {"container": __version__, "pyav": av.__version__, "ffmpeg": av.ffmpeg_version_info},
         "timings": {"probe": probed - started, "transcode": transcoded - probed,
                     "verify": time.monotonic() - transcoded},
     }
 
 
+def _largest_output(out_dir: str) -> tuple[str, int]:
+    sizes = [(entry.stat().st_size, entry.name) for entry in os.scandir(out_dir) if entry.is_file()]
+    size, name = max(sizes, default=(0, "an output"))
+    return name, size
+
+
 def _write_result(out_dir: str, result: dict[str, Any]) -> None:
+    if "message" in result:  # the host's schema bounds it (worker/sandbox/result_schema.py)
+        result["message"] = str(result["message"])[:2000]
     tmp = os.path.join(out_dir, RESULT_NAME + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(result, fh)
@@ -74,8 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     except OutputCheckFailed as exc:
         result, code = {"status": "error", "reason": "output_check_failed", "message": str(exc)}, EXIT_INTERNAL
     except Exception as exc:  # noqa: BLE001 - the host needs a result whatever broke
-        traceback.print_exc()
-        result, code = {"status": "error", "reason": "internal_error", "message": repr(exc)}, EXIT_INTERNAL
+        if isinstance(exc, OSError) and exc.errno == errno.EFBIG:  # the file-size rlimit, above our own cap
+            name, size = _largest_output(args.output_dir)
+            result, code = {"status": "rejected", "reason": "over_limit",
+                            "message": f"{name} reached the output file-size limit at {size} bytes"}, EXIT_REJECTED
+        else:
+            traceback.print_exc()
+            result, code = {"status": "error", "reason": "internal_error", "message": repr(exc)}, EXIT_INTERNAL
     _write_result(args.output_dir, result)
     return code
 

@@ -13,8 +13,9 @@ from typing import Any
 import av
 
 from container.encoders import add_aac, decode_packet, mux_all
-from container.limits import DecodeBudget
+from container.limits import DecodeBudget, output_cap
 from container.probe import Probe, open_input
+from container.timeline import Decoded, check_complete
 from container.spec import JobSpec
 
 AAC_RATE = 48000
@@ -38,11 +39,11 @@ EXTRA_FORMATS = {  # profile name → (file, muxer, encoder, content type, codec
 }
 
 
-def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
+def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> tuple[list[dict[str, Any]], Decoded]:
     """Write ``audio.m4a``, the optional MP3/Opus targets and ``waveform.json``; return their descriptions."""
     assert probe.audio is not None
-    settings, demuxer = spec.profile["audio"], spec.demuxer
-    budget = DecodeBudget(spec.limits, 1.0)
+    settings, demuxer = spec.profile["audio"], probe.demuxer
+    budget = DecodeBudget(spec.limits, 1.0, output_cap("audio", settings, probe.media_seconds, [], True))
     target = settings.get("loudness_lufs")
     bitrate = int(settings["bitrate_kbps"])
     rate = AAC_RATE if target is not None else probe.audio.sample_rate
@@ -67,7 +68,7 @@ def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
             outputs.append((out, stream))
             planned.append({"name": name, "kind": "audio", "content_type": content_type, "has_audio": True,
                             "codec": codec, "loudness_lufs": target})
-        ain = inp.streams.audio[0]
+        ain = inp.streams[probe.audio_index]
         graph = loudness_graph(ain, float(target), float(settings["true_peak_db"])) if target is not None else None
         for packet in inp.demux(ain):
             for frame in decode_packet(packet):
@@ -77,16 +78,19 @@ def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
                 else:
                     graph.push(frame)
                     _drain(graph, outputs, waveform)
-            budget.output(os.path.join(out_dir, "audio.m4a"))
+            for out, _ in outputs:
+                budget.output(out.name)
         if graph is not None:
             graph.push(None)
             _drain(graph, outputs, waveform)
         for out, stream in outputs:
             mux_all(out, stream.encode(None))
-    budget.check_complete(probe.duration)
+    decoded = Decoded(budget.extent.seconds, budget.extent.audio_frame)
+    check_complete(decoded.seconds, probe)
     if waveform is not None:
         planned.append(waveform.finish(out_dir))
-    return planned
+    budget.outputs_done(out_dir)
+    return planned, decoded
 
 
 def _encode(frame: av.AudioFrame, outputs: list[tuple[Any, Any]], waveform: Any) -> None:

@@ -5,7 +5,9 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 import av
+from av.video.reformatter import ColorRange, Colorspace
 
+from container.color import tag_bt709, video_chain
 from container.errors import Rejected
 
 AAC_RATES = (44100, 48000)
@@ -26,15 +28,26 @@ def fit_within(width: int, height: int, max_long: int, max_short: int) -> tuple[
 _TRANSPOSE = {90: [("transpose", "cclock")], -90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")]}
 
 
-def scaling_graph(stream: av.video.stream.VideoStream, rotation: int, width: int, height: int,
-                  pix_fmt: str = "yuv420p") -> av.filter.Graph:
-    """buffer → undo the display rotation (as ffmpeg's autorotate does) → scale → pixel format → sink."""
+def scaling_graph(template: Any, rotation: int, width: int, height: int,
+                  pix_fmt: str = "yuv420p", video: Any = None) -> av.filter.Graph:
+    """buffer (shaped like the ``template`` stream or frame) → undo the display rotation (as ffmpeg's autorotate
+    does) → scale → pixel format → sink; with ``video`` (the probe's VideoInfo), the scale also converts to
+    BT.709 SDR (see container.color)."""
     graph = av.filter.Graph()
-    chain = [graph.add_buffer(template=stream)]
+    in_range = ""
+    if isinstance(template, av.VideoFrame):
+        chain = [graph.add_buffer(width=template.width, height=template.height, format=template.format.name,
+                                  time_base=Fraction(1, 1))]
+        # a buffer made from a frame's shape knows nothing of its range: a JPEG's full range must be said
+        in_range = {1: ":in_range=tv", 2: ":in_range=pc"}.get(int(template.color_range), "")
+    else:
+        chain = [graph.add_buffer(template=template)]
     for name, args in _TRANSPOSE.get(rotation, []):
         chain.append(graph.add(name, args))
-    chain.append(graph.add("scale", f"{width}:{height}:flags=lanczos"))
-    chain.append(graph.add("format", pix_fmt))
+    steps = video_chain(video, width, height, pix_fmt) if video is not None else \
+        [("scale", f"{width}:{height}:flags=lanczos{in_range}:out_range=tv"), ("format", pix_fmt)]  # WebP: limited
+    for name, args in steps:
+        chain.append(graph.add(name, args))
     chain.append(graph.add("buffersink"))
     graph.link_nodes(*chain).configure()
     return graph
@@ -50,6 +63,7 @@ def add_h264(out: av.container.OutputContainer, *, width: int, height: int, fps:
     stream.codec_context.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
     stream.codec_context.gop_size = max(1, int(round(fps * float(settings["gop_seconds"]))))
+    tag_bt709(stream.codec_context)
     maxrate = int(settings["maxrate_kbps"])
     stream.codec_context.options = {
         "crf": str(settings["crf"]),
@@ -71,13 +85,15 @@ def add_aac(out: av.container.OutputContainer, *, source_rate: int, bitrate_kbps
 
 
 def write_jpeg(frame: av.VideoFrame, path: str, quality: int) -> None:
-    """One frame as a baseline JPEG (the raw mjpeg muxer writes exactly one image)."""
+    """One BT.709 limited-range frame as a baseline JPEG (full-range BT.601, as JPEG decoders read it; the raw
+    mjpeg muxer writes exactly one image)."""
     with av.open(path, "w", format="mjpeg") as out:
         stream = out.add_stream("mjpeg", rate=1)
         stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuvj420p"
         # Pinning qmin = qmax is how the mjpeg encoder takes a fixed quality (2 best … 31 worst).
         stream.codec_context.options = {"qmin": str(quality), "qmax": str(quality)}
-        image = frame.reformat(format="yuvj420p")
+        image = frame.reformat(format="yuvj420p", src_colorspace=Colorspace.ITU709, dst_colorspace=Colorspace.ITU601,
+                               src_color_range=ColorRange.MPEG, dst_color_range=ColorRange.JPEG)
         image.pts = 0
         for packet in stream.encode(image):
             out.mux(packet)

@@ -6,8 +6,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from container.errors import Rejected
+from container.timeline import Extent
 
 OVER = "over_limit"
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,17 @@ class Limits:
 
 
 class DecodeBudget:
-    """Counters enforced frame by frame, whatever the header said."""
+    """Counters enforced frame by frame, whatever the header said; the decoded extent (container.timeline)."""
 
-    def __init__(self, limits: Limits, fps: float) -> None:
+    def __init__(self, limits: Limits, fps: float, output_cap: int | None = None) -> None:
         self._limits = limits
-        self._max_frames = int((limits.max_duration + 1) * min(max(fps, 1.0), limits.max_fps)) + 100
+        self._fps = min(max(fps, 1.0), limits.max_fps)
+        self._max_frames = int((limits.max_duration + 1) * self._fps) + 100
         self._frames = 0
         self._samples = 0
-        self.seen_seconds = 0.0  # media time actually decoded
+        self._cap = min(output_cap or limits.max_output_bytes, limits.max_output_bytes)
+        self._sizes: dict[str, int] = {}
+        self.extent = Extent()  # media time actually decoded
 
     def video(self, frame: Any) -> None:
         """Count one decoded video frame; check its size and timestamp."""
@@ -69,7 +74,8 @@ class DecodeBudget:
         if frame.time is not None and frame.time > self._limits.max_duration + 1:
             raise Rejected(OVER, f"a frame at {frame.time:.0f} s; the limit is {self._limits.max_duration:.0f} s")
         if frame.time is not None:
-            self.seen_seconds = max(self.seen_seconds, frame.time)
+            length = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+            self.extent.add("video", frame.time, length or 1 / self._fps)
 
     def audio(self, frame: Any) -> None:
         """Count decoded audio samples."""
@@ -78,18 +84,43 @@ class DecodeBudget:
         if self._samples / rate > self._limits.max_duration + 1:
             raise Rejected(OVER, f"more than {self._limits.max_duration:.0f} s of audio decoded")
         if frame.time is not None:
-            self.seen_seconds = max(self.seen_seconds, frame.time + frame.samples / rate)
+            self.extent.add("audio", frame.time, frame.samples / rate)
 
-    def seen(self, seconds: float) -> None:
-        """Media time reached without decoding (a stream-copied packet)."""
-        self.seen_seconds = max(self.seen_seconds, seconds)
-
-    def check_complete(self, declared: float | None) -> None:
-        """A file that decodes to much less than its header declares is truncated: reject, do not retry."""
-        if declared and self.seen_seconds + max(1.0, 0.05 * declared) < declared:
-            raise Rejected("corrupt_media", f"truncated: {self.seen_seconds:.1f} s decode of {declared:.1f} s declared")
+    def seen(self, kind: str, start: float, length: float) -> None:
+        """Media reached without decoding (a stream-copied packet)."""
+        self.extent.add(kind, start, length)
 
     def output(self, path: str) -> None:
-        """Stop an output that grows past the cap (a bomb expands; the file-size rlimit is the backstop)."""
-        if os.path.exists(path) and os.path.getsize(path) > self._limits.max_output_bytes:
-            raise Rejected(OVER, f"the output passed {self._limits.max_output_bytes} bytes")
+        """Stop when the outputs together pass the cap (a bomb expands; the file-size rlimit is the backstop)."""
+        try:
+            self._sizes[path] = os.path.getsize(path)
+        except OSError:
+            return
+        self._check(os.path.basename(path))
+
+    def outputs_done(self, out_dir: str) -> None:
+        """The final count, of every file written (encoder flushes and HLS packaging included)."""
+        for entry in os.scandir(out_dir):
+            if entry.is_file(follow_symlinks=False):
+                self._sizes[entry.path] = entry.stat().st_size
+        self._check(max(self._sizes, key=self._sizes.__getitem__, default="the outputs").rsplit("/", 1)[-1])
+
+    def _check(self, name: str) -> None:
+        total = sum(self._sizes.values())
+        if total > self._cap:
+            raise Rejected(OVER, f"{name} took the outputs to {total} bytes, past the cap of {self._cap} bytes "
+                                 f"for this source and profile")
+
+
+def output_cap(kind: str, settings: dict[str, Any], seconds: float, rates_kbps: list[int], has_audio: bool) -> int:
+    """Bytes the profile can produce for ``seconds`` of media, with headroom: the rungs' (or audio targets')
+    rates × the duration, twice for video when HLS re-packages the MP4s, × 1.5, plus 16 MiB of fixed outputs
+    (poster, storyboard, waveform); a still image's variants get 64 MiB."""
+    if kind == "image":
+        return 64 * MiB
+    if kind == "video":
+        audio = int(settings["audio_bitrate_kbps"]) if has_audio else 0
+        kbps = sum(rate + audio for rate in rates_kbps) * (2 if settings.get("hls") else 1)
+    else:
+        kbps = int(settings["bitrate_kbps"]) * (1 + len(settings.get("extra_formats") or []))
+    return int(1.5 * kbps * 1000 / 8 * max(seconds, 1.0)) + 16 * MiB

@@ -34,10 +34,8 @@ DEFAULT_PROFILE: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What the host asks of one run."""
+    """What the host asks of one run (what the upload is, the sandbox finds out itself: container.sniff)."""
 
-    kind: str | None = None
-    demuxer: str | None = None
     threads: int = 1
     profile: dict[str, Any] = field(default_factory=lambda: json.loads(json.dumps(DEFAULT_PROFILE)))
     limits: Limits = field(default_factory=Limits)
@@ -49,6 +47,5 @@ class JobSpec:
         profile = json.loads(json.dumps(DEFAULT_PROFILE))
         for section, values in (raw.get("profile") or {}).items():
             profile.setdefault(section, {}).update(values)
-        return cls(kind=raw.get("kind"), demuxer=raw.get("demuxer"),
-                   threads=max(1, int(raw.get("threads") or 1)), profile=profile,
+        return cls(threads=max(1, int(raw.get("threads") or 1)), profile=profile,
                    limits=Limits.from_dict(raw.get("limits")))

@@ -13,10 +13,14 @@ from container import hls
 from container.encoders import add_aac, add_h264, decode_packet, fit_within, mux_all, scaling_graph, write_jpeg
 from container.errors import Rejected
 from container.fastpath import plan_copy
-from container.limits import DecodeBudget
+from container.limits import DecodeBudget, output_cap
 from container.probe import Probe, open_input
+from container.timeline import Decoded, check_complete
 from container.spec import JobSpec
 from container.storyboard import Storyboard
+
+RETAG_BT709 = "h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1:video_full_range_flag=0"
+
 
 @dataclass
 class Rendition:
@@ -32,6 +36,7 @@ class Rendition:
     aout: Any = None  # encoder stream, or None when the audio is copied or absent
     graph: Any = None  # scaling graph; None for a copied rendition that feeds no poster
     copies: dict = field(default_factory=dict)  # input stream index → output stream, for copied packets
+    retag: Any = None  # h264_metadata filter writing bt709 colour tags into a copied video stream
 
     @property
     def rung(self) -> str:
@@ -55,25 +60,28 @@ def plan_ladder(width: int, height: int, settings: dict[str, Any]) -> list[Rendi
     return plan
 
 
-def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list[dict[str, Any]]:
+def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> tuple[list[dict[str, Any]], Decoded]:
     """Write the ladder's MP4s, ``poster.jpg`` and the storyboard in one decode pass, then the HLS set."""
     assert probe.video is not None
-    settings, demuxer, threads = spec.profile["video"], spec.demuxer, spec.threads
-    budget = DecodeBudget(spec.limits, probe.video.fps)
+    settings, demuxer, threads = spec.profile["video"], probe.demuxer, spec.threads
     ladder = plan_ladder(*probe.video.display_size, settings)
-    copy = plan_copy(src, demuxer, probe, [(r.width, r.height, r.maxrate_kbps) for r in ladder], settings)
+    cap = output_cap("video", settings, probe.media_seconds, [r.maxrate_kbps for r in ladder], probe.audio is not None)
+    budget = DecodeBudget(spec.limits, probe.video.fps, cap)
+    copy = plan_copy(src, probe, [(r.width, r.height, r.maxrate_kbps) for r in ladder], settings)
     top = ladder[0]
-    board = Storyboard(probe.duration, top.width, top.height, settings) if settings["storyboard"] else None
+    # planned from the video packets' span (a header's duration may be missing or wrong: container.timeline)
+    seconds = probe.video_seconds or probe.media_seconds
+    board = Storyboard(seconds, top.width, top.height, settings) if settings["storyboard"] else None
     poster_at = float(settings["poster_time"])
-    if probe.duration:
-        poster_at = min(poster_at, probe.duration / 2)
+    if seconds:
+        poster_at = min(poster_at, seconds / 2)
     poster = None
     with contextlib.ExitStack() as stack:
         inp = stack.enter_context(open_input(src, demuxer))
-        vin = next(s for s in inp.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+        vin = inp.streams[probe.video_index]
         vin.codec_context.thread_type = "AUTO"
         vin.codec_context.thread_count = threads
-        ain = inp.streams.audio[0] if probe.audio else None
+        ain = inp.streams[probe.audio_index] if probe.audio else None
         for i, r in enumerate(ladder):
             _open_rendition(r, stack, out_dir, vin, ain, probe, settings, threads,
                             copy_video=i == copy.index, copy_audio=i == copy.index and copy.copy_audio, is_top=i == 0)
@@ -114,11 +122,16 @@ def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
                     _offer(board, shown)
             if r.vout is not None:
                 mux_all(r.out, r.vout.encode(None))
+            if r.retag is not None:
+                for packet in r.retag.filter(None):
+                    packet.stream = r.copies[vin.index]
+                    r.out.mux(packet)
             if r.aout is not None:
                 mux_all(r.out, r.aout.encode(None))
     if poster is None:
         raise Rejected("decode_failed", "no video frame could be decoded")
-    budget.check_complete(probe.duration)
+    decoded = Decoded(budget.extent.seconds, budget.extent.audio_frame)
+    check_complete(decoded.seconds, probe)
     write_jpeg(poster, os.path.join(out_dir, "poster.jpg"), int(settings["poster_quality"]))
     planned = [{"name": r.name, "kind": "video", "content_type": "video/mp4", "rendition": r.rung,
                 "width": r.width, "height": r.height, "has_audio": ain is not None,
@@ -132,7 +145,8 @@ def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> list
     if settings["hls"]:
         planned += _package_hls(ladder, out_dir, probe, settings)
     planned[0]["fast_path"] = copy.to_dict()
-    return planned
+    budget.outputs_done(out_dir)
+    return planned, decoded
 
 
 def _open_rendition(r: Rendition, stack: contextlib.ExitStack, out_dir: str, vin: Any, ain: Any, probe: Probe,
@@ -141,6 +155,7 @@ def _open_rendition(r: Rendition, stack: contextlib.ExitStack, out_dir: str, vin
     r.out = stack.enter_context(av.open(r.path, "w", format="mp4", options={"movflags": "+faststart"}))
     if copy_video:
         r.copies[vin.index] = r.out.add_stream_from_template(vin)
+        r.retag = av.bitstream.BitStreamFilterContext(RETAG_BT709, vin, r.copies[vin.index])
     else:
         r.vout = add_h264(r.out, width=r.width, height=r.height, fps=probe.video.fps, time_base=vin.time_base,
                           threads=threads, settings={**settings, "maxrate_kbps": r.maxrate_kbps})
@@ -150,7 +165,7 @@ def _open_rendition(r: Rendition, stack: contextlib.ExitStack, out_dir: str, vin
         r.aout = add_aac(r.out, source_rate=probe.audio.sample_rate,
                          bitrate_kbps=int(settings["audio_bitrate_kbps"]))
     if r.vout is not None or is_top:  # the top rendition's frames also make the poster and storyboard
-        r.graph = scaling_graph(vin, probe.video.rotation, r.width, r.height)
+        r.graph = scaling_graph(vin, probe.video.rotation, r.width, r.height, video=probe.video)
 
 
 def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudget) -> None:
@@ -158,10 +173,12 @@ def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudge
     for r in ladder:
         target = r.copies.get(packet.stream.index)
         if target is not None and packet.size:  # size 0: an end-of-stream marker, not media
-            if packet.pts is not None and packet.time_base is not None:
-                budget.seen(packet.pts * float(packet.time_base))  # copied media counts as decoded media
-            packet.stream = target
-            r.out.mux(packet)
+            if packet.pts is not None and packet.time_base is not None:  # copied media counts as decoded media
+                budget.seen(packet.stream.type, float(packet.pts * packet.time_base),
+                            float((packet.duration or 0) * packet.time_base))
+            for out in (r.retag.filter(packet) if packet.stream.type == "video" and r.retag else [packet]):
+                out.stream = target
+                r.out.mux(out)
             budget.output(r.path)
             return
 

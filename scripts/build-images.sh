@@ -45,7 +45,7 @@ want=$(find setup.cfg setup.py worker container -name '*.py' -o -name '*.cfg' -o
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "building the wheelhouse in $build/wheels"
   rm -f "$build"/wheels/media_worker-*.whl
-  python3 -m pip wheel -q --disable-pip-version-check --wheel-dir "$build/wheels" . av numpy
+  python3 -m pip wheel -q --disable-pip-version-check --wheel-dir "$build/wheels" . av numpy python-magic pillow-heif
   echo "$want" >"$stamp"
 fi
 

@@ -103,6 +103,14 @@ def media(tmp_path_factory) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def device_files(tmp_path_factory) -> dict[str, str]:
+    """The corpus of tests.devices (made by Debian's ffmpeg, libheif and Pillow), once per session."""
+    from tests.devices import make_corpus
+
+    return make_corpus(str(tmp_path_factory.mktemp("devices")))
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2) -> Any:
     """Poll until ``predicate()`` is truthy; fail the test on timeout."""
     deadline = time.monotonic() + timeout

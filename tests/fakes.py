@@ -37,7 +37,7 @@ class ScriptedSandbox(ProcessSandbox):
         self._script, self._counter, self._fail_kind = list(script), counter, fail_kind
 
     def run(self, request: SandboxRequest) -> SandboxResult:
-        if self._fail_kind and request.spec.get("kind") == self._fail_kind:
+        if self._fail_kind and request.spec.get("kind_hint") == self._fail_kind:
             raise RetryableError(Reason.SANDBOX_ERROR, f"injected failure for every {self._fail_kind}")
         if self._script:
             with open(self._counter, "a+") as fh:

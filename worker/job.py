@@ -1,4 +1,4 @@
-"""One job, run inside a pool child: check → head → sniff → download → sandbox → publish (see worker.publish).
+"""One job, run inside a pool child: check → head → signature → download → sandbox → publish (see worker.publish).
 
 A job never raises: every path ends in an :class:`Outcome` the parent turns
 into an SQS action (delete, or back off and let the queue retry).
@@ -28,7 +28,7 @@ from worker.profiles import load_profiles
 from worker.publish import Publisher
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.settings import Settings
-from worker.sniff import check_key, sniff
+from worker.precheck import HEAD_BYTES, check_key, check_signature
 from worker.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -137,18 +137,17 @@ class JobRunner:
             raise RejectedInput(Reason.EMPTY_FILE, "the upload is empty")
         if head.size > self._settings.max_file_size:
             raise RejectedInput(Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}")
-        with self._stage(timings, "sniff"):
-            media = sniff(store.read_head_bytes(record), key=record.key, declared_type=head.content_type)
+        with self._stage(timings, "signature"):  # fixed bytes only: libmagic and FFmpeg run in the sandbox
+            signature = check_signature(store.read_head_bytes(record, HEAD_BYTES))
         in_dir, out_dir = os.path.join(job_dir, "in"), os.path.join(job_dir, "out")
         input_path = os.path.join(in_dir, "input")
         os.makedirs(in_dir, mode=0o700)
         os.makedirs(out_dir, mode=0o700)
         with self._stage(timings, "download"):
             store.download(record, input_path, head.size)
-        limits = {**self._settings.limits(), "max_output_bytes": max(64 * 1024 * 1024, 4 * head.size)}
         profile, profile_names = self._profiles.select(record.key, head.metadata)
-        spec = {"kind": media.kind, "demuxer": media.demuxer, "threads": self._settings.codec_threads,
-                "limits": limits, "profile": profile}
+        spec = {"kind_hint": signature.kind_hint, "threads": self._settings.codec_threads,
+                "limits": self._settings.limits(), "profile": profile}
         request = SandboxRequest(job_id=job.job_id, input_path=input_path, output_dir=out_dir, spec=spec,
                                  timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
                                  labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})
@@ -167,7 +166,8 @@ class JobRunner:
                 "source": {**record.identity(), "size": head.size, "etag": head.etag or record.etag,
                            "declared_content_type": head.content_type},
                 "source_id": source_id(record),
-                "sniffed": {"mime": media.mime, "kind": media.kind, "demuxer": media.demuxer},
+                "signature": signature.name,
+                "sniffed": result.result.get("sniffed"),
                 "kind": result.result.get("kind"),
                 "profile": profile_names.get(str(result.result.get("kind"))),
                 "probe": result.result.get("probe"),

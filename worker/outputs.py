@@ -1,8 +1,11 @@
 """What the sandbox produced, checked on the host: names, types, digests and the facts the manifest carries.
 
-The sandbox is not trusted: an output is accepted only under a plain flat name with a known extension, as
-a regular file in the job's output directory, and is digested here. Of what the sandbox says about an
-output, only the known facts with scalar values are carried into the manifest.
+The sandbox is not trusted: its result passed a schema (worker.sandbox.result_schema); an output is accepted
+only under a plain flat name with a known extension, as a regular file in the job's output directory, and is
+digested here. Of what the sandbox says about an output, only the known facts with scalar values are carried
+into the manifest. HLS segments are listed by their media playlists, not in the result: each playlist is read
+here (bounded, line by line), its segment URIs must be this rendition's flat segment names, as many as the
+result says, and each is collected like any other output, right after its rendition's init segment.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ FACTS = ("kind", "rendition", "width", "height", "duration", "bitrate", "codec",
          "segments", "variants", "tiles", "tile_width", "tile_height", "columns", "interval", "cues", "length",
          "samples_per_pixel", "sample_rate", "loudness_lufs", "animated")
 _OUTPUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MAX_PLAYLIST_BYTES = 8 * 1024 * 1024  # 43 200 one-second segments take about 2.5 MiB
 
 
 def collect_outputs(result: dict[str, Any], out_dir: str, prefix: str) -> list[dict[str, Any]]:
@@ -30,22 +34,67 @@ def collect_outputs(result: dict[str, Any], out_dir: str, prefix: str) -> list[d
     items = result.get("outputs")
     if not isinstance(items, list) or not items:
         raise RetryableError(Reason.OUTPUT_CHECK_FAILED, "the sandbox reported no outputs")
-    collected, seen = [], set()
+    collected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    pending: dict[str, list[dict[str, Any]]] = {}  # rendition → its segments, until its init is collected
     for item in items:
-        name = item.get("name") if isinstance(item, dict) else None
-        ext = os.path.splitext(name or "")[1]
-        if not name or not _OUTPUT_NAME.match(name) or ext not in CONTENT_TYPES or name == MANIFEST_NAME \
-                or name in seen:
-            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"unexpected output name {name!r}")
-        seen.add(name)
-        path = os.path.join(out_dir, name)
-        if os.path.islink(path) or not os.path.isfile(path):
-            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"output {name} is not a regular file")
-        size, sha256 = file_digest(path)
-        facts = {k: item.get(k) for k in FACTS if isinstance(item.get(k), (str, int, float, bool, type(None)))}
-        collected.append({"name": name, "key": prefix + name, "content_type": CONTENT_TYPES[ext],
-                          "size": size, "sha256": sha256, **facts})
+        if not isinstance(item, dict) or item.get("kind") == "hls_segment":
+            raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"unexpected output entry {str(item)[:100]!r}")
+        entry = _collect(item, out_dir, prefix, seen)
+        collected.append(entry)
+        if item.get("kind") == "hls_playlist":
+            pending[str(item.get("rendition"))] = _segments(entry, out_dir)
+        elif item.get("kind") == "hls_init":
+            collected += [_collect(seg, out_dir, prefix, seen) for seg in pending.pop(str(item.get("rendition")), [])]
+    if pending:
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"HLS playlists without an init segment: {sorted(pending)}")
     return collected
+
+
+def _collect(item: dict[str, Any], out_dir: str, prefix: str, seen: set[str]) -> dict[str, Any]:
+    name = item.get("name")
+    ext = os.path.splitext(name or "")[1]
+    if not name or not _OUTPUT_NAME.match(name) or ext not in CONTENT_TYPES or name == MANIFEST_NAME \
+            or name in seen:
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"unexpected output name {name!r}")
+    seen.add(name)
+    path = os.path.join(out_dir, name)
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"output {name} is not a regular file")
+    size, sha256 = file_digest(path)
+    facts = {k: item.get(k) for k in FACTS if isinstance(item.get(k), (str, int, float, bool, type(None)))}
+    return {"name": name, "key": prefix + name, "content_type": CONTENT_TYPES[ext], "size": size,
+            "sha256": sha256, **facts}
+
+
+def _segments(playlist: dict[str, Any], out_dir: str) -> list[dict[str, Any]]:
+    """The segment entries a media playlist lists: ``hls_<rung>_NNNNN.m4s`` names only, as many as claimed."""
+    rendition, claimed = str(playlist.get("rendition")), playlist.get("segments")
+    pattern = re.compile(rf"^hls_{re.escape(rendition)}_\d{{5,6}}\.m4s$")
+    if playlist["size"] > MAX_PLAYLIST_BYTES:
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"{playlist['name']} is larger than {MAX_PLAYLIST_BYTES} bytes")
+    segments, seconds = [], None
+    with open(os.path.join(out_dir, playlist["name"]), encoding="ascii", errors="replace") as fh:
+        for line in (raw.strip() for raw in fh):
+            if line.startswith("#EXTINF:"):
+                seconds = _extinf(line)
+            elif line and not line.startswith("#"):
+                if not pattern.match(line) or seconds is None:
+                    raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"{playlist['name']} lists {line[:80]!r}")
+                segments.append({"name": line, "kind": "hls_segment", "rendition": rendition, "duration": seconds})
+                seconds = None
+    if not isinstance(claimed, int) or len(segments) != claimed or not segments:
+        raise RetryableError(Reason.OUTPUT_CHECK_FAILED,
+                             f"{playlist['name']} lists {len(segments)} segments; the sandbox said {claimed}")
+    return segments
+
+
+def _extinf(line: str) -> float | None:
+    try:
+        value = float(line[8:].split(",", 1)[0])
+    except ValueError:
+        return None
+    return value if 0 < value < 3600 else None
 
 
 def fast_path(result: dict[str, Any]) -> dict[str, Any] | None:

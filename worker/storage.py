@@ -17,7 +17,7 @@ from worker.events import SourceRecord
 MiB = 1024 * 1024
 # One part per 8 MiB and few threads: a job's uploads are small and the pool already runs in parallel.
 TRANSFER = TransferConfig(multipart_threshold=16 * MiB, multipart_chunksize=8 * MiB, max_concurrency=4)
-SNIFF_BYTES = 8192
+HEAD_BYTES = 8192
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _PRECONDITION = {"412", "PreconditionFailed"}
 _DENIED = {"403", "AccessDenied", "Forbidden"}
@@ -88,8 +88,8 @@ class Storage:
                             version_id=head.get("VersionId"), content_type=head.get("ContentType"),
                             metadata=dict(head.get("Metadata") or {}))
 
-    def read_head_bytes(self, record: SourceRecord, count: int = SNIFF_BYTES) -> bytes:
-        """The first ``count`` bytes, by a ranged GET (for libmagic)."""
+    def read_head_bytes(self, record: SourceRecord, count: int = HEAD_BYTES) -> bytes:
+        """The first ``count`` bytes, by a ranged GET (for the host's signature check)."""
         resp = self._source("GET", record, Range=f"bytes=0-{count - 1}")
         with s3_errors(f"GET (range) s3://{record.bucket}/{record.key}"):
             return resp["Body"].read(count)

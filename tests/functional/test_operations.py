@@ -12,7 +12,6 @@ import sys
 import uuid
 
 import boto3
-import pytest
 import requests
 
 from tests.conftest import wait_for

@@ -64,7 +64,8 @@ def test_upload_is_published_with_a_manifest_and_the_message_deleted(stack, medi
         body = obj["Body"].read()
         assert obj["ContentType"] == out["content_type"]
         assert hashlib.sha256(body).hexdigest() == out["sha256"] and len(body) == out["size"]
-    assert set(manifest["timings"]) >= {"head", "sniff", "download", "sandbox", "transcode", "media_probe",
+    assert manifest["signature"] == "isobmff"
+    assert set(manifest["timings"]) >= {"head", "signature", "download", "sandbox", "transcode", "media_probe",
                                         "media_verify", "container_start"}
     assert not exists(stack, key, stack.resources.temp_bucket), "temp object should be deleted"
     assert stack.counts(stack.resources.dlq_url) == (0, 0)

@@ -13,6 +13,8 @@ import pytest
 from container.errors import OutputCheckFailed
 from container.hls import read_playlist
 from container.probe import probe_input
+from container.sniff import sniff_file
+from container.timeline import Decoded
 from container.verify import duration_tolerance, verify_outputs
 from tests.expect import video_outputs
 from tests.sandboxed import integrated_loudness, run_container, streams
@@ -38,7 +40,7 @@ def by_name(result):
 def test_hls_has_a_playlist_per_rendition_and_a_master(long_run):
     code, result, out = long_run
     assert code == 0, result
-    assert [o["name"] for o in result["outputs"]] == video_outputs("720p", "480p", segments=3)
+    assert [o["name"] for o in result["outputs"]] == video_outputs("720p", "480p", segments=0)  # the playlists list the 3 segments each
     master = (out / "hls_master.m3u8").read_text().splitlines()
     assert master[0] == "#EXTM3U"
     infs = [line for line in master if line.startswith("#EXT-X-STREAM-INF:")]
@@ -88,9 +90,9 @@ def test_the_storyboard_interval_grows_to_keep_the_tile_cap(tmp_path, long_clip)
 
 @pytest.fixture(scope="module")
 def ready_made(tmp_path_factory):
-    """An input that already is the 480p rendition: H.264 High, yuv420p, 854x480, under 1.5 Mb/s, AAC-LC stereo,
-    carrying tags (a title and a GPS location) that must not survive."""
-    return make_video(str(tmp_path_factory.mktemp("ready") / "ready.mp4"), width=854, height=480, seconds=3,
+    """An input that already is the 720p rendition: H.264 High, yuv420p, 1280x720 (untagged: taken as BT.709 at
+    720 lines), under 3 Mb/s, AAC-LC stereo, carrying tags (a title and a GPS location) that must not survive."""
+    return make_video(str(tmp_path_factory.mktemp("ready") / "ready.mp4"), width=1280, height=720, seconds=3,
                       options={"crf": "35", "g": "50", "profile": "high"},
                       metadata={"title": "private title", "location": "+48.8577+002.2950/"})
 
@@ -103,25 +105,27 @@ def video_packets(path):
 def test_an_input_that_is_already_a_rendition_is_remuxed_not_encoded(tmp_path, ready_made):
     code, result, out = run_container(tmp_path, ready_made)
     assert code == 0, result
-    video = by_name(result)["video_480p.mp4"]
+    video = by_name(result)["video_720p.mp4"]
     assert (video["method"], video["audio_method"]) == ("copy", "copy")
     assert video["fast_path"] == {"used": True, "audio_copied": True, "reason": "input already matches this rendition"}
-    assert video_packets(out / "video_480p.mp4") == video_packets(ready_made)  # bit-exact: nothing re-encoded
-    with av.open(str(out / "video_480p.mp4")) as c:
+    assert video_packets(out / "video_720p.mp4") == video_packets(ready_made)  # bit-exact: nothing re-encoded
+    with av.open(str(out / "video_720p.mp4")) as c:
         assert "title" not in c.metadata and not any("location" in k for k in c.metadata)
-    assert [o["name"] for o in result["outputs"]] == video_outputs("480p")
+        context = c.streams.video[0].codec_context  # the copy's parameter sets now say BT.709
+        assert (context.color_primaries, context.color_trc, context.colorspace) == (1, 1, 1)
+    assert [o["name"] for o in result["outputs"]] == video_outputs("720p", "480p", segments=0)
 
 
 @pytest.mark.parametrize("spec, reason", [
     ({"profile": {"video": {"stream_copy": False}}}, "disabled by the profile"),
-    ({"profile": {"video": {"renditions": [480], "maxrate_kbps": [150]}}}, "over the rendition's 150 kb/s cap"),
+    ({"profile": {"video": {"renditions": [720], "maxrate_kbps": [150]}}}, "over the rendition's 150 kb/s cap"),
 ])
 def test_the_fast_path_is_refused_with_a_reason(tmp_path, ready_made, spec, reason):
     code, result, out = run_container(tmp_path, ready_made, spec)
-    video = by_name(result)["video_480p.mp4"]
+    video = by_name(result)["video_720p.mp4"]
     assert code == 0 and video["method"] == "encode" and reason in video["fast_path"]["reason"]
-    assert video_packets(out / "video_480p.mp4") != video_packets(ready_made)
-    with av.open(str(out / "video_480p.mp4")) as c:  # re-encoded outputs carry no source tags either
+    assert video_packets(out / "video_720p.mp4") != video_packets(ready_made)
+    with av.open(str(out / "video_720p.mp4")) as c:  # re-encoded outputs carry no source tags either
         assert "title" not in c.metadata and not any("location" in k for k in c.metadata)
 
 
@@ -187,19 +191,41 @@ def test_a_still_image_is_not_called_animated(tmp_path, media):
     assert code == 0 and {o["animated"] for o in result["outputs"]} == {False}
 
 
-def test_duration_tolerance_is_half_a_percent_with_a_one_frame_floor():
-    assert duration_tolerance(600.0, 25.0, True) == pytest.approx(3.0)
-    assert duration_tolerance(2.0, 25.0, True) == pytest.approx(0.04 + 1152 / 44100 + 0.001)
-    assert duration_tolerance(2.0, None, False) == pytest.approx(0.01)
+def test_duration_tolerance_is_half_a_percent_or_the_frame_granularity_of_both_ends():
+    assert duration_tolerance(600.0, 25.0, 1024 / 48000) == pytest.approx(3.0)
+    # one video frame, two source AAC frames (priming, padding) and two of the longest frame we write
+    assert duration_tolerance(2.0, 25.0, 1024 / 48000) == pytest.approx(0.04 + 2 * 1024 / 48000 + 2 * 1152 / 44100
+                                                                          + 0.001)
+    assert duration_tolerance(2.0, None, None) == pytest.approx(0.01)
+
+
+def test_an_untagged_source_below_720_lines_is_encoded_not_copied(tmp_path):
+    """Untagged SD is taken as BT.601 and converted; a copy could only be mislabelled."""
+    src = make_video(str(tmp_path / "sd.mp4"), width=854, height=480, seconds=2,
+                     options={"crf": "35", "g": "50", "profile": "high"})
+    code, result, out = run_container(tmp_path, src)
+    video = by_name(result)["video_480p.mp4"]
+    assert code == 0 and video["method"] == "encode" and "colour tags" in video["fast_path"]["reason"]
+    with av.open(str(out / "video_480p.mp4")) as c:
+        context = c.streams.video[0].codec_context
+        assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (1, 1, 1, 1)
 
 
 def test_an_output_shorter_than_the_source_fails_the_check(tmp_path, media):
     code, _, out = run_container(tmp_path, media["clip"])  # a 2.0 s source → a verified 2.0 s MP4
-    longer = make_video(str(tmp_path / "longer.mp4"), seconds=2.1)  # a source 5 % longer than that output
+    longer = make_video(str(tmp_path / "longer.mp4"), seconds=2.5)  # a source 25 % longer than that output
     planned = [{"name": "video_360p.mp4", "kind": "video", "width": 640, "height": 360}]
     with pytest.raises(OutputCheckFailed, match="duration"):
-        verify_outputs(str(out), planned, probe_input(longer, "mov", "video"))
-    assert code == 0 and verify_outputs(str(out), planned, probe_input(media["clip"], "mov", "video"))
+        verify_outputs(str(out), planned, *decode_of(longer))
+    assert code == 0 and verify_outputs(str(out), planned, *decode_of(media["clip"]))
+
+
+def decode_of(path):
+    """The probe and the decoded duration of ``path``, as the program measures them."""
+    probe = probe_input(path, sniff_file(path))
+    with av.open(path) as c:
+        frames = list(c.decode(video=0))
+    return probe, Decoded(frames[-1].time + 1 / probe.video.fps - frames[0].time, probe.audio_frame)
 
 
 def test_variable_frame_rate_on_a_millisecond_time_base_keeps_every_frame_time(tmp_path):

@@ -40,7 +40,7 @@ def test_the_image_transcodes_and_leaves_no_container(docker_settings, docker, m
     cleanup(request)
     result = DockerSandbox(docker_settings).run(request)
     assert result.result["status"] == "ok" and result.start_seconds > 0
-    assert [o["name"] for o in result.result["outputs"]] == video_outputs("360p")
+    assert [o["name"] for o in result.result["outputs"]] == video_outputs("360p", segments=0)
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 

@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) for the event parser and the stage-1 validator."""
+"""Property tests (hypothesis) for the event parser and the host's stage-1 checks."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from worker.errors import PoisonMessage, RejectedInput
 from worker.events import parse_body
 from worker.keys import manifest_key, rejection_key
-from worker.sniff import ALLOWED, check_key, sniff
+from worker.precheck import Signature, check_key, check_signature
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -67,12 +67,12 @@ def test_check_key_accepts_or_rejects_with_bad_key(key):
         assert len(key) <= 512 and not any(ord(c) < 32 or c == "\x7f" for c in key)
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=200)
-@given(st.binary(max_size=4096))
-def test_sniff_accepts_only_allowed_types_or_rejects_with_a_reason(head):
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=500)
+@given(st.binary(max_size=256))
+def test_the_signature_check_names_a_media_signature_or_rejects_with_a_reason(head):
     try:
-        media = sniff(head, key="x.mp4")
+        found = check_signature(head)
     except RejectedInput as exc:
         assert exc.reason.value in ("not_media", "unsupported_type")
     else:
-        assert ALLOWED[media.mime] == media
+        assert isinstance(found, Signature) and found.kind_hint in ("video", "audio", "image")

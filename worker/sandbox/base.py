@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError
+from worker.sandbox import result_schema
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,24 +70,25 @@ class Sandbox(ABC):
         """Release what the runtime holds (clients, containers)."""
 
 
-def read_result(output_dir: str) -> dict[str, Any] | None:
-    """Parse ``result.json``; None when missing, oversized or not an object."""
+def read_result(output_dir: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse and validate ``result.json``: (the result, None), or (None, why it is not one)."""
     path = os.path.join(output_dir, RESULT_NAME)
     try:
         if os.path.islink(path) or os.path.getsize(path) > MAX_RESULT_BYTES:
-            return None
+            return None, f"{RESULT_NAME} is a link or larger than {MAX_RESULT_BYTES} bytes"
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    except (OSError, ValueError) as exc:
+        return None, f"{RESULT_NAME} is missing or not JSON: {exc}"
+    why = result_schema.problem(doc)
+    return (None, f"{RESULT_NAME} does not conform to its schema at {why}") if why else (doc, None)
 
 
 def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
     """Map a finished run onto a result or an error of the tree."""
     if run.timed_out:
         raise ResourceExhausted(Reason.SANDBOX_TIMEOUT, "the transcode ran past the job timeout and was killed")
-    result = read_result(output_dir)
+    result, unreadable = read_result(output_dir)
     if run.oom_killed or run.exit_code == EXIT_NO_MEMORY:
         raise ResourceExhausted(Reason.SANDBOX_OOM, "the transcode ran out of memory")
     if run.exit_code == EXIT_OK and result and result.get("status") == "ok":
@@ -101,6 +103,8 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
         raise RetryableError(Reason.SANDBOX_CRASHED, f"the transcode died of {name}: {run.log_tail[-500:]}")
     if result and result.get("reason") == "output_check_failed":
         raise RetryableError(Reason.OUTPUT_CHECK_FAILED, str(result.get("message", ""))[:2000])
+    if unreadable and run.exit_code in (EXIT_OK, EXIT_REJECTED):  # it ended as if well, and said nothing valid
+        raise RetryableError(Reason.SANDBOX_ERROR, f"the sandbox's result is not trusted: {unreadable}")
     detail = (result or {}).get("message") or run.log_tail[-1000:]
     if "No space left on device" in detail or "No space left on device" in run.log_tail:
         raise RetryableError(Reason.WORK_DIR_FULL, f"the job's output directory filled up: {detail[-300:]}")

@@ -71,7 +71,7 @@ class DockerSandbox(Sandbox):
 
         in_dir, out_dir = os.path.dirname(request.input_path), request.output_dir
         threads = max(1, int(request.spec.get("threads", 1)))
-        file_cap = max(64 * 1024 * 1024, 4 * os.path.getsize(request.input_path))
+        file_cap = self._settings.output_rlimit_bytes  # above the sandbox's own output cap (container.limits)
         memory = f"{request.memory_mb}m"
         return {
             "image": self._settings.sandbox_image,

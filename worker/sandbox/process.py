@@ -46,8 +46,7 @@ class ProcessSandbox(Sandbox):
         spec_path = prepare_spec(request)
         memory = request.memory_mb * 1024 * 1024
         cpu_seconds = int(request.timeout * max(1, int(request.spec.get("threads", 1)))) + 10
-        # Outputs can never be larger than a few times the input, whatever the header claims.
-        file_size = max(64 * 1024 * 1024, 4 * os.path.getsize(request.input_path))
+        file_size = self._settings.output_rlimit_bytes  # above the sandbox's own output cap (container.limits)
         cmd = [sys.executable, "-s", "-m", "worker.sandbox.launch", str(memory), str(cpu_seconds), str(file_size),
                "--", sys.executable, "-s", "-m", "container", "--input", request.input_path,
                "--output-dir", request.output_dir, "--spec", spec_path]

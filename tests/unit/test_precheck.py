@@ -1,0 +1,67 @@
+"""The host's stage-1 checks: a fixed signature table, no parser of upload content (libmagic runs in the
+sandbox: container.sniff). The table must let through everything the sandbox accepts."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from container.sniff import ALLOWED, sniff_file
+from worker.errors import Reason, RejectedInput
+from worker.precheck import HEAD_BYTES, check_signature
+
+
+def head(path):
+    with open(path, "rb") as fh:
+        return fh.read(HEAD_BYTES)
+
+
+@pytest.mark.parametrize("name", ["clip", "mp3", "png", "silent", "portrait"])
+def test_what_the_sandbox_accepts_passes_the_host_signature_check(media, name):
+    accepted = sniff_file(media[name])  # libmagic, as inside the sandbox
+    assert accepted.mime in ALLOWED
+    found = check_signature(head(media[name]))
+    assert found.kind_hint in ("video", "audio", "image")
+
+
+def test_every_device_file_passes_both_checks(device_files):
+    for name, path in device_files.items():
+        assert sniff_file(path).mime in ALLOWED, name
+        check_signature(head(path))
+
+
+@pytest.mark.parametrize("data", [b"", b"#EXTM3U\n/etc/passwd\n", b"\x7fELF\x02\x01\x01" + bytes(200),
+                                  b"PK\x03\x04" + bytes(60),
+                                  b"%PDF-1.7\n", b"<!DOCTYPE html><html>"])
+def test_non_media_is_refused_before_the_download(data):
+    with pytest.raises(RejectedInput) as info:
+        check_signature(data)
+    assert info.value.reason is Reason.NOT_MEDIA
+
+
+@pytest.mark.parametrize("data", [b"<svg xmlns='http://www.w3.org/2000/svg'></svg>",
+                                  b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>',
+                                  b"II*\0" + bytes(60), b"BM" + bytes(60), b"MThd" + bytes(20)])
+def test_media_we_do_not_take_is_unsupported_type_on_the_host(data):
+    with pytest.raises(RejectedInput) as info:
+        check_signature(data)
+    assert info.value.reason is Reason.UNSUPPORTED_TYPE
+
+
+def test_the_sandbox_calls_svg_unsupported_too(tmp_path):
+    path = tmp_path / "x.svg"
+    path.write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'></svg>")
+    from container.errors import Rejected
+    with pytest.raises(Rejected) as info:
+        sniff_file(str(path))
+    assert info.value.reason == "unsupported_type"
+
+
+def test_no_worker_module_loads_a_parser_of_upload_content():
+    """libmagic, PyAV, Pillow and libheif never load in the host service's processes."""
+    code = ("import sys, worker.service, worker.job, worker.pool, worker.cli, worker.publish, worker.outputs;"
+            "bad = sorted(m for m in ('magic', 'av', 'PIL', 'pillow_heif', 'numpy') if m in sys.modules);"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.stdout.strip() == ""
