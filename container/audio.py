@@ -13,6 +13,7 @@ from typing import Any
 import av
 
 from container.encoders import add_aac, decode_packet, mux_all
+from container.errors import Rejected
 from container.limits import DecodeBudget, output_cap
 from container.probe import Probe, open_input
 from container.timeline import Decoded, check_complete
@@ -85,6 +86,8 @@ def transcode_audio(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> tupl
             _drain(graph, outputs, waveform)
         for out, stream in outputs:
             mux_all(out, stream.encode(None))
+    if not budget.samples:
+        raise Rejected("decode_failed", "no audio frame could be decoded")
     decoded = Decoded(budget.extent.seconds, budget.extent.audio_frame)
     check_complete(decoded.seconds, probe)
     if waveform is not None:

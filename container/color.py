@@ -9,7 +9,9 @@
   linearise (PQ: its EOTF; HLG: inverse OETF and the BT.2100 OOTF, γ 1.2, 1000 cd/m²), 100 cd/m² as 1.0,
   BT.2020 → BT.709 primaries, Hable's curve on the largest component with a peak of 1000 cd/m², then the
   BT.1886 inverse EOTF (γ 2.4). The wheel's FFmpeg has no zscale, and its swscale colour mapping lands
-  10–11 ΔE from that reference on colour bars, the LUT 0.4–1.4 (docs/BENCHMARKS.md, "HDR").
+  10–16 ΔE from that reference on colour bars, the program's outputs 0.6–1.7 (docs/BENCHMARKS.md, "HDR").
+* SDR sources in BT.2020 primaries get a LUT too, without the tone curve: BT.1886 to light, BT.2020 →
+  BT.709 primaries, clipped, and back.
 """
 from __future__ import annotations
 
@@ -40,17 +42,19 @@ def frame_tags(frame: av.VideoFrame) -> dict[str, str | None]:
             "colorspace": MATRICES.get(int(frame.colorspace))}
 
 
-def hdr_transfer(video: Any) -> str | None:
-    """``pq`` or ``hlg`` for an HDR source (a :class:`container.probe.VideoInfo`), else None."""
-    return HDR_TRANSFERS.get(video.color_trc or "")
+def lut_transfer(video: Any) -> str | None:
+    """Which LUT a source (a :class:`container.probe.VideoInfo`) needs: ``pq`` or ``hlg`` for HDR, ``bt2020``
+    for SDR in BT.2020 primaries (a gamut change only), None for BT.709/BT.601 sources."""
+    hdr = HDR_TRANSFERS.get(video.color_trc or "")
+    return hdr or ("bt2020" if video.color_primaries == "bt2020" else None)
 
 
 def video_chain(video: Any, width: int, height: int, pix_fmt: str = "yuv420p") -> list[tuple[str, str]]:
     """The filters that take a source frame to a BT.709 SDR frame of ``width`` × ``height`` (after rotation)."""
-    hdr = hdr_transfer(video)
-    if hdr is not None:
-        return [("scale", f"{width}:{height}:flags=lanczos:in_color_matrix=bt2020:in_range=tv"),
-                ("format", "gbrp16le"), ("lut3d", f"file={tone_map_lut(hdr)}:interp=tetrahedral"),
+    lut = lut_transfer(video)
+    if lut is not None:
+        return [("scale", f"{width}:{height}:flags=lanczos:in_color_matrix=bt2020"),
+                ("format", "gbrp16le"), ("lut3d", f"file={tone_map_lut(lut)}:interp=tetrahedral"),
                 ("scale", "out_color_matrix=bt709:out_range=tv"), ("format", pix_fmt), _TAG_709]
     matrix = _SCALE_MATRIX.get(video.colorspace or "") or ("bt709" if min(video.width, video.height) >= 720
                                                            else "bt601")
@@ -71,7 +75,8 @@ def tag_bt709(codec_context: Any) -> None:
 
 @lru_cache(maxsize=2)
 def tone_map_lut(transfer: str) -> str:
-    """Write the ``.cube`` LUT for ``pq`` or ``hlg`` into the scratch directory once per run; return its path."""
+    """Write the ``.cube`` LUT for ``pq``, ``hlg`` or ``bt2020`` into the scratch directory once per run; return
+    its path."""
     from container.tonemap import cube_text  # numpy: only HDR jobs import it
 
     fd, path = tempfile.mkstemp(prefix=f"tonemap-{transfer}-", suffix=".cube", dir=os.environ.get("TMPDIR"))

@@ -60,7 +60,9 @@ def plan_copy(src: str, probe: Probe, sizes: list[tuple[int, int, int]], setting
         copy_audio = audio is not None and audio.codec_context.name == "aac" and \
             audio.codec_context.profile == "LC" and audio.codec_context.channels == 2 and \
             audio.codec_context.sample_rate in AAC_COPY_RATES
-        gap, kbps = _scan(inp, stream)
+        gap, kbps, hidden = _scan(inp, stream)
+    if hidden:  # an MP4 keeps the edit list, HLS segments cannot: the pre-roll would play there
+        return CopyPlan(None, False, f"an edit list hides {hidden} frames of pre-roll (a trimmed clip)")
     if kbps > cap_kbps:
         return CopyPlan(None, False, f"video bitrate {kbps:.0f} kb/s is over the rendition's {cap_kbps} kb/s cap")
     longest = 2 * float(settings["gop_seconds"])
@@ -69,12 +71,16 @@ def plan_copy(src: str, probe: Probe, sizes: list[tuple[int, int, int]], setting
     return CopyPlan(index, copy_audio, "input already matches this rendition")
 
 
-def _scan(inp: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[float | None, float]:
-    """Longest keyframe interval (None when the first packet is not one) and mean bitrate in kb/s."""
+def _scan(inp: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[float | None, float, int]:
+    """Longest keyframe interval (None when the first packet is not one), mean bitrate in kb/s, and how many
+    packets an edit list hides."""
     keyframes: list[float] = []
-    size, first, last = 0, None, None
+    size, first, last, hidden = 0, None, None, 0
     for packet in inp.demux(stream):
         if packet.size == 0 or packet.pts is None:
+            continue
+        if packet.is_discard:
+            hidden += 1
             continue
         t = float(packet.pts * stream.time_base)
         first = t if first is None else min(first, t)
@@ -83,7 +89,7 @@ def _scan(inp: av.container.InputContainer, stream: av.video.stream.VideoStream)
         if packet.is_keyframe:
             keyframes.append(t)
     if first is None or last is None or not keyframes or keyframes[0] > first:
-        return None, 0.0
+        return None, 0.0, hidden
     marks = sorted(keyframes) + [last]
     span = max(last - first, 0.001)
-    return max(b - a for a, b in zip(marks, marks[1:])), size * 8 / span / 1000
+    return max(b - a for a, b in zip(marks, marks[1:])), size * 8 / span / 1000, hidden

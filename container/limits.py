@@ -86,6 +86,11 @@ class DecodeBudget:
         if frame.time is not None:
             self.extent.add("audio", frame.time, frame.samples / rate)
 
+    @property
+    def samples(self) -> int:
+        """Audio samples decoded so far."""
+        return self._samples
+
     def seen(self, kind: str, start: float, length: float) -> None:
         """Media reached without decoding (a stream-copied packet)."""
         self.extent.add(kind, start, length)

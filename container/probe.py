@@ -2,6 +2,7 @@
 frame, and measure the packets' span (see container.timeline)."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -19,6 +20,7 @@ IMAGE_DEMUXERS = frozenset({
 # Only the local file, only the chosen demuxer: a hostile upload must not make FFmpeg open URLs or other
 # files, nor switch to a nested playlist/concat demuxer (FFmpeg copies these lists into nested demuxers).
 OPEN_OPTIONS = {"protocol_whitelist": "file"}
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Probe:
     media_seconds: float = 0.0  # the span of the chosen streams' packets (container.timeline.scan)
     audio_frame: float = 0.0  # the longest audio packet, seconds
     video_seconds: float = 0.0  # the span of the video stream's packets alone
-    duration_indexed: bool = False  # the declared duration comes from an index, not an estimate
+    indexed_duration: float | None = None  # the chosen streams' own duration where an index holds it
     video_index: int | None = None
     audio_index: int | None = None
 
@@ -115,10 +117,10 @@ def probe_input(path: str, media: MediaType, limits: Limits | None = None) -> Pr
         if media.mime == "image/avif" and len(container.streams.video) > 1:
             # FFmpeg exposes an AVIF grid as its tiles, and this sandbox's libheif has no AV1 decoder
             raise Rejected("unsupported_type", f"a gridded AVIF ({len(container.streams.video)} tiles)")
-        duration = float(container.duration / av.time_base) if container.duration else None
-        indexed = demuxer in INDEXED_DEMUXERS and duration is not None
+        duration = float(container.duration / av.time_base) if container.duration and container.duration > 0 else None
+        indexed = _indexed_duration(demuxer, (vstream, astream))
         if indexed:
-            limits.check_duration(duration)  # cheap and early; the packets are checked below whatever it says
+            limits.check_duration(indexed)  # cheap and early; the packets are checked below whatever it says
         audio = _audio_info(astream) if astream is not None else None
         if audio:
             limits.check_audio(audio.channels, audio.sample_rate)
@@ -139,9 +141,19 @@ def probe_input(path: str, media: MediaType, limits: Limits | None = None) -> Pr
         limits.check_duration(timeline.seconds, "the media")
     return Probe(format_name=fmt, kind=kind, duration=duration, video=video, audio=audio, demuxer=demuxer,
                  mime=media.mime, media_seconds=timeline.seconds if timeline else 0.0,
-                 audio_frame=timeline.audio_frame if timeline else 0.0, duration_indexed=indexed,
+                 audio_frame=timeline.audio_frame if timeline else 0.0, indexed_duration=indexed,
                  video_seconds=timeline.video_seconds if timeline else 0.0,
                  video_index=indices[0], audio_index=indices[1])
+
+
+def _indexed_duration(demuxer: str, streams: tuple[Any, Any]) -> float | None:
+    """The longest of the chosen streams' own durations, for a container that keeps them in an index (the
+    whole file's may be a longer other track's, or an estimate)."""
+    if demuxer not in INDEXED_DEMUXERS:
+        return None
+    seconds = [float(s.duration * s.time_base) for s in streams
+               if s is not None and s.duration and s.duration > 0 and s.time_base]
+    return max(seconds) if seconds else None
 
 
 def _heif_probe(path: str, media: MediaType, limits: Limits) -> Probe:
@@ -193,5 +205,7 @@ def _first_frame(container: av.container.InputContainer, stream: av.stream.Strea
 
 def _audio_info(stream: av.audio.stream.AudioStream) -> AudioInfo:
     ctx = stream.codec_context
+    language = stream.metadata.get("language") or ""
+    # a tag the upload wrote: kept only in the shape of a language code (the host's schema bounds it too)
     return AudioInfo(codec=ctx.name, channels=ctx.channels, sample_rate=ctx.sample_rate,
-                     language=stream.metadata.get("language"))
+                     language=language if _LANGUAGE.match(language) else None)

@@ -8,9 +8,9 @@ Headers estimate (an MP3 without a Xing/VBRI header is timed from its first fram
   evidence of damage: ``corrupt_media``.
 * :class:`Extent` tracks what the decode pass really produced (first and last frame of each stream); the
   outputs are checked against that.
-* A file is truncated only on evidence: its decode stops well before the packets do, or the packets stop
-  well before a duration the container holds in an index (MP4/MOV, Matroska with Duration, AVI, WAV, FLAC),
-  never against a bitrate estimate.
+* A file is truncated only on evidence: its decode stops well before the packets do, or before the chosen
+  streams' own duration where the container holds one in an index (MP4/MOV track durations, AVI, WAV, FLAC;
+  Matroska streams rarely carry one), never against a bitrate estimate or another track's length.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def scan(container: av.container.InputContainer, streams: list[Any]) -> Timeline
     extent, video = Extent(), Extent()
     try:
         for packet in container.demux(*streams):
-            if packet.size == 0 or packet.time_base is None:
+            # discarded packets are an edit list's pre-roll (a clip trimmed without re-encoding): not shown
+            if packet.size == 0 or packet.time_base is None or packet.is_discard:
                 continue
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
@@ -92,10 +93,13 @@ class Decoded:
 
 
 def check_complete(decoded: float, probe: Any) -> None:
-    """Reject as truncated when the decode stops well short of the packets, or well short of the duration an
-    indexed container declares (``probe``: a container.probe.Probe)."""
-    packets, declared = probe.media_seconds, probe.duration
+    """Reject as truncated when the decode stops well short of the packets, or well short of the chosen streams'
+    duration in an indexed container (``probe``: a container.probe.Probe)."""
+    packets = probe.media_seconds
+    if decoded <= 0:  # frames without timestamps (rare raw streams): nothing to judge by, so no verdict
+        return
     if packets and decoded + truncation_slack(packets) < packets:
         raise Rejected("corrupt_media", f"truncated: {decoded:.1f} s decode of {packets:.1f} s of packets")
-    if probe.duration_indexed and declared and decoded + truncation_slack(declared) < declared:
+    declared = probe.indexed_duration
+    if declared and decoded + truncation_slack(declared) < declared:
         raise Rejected("corrupt_media", f"truncated: {decoded:.1f} s decode; the container's index says {declared:.1f} s")

@@ -30,7 +30,10 @@ def to_linear(rgb: np.ndarray, transfer: str) -> np.ndarray:
 
 
 def hdr_to_sdr(rgb: np.ndarray, transfer: str) -> np.ndarray:
-    """Non-linear BT.2020 HDR → non-linear BT.709 SDR, both in [0, 1]."""
+    """Non-linear BT.2020 (``pq``, ``hlg``, or ``bt2020``: SDR) → non-linear BT.709 SDR, both in [0, 1]."""
+    if transfer == "bt2020":  # SDR: the same display curve, only the primaries change
+        linear = np.power(np.clip(rgb, 0.0, 1.0), 2.4) @ BT2020_TO_BT709.T
+        return np.power(np.clip(linear, 0.0, 1.0), 1 / 2.4)
     linear = to_linear(rgb, transfer) @ BT2020_TO_BT709.T
     signal = np.maximum(linear.max(axis=-1), 1e-6)
     linear = linear * (_hable(signal) / _hable(PEAK) / signal)[..., None]

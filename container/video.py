@@ -173,7 +173,8 @@ def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudge
     for r in ladder:
         target = r.copies.get(packet.stream.index)
         if target is not None and packet.size:  # size 0: an end-of-stream marker, not media
-            if packet.pts is not None and packet.time_base is not None:  # copied media counts as decoded media
+            # copied media counts as decoded media, but an edit list's hidden pre-roll is not shown: not counted
+            if packet.pts is not None and packet.time_base is not None and not packet.is_discard:
                 budget.seen(packet.stream.type, float(packet.pts * packet.time_base),
                             float((packet.duration or 0) * packet.time_base))
             for out in (r.retag.filter(packet) if packet.stream.type == "video" and r.retag else [packet]):

@@ -35,7 +35,7 @@ def graph_rgb(source: str, steps: list[tuple[str, str]]):
 
 
 def main() -> None:
-    for transfer in ("hlg", "pq"):
+    for transfer in ("hlg", "pq", "bt2020"):
         tmp = Path(tempfile.mkdtemp())
         source = str(tmp / f"{transfer}.mp4")
         hdr_video(transfer)(source)
@@ -51,7 +51,7 @@ def main() -> None:
         }
         for name, picture in methods.items():
             mean, cell = compare(picture, reference)
-            print(f"{transfer:3}  {name:24}  mean colour ΔE {mean:5.2f}   median cell ΔE {cell:5.2f}")
+            print(f"{transfer:6}  {name:24}  mean colour ΔE {mean:5.2f}   median cell ΔE {cell:5.2f}")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def _avif(path: str) -> None:
            "1", "-cpu-used", "8", path)
 
 
-HDR_TRC = {"hlg": "arib-std-b67", "pq": "smpte2084"}
+HDR_TRC = {"hlg": "arib-std-b67", "pq": "smpte2084", "bt2020": "bt2020-10"}  # the last: SDR in BT.2020 primaries
 
 
 def hdr_video(transfer: str, seconds: float = 2) -> Callable[[str], None]:
@@ -135,6 +135,20 @@ def _vfr_screen(path: str) -> None:
     ffmpeg("-f", "lavfi", "-i", MOVING.format(size="640x360", rate=60, seconds=4),
            "-vf", "select='not(between(t,1,2))+not(mod(n,3))'", "-fps_mode", "vfr", "-c:v", "libx264",
            "-preset", "ultrafast", "-video_track_timescale", "60000", path)
+
+
+def _trimmed(size: str, gop: int, start: float) -> Callable[[str], None]:
+    """"Trim" on a phone copies the frames from the keyframe before the cut and hides them by an edit list.
+    At 1280x720, H.264 High with a 2 s GOP, it is also shaped like a ladder rung (a stream-copy candidate)."""
+    def make(path: str) -> None:
+        full = path + ".full.mp4"
+        ffmpeg("-f", "lavfi", "-i", MOVING.format(size=size, rate=25, seconds=10), "-f", "lavfi", "-i",
+               LAVFI_AUDIO.format(rate=48000, seconds=10), "-ac", "2", "-c:v", "libx264", "-preset", "veryfast",
+               "-profile:v", "high", "-crf", "30", "-maxrate", "2000k", "-bufsize", "4000k", "-g", str(gop),
+               "-c:a", "aac", full)
+        ffmpeg("-ss", str(start), "-i", full, "-t", "4", "-c", "copy", path)
+        os.remove(full)
+    return make
 
 
 def _mov_timecode(path: str) -> None:
@@ -188,6 +202,10 @@ DEVICES: list[Device] = [
     Device("hires.flac", "24-bit / 96 kHz studio masters", _hires_flac, "audio", 3.0, True),
     Device("vfr_screen.mp4", "a 60 fps screen recorder (variable frame rate)", _vfr_screen, "video", 4.0, False,
            (640, 360)),
+    Device("trimmed.mp4", "a clip trimmed on a phone without re-encoding (an edit list over 4 s of pre-roll)",
+           _trimmed("640x360", 250, 4), "video", 4.12, True, (640, 360)),  # -t 4 ends after a B-frame: 4.12 s
+    Device("trimmed_720p.mp4", "the same in a ladder rung's shape (encoded: HLS cannot hide the pre-roll)",
+           _trimmed("1280x720", 50, 3.5), "video", 4.12, True, (1280, 720)),  # the cut lands after a B-frame
     Device("timecode.mov", "cameras and editors (a timecode track)", _mov_timecode, "video", 3.0, True, (640, 360)),
     Device("two_languages.mkv", "films and rips (two audio languages, the second the default)", _two_language_mkv,
            "video", 3.0, True, (640, 360)),

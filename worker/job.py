@@ -27,7 +27,7 @@ from worker.outputs import collect_outputs, fast_path, key_of
 from worker.profiles import load_profiles
 from worker.publish import Publisher
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
-from worker.settings import Settings
+from worker.settings import MiB, Settings
 from worker.precheck import HEAD_BYTES, check_key, check_signature
 from worker.storage import Storage
 
@@ -147,7 +147,8 @@ class JobRunner:
             store.download(record, input_path, head.size)
         profile, profile_names = self._profiles.select(record.key, head.metadata)
         spec = {"kind_hint": signature.kind_hint, "threads": self._settings.codec_threads,
-                "limits": self._settings.limits(), "profile": profile}
+                "limits": {**self._settings.limits(), "max_output_bytes": output_ceiling(self._settings)},
+                "profile": profile}
         request = SandboxRequest(job_id=job.job_id, input_path=input_path, output_dir=out_dir, spec=spec,
                                  timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
                                  labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})
@@ -269,6 +270,14 @@ class JobRunner:
     def close(self) -> None:
         """Release the sandbox runtime."""
         self._sandbox.close()
+
+
+def output_ceiling(settings: Settings) -> int:
+    """What one job may write: ``MAX_OUTPUT_MB``, or its share of the work directory (a tmpfs: RAM) if less, so
+    that a pool of jobs at their ceilings cannot fill it (a full one is retried as ``work_dir_full``)."""
+    fs = os.statvfs(settings.work_dir)
+    share = fs.f_blocks * fs.f_frsize // max(1, settings.pool) - settings.max_file_size
+    return max(16 * MiB, min(settings.max_output_mb * MiB, share))
 
 
 def _now() -> str:

@@ -94,7 +94,7 @@ def _extinf(line: str) -> float | None:
         value = float(line[8:].split(",", 1)[0])
     except ValueError:
         return None
-    return value if 0 < value < 3600 else None
+    return value if 0 <= value < 3600 else None
 
 
 def fast_path(result: dict[str, Any]) -> dict[str, Any] | None:

@@ -55,13 +55,16 @@ def _unaccepted(head: bytes) -> str | None:
     if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
         return "SVG"
     for prefix, name in ((b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"BM", "BMP"), (b"8BPS", "PSD"),
-                         (b"MThd", "MIDI"), (b"#!AMR", "AMR")):
+                         (b"MThd", "MIDI"), (b"#!AMR", "AMR"), (b"FLV\x01", "FLV"), (b"\0\0\x01\xba", "MPEG-PS"),
+                         (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "ASF/WMV")):
         if head.startswith(prefix):
             return name
     if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
         return "AIFF"
     if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
         return "MPEG-TS"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:  # MPEG audio sync with layer 0: ADTS
+        return "raw AAC (ADTS)"
     return None
 
 
@@ -76,6 +79,8 @@ def _match(head: bytes) -> Signature | None:
         return Signature("quicktime", "video")
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return Signature("ebml", "video")
+    if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":  # WAV past 4 GiB's header form (EBU Tech 3306)
+        return Signature("wav", "audio")
     if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WAVE", b"WEBP"):
         return Signature({b"AVI ": "avi", b"WAVE": "wav", b"WEBP": "webp"}[head[8:12]],
                          "image" if head[8:12] == b"WEBP" else ("video" if head[8:12] == b"AVI " else "audio"))

@@ -36,9 +36,6 @@ def _setting(default: Any, doc: str, *, lo: float | None = None, hi: float | Non
     return field(default=default, metadata=meta)
 
 
-OUTPUT_RLIMIT_SLACK_MB = 64  # one muxed packet past the cap is checked after its write
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything the worker can be told. Build it with :func:`load_settings`."""
@@ -66,10 +63,11 @@ class Settings:
     max_audio_channels: int = _setting(8, "Most audio channels accepted.", lo=1, hi=64)
     min_sample_rate: int = _setting(8000, "Lowest audio sample rate accepted, Hz.", lo=1)
     max_sample_rate: int = _setting(192000, "Highest audio sample rate accepted, Hz.", lo=1)
-    max_output_mb: int = _setting(4096, "Ceiling on one job's outputs together, MiB. The sandbox's own cap is "
-                                        "derived from the profile and the decoded duration and is lower for all "
-                                        "but the longest sources; the output file-size rlimit sits "
-                                        "64 MiB above the ceiling.", lo=16)
+    max_output_mb: int = _setting(4096, "Ceiling on one job's outputs together, MiB; lowered to the work "
+                                        "directory's size ÷ POOL − MAX_FILE_SIZE where that is less. The sandbox's "
+                                        "own cap, from the profile and the decoded duration, is lower for all but "
+                                        "the longest sources; the output file-size rlimit sits 64 MiB above the "
+                                        "ceiling.", lo=16)
     job_timeout: int = _setting(900, "Wall-clock limit of one sandbox run, seconds.", lo=1, hi=43200)
     sandbox_memory_mb: int = _setting(2048, "Memory limit of one sandbox run, MiB.", lo=256)
     threads_per_job: int = _setting(0, "Codec threads per job; 0 derives them from CPUs ÷ pool.", lo=0, hi=64)
@@ -93,12 +91,7 @@ class Settings:
         return {"max_duration": self.max_duration, "max_dimension": self.max_dimension,
                 "max_pixels": self.max_pixels, "max_fps": self.max_fps, "max_streams": self.max_streams,
                 "max_audio_channels": self.max_audio_channels, "min_sample_rate": self.min_sample_rate,
-                "max_sample_rate": self.max_sample_rate, "max_output_bytes": self.max_output_mb * MiB}
-
-    @property
-    def output_rlimit_bytes(self) -> int:
-        """The file-size rlimit of a sandbox run: above the output cap, so the cap is what an upload meets."""
-        return (self.max_output_mb + OUTPUT_RLIMIT_SLACK_MB) * MiB
+                "max_sample_rate": self.max_sample_rate}
 
     @property
     def codec_threads(self) -> int:

@@ -11,8 +11,9 @@ import av
 import numpy as np
 import pytest
 
-from tests.devices import DEVICES
+from tests.devices import DEVICES, ffmpeg
 from tests.sandboxed import run_container
+from worker.sandbox.result_schema import problem
 
 QUADRANTS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "white": (240, 240, 240)}
 
@@ -52,6 +53,7 @@ def runs(device_files, tmp_path_factory):
 def test_every_device_file_is_published_with_correct_outputs(runs, device):
     code, result, out = runs[device.name]
     assert code == 0 and result["status"] == "ok", result
+    assert problem(result) is None  # what the host accepts from the sandbox (worker.sandbox.result_schema)
     assert result["kind"] == device.kind
     outputs = {o["name"]: o for o in result["outputs"]}
     if device.duration is not None:
@@ -142,3 +144,12 @@ def test_a_variable_frame_rate_screen_recording_keeps_its_frames(runs, device_fi
     with av.open(str(out / "video_360p.mp4")) as c:
         output = [round(f.time, 3) for f in c.decode(video=0)]
     assert len(source) < 4 * 60 and output == source  # frames were dropped, and the gaps are kept
+
+
+def test_a_hostile_language_tag_neither_breaks_the_result_nor_reaches_it(tmp_path):
+    source = str(tmp_path / "tagged.mkv")
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-c:a", "libopus", "-metadata:s:a:0",
+           "language=fr\"}<script>" + "x" * 300, source)
+    code, result, _ = run_container(tmp_path, source)
+    assert code == 0 and problem(result) is None
+    assert result["probe"]["audio"]["language"] is None

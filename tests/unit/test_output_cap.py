@@ -1,7 +1,12 @@
-"""The output cap comes from the profile and the decoded duration, never from the input's size."""
+"""The output cap comes from the profile and the decoded duration, never from the input's size; the job's
+ceiling from MAX_OUTPUT_MB and the work directory's share; the file-size rlimit sits above it."""
+import os
+
 from container.limits import MiB, output_cap
 from container.spec import DEFAULT_PROFILE
-from worker.settings import OUTPUT_RLIMIT_SLACK_MB, load_settings
+from worker.job import output_ceiling
+from worker.sandbox.base import OUTPUT_RLIMIT_SLACK, SandboxRequest, file_size_limit
+from worker.settings import load_settings
 
 ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "t", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
 
@@ -22,7 +27,15 @@ def test_the_audio_cap_counts_every_target_format():
     assert three - 16 * MiB == 3 * (one - 16 * MiB)
 
 
+def test_the_ceiling_is_max_output_mb_or_the_work_directorys_share_if_less(tmp_path):
+    fs = os.statvfs(tmp_path)
+    size = fs.f_blocks * fs.f_frsize
+    roomy = load_settings({"work_dir": str(tmp_path), "max_output_mb": 100, "pool": 1}, environ=ENV)
+    assert output_ceiling(roomy) == 100 * MiB == min(100 * MiB, size - roomy.max_file_size)
+    crowded = load_settings({"work_dir": str(tmp_path), "max_output_mb": 10**7, "pool": 64}, environ=ENV)
+    assert output_ceiling(crowded) == max(16 * MiB, size // 64 - crowded.max_file_size)
+
+
 def test_the_file_size_rlimit_sits_above_the_ceiling_the_sandbox_is_given():
-    settings = load_settings({"max_output_mb": 100}, environ=ENV)
-    assert settings.limits()["max_output_bytes"] == 100 * MiB
-    assert settings.output_rlimit_bytes == (100 + OUTPUT_RLIMIT_SLACK_MB) * MiB > settings.limits()["max_output_bytes"]
+    request = SandboxRequest("j", "/x/in/input", "/x/out", {"limits": {"max_output_bytes": 100 * MiB}}, 1.0, 256, {})
+    assert file_size_limit(request) == 100 * MiB + OUTPUT_RLIMIT_SLACK

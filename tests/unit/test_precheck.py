@@ -41,7 +41,9 @@ def test_non_media_is_refused_before_the_download(data):
 
 @pytest.mark.parametrize("data", [b"<svg xmlns='http://www.w3.org/2000/svg'></svg>",
                                   b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>',
-                                  b"II*\0" + bytes(60), b"BM" + bytes(60), b"MThd" + bytes(20)])
+                                  b"II*\0" + bytes(60), b"BM" + bytes(60), b"MThd" + bytes(20), b"FLV\x01\x05" + bytes(9),
+                                  bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(20),
+                                  b"\xff\xf1\x50\x80" + bytes(20)])
 def test_media_we_do_not_take_is_unsupported_type_on_the_host(data):
     with pytest.raises(RejectedInput) as info:
         check_signature(data)
@@ -65,3 +67,11 @@ def test_no_worker_module_loads_a_parser_of_upload_content():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.stdout.strip() == ""
+
+
+def test_an_rf64_wav_passes_the_host_and_the_sandbox(tmp_path):
+    path = tmp_path / "long.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1", "-rf64", "always",
+                    str(path)], check=True)
+    assert path.read_bytes()[:4] == b"RF64"
+    assert check_signature(head(path)).name == "wav" and sniff_file(str(path)).demuxer == "wav"

@@ -32,7 +32,7 @@ def ok_result(segments: int = 1, seconds: float = 2.0) -> dict:
             "probe": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "kind": "video", "duration": seconds,
                       "video": video, "audio": {"codec": "aac", "channels": 2, "sample_rate": 48000, "language": "und"},
                       "demuxer": "mov", "mime": "video/mp4", "media_seconds": seconds, "audio_frame": 0.021,
-                      "video_seconds": seconds, "duration_indexed": True, "video_index": 0, "audio_index": 1},
+                      "video_seconds": seconds, "indexed_duration": seconds, "video_index": 0, "audio_index": 1},
             "decoded_duration": seconds, "outputs": outputs, "versions": {"container": "0.1.0", "pyav": "18.1.0"},
             "timings": {"probe": 0.1, "transcode": 1.0, "verify": 0.2}}
 

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_REJECTED, EXIT_INTERNAL, EXIT_NO_MEMORY = 0, 65, 70, 71
 RESULT_NAME = "result.json"
 MAX_RESULT_BYTES = 1024 * 1024
+OUTPUT_RLIMIT_SLACK = 64 * 1024 * 1024  # one muxed packet past the cap is caught after its write
+DEFAULT_OUTPUT_CAP = 1 << 30  # container.limits.Limits.max_output_bytes
 _PERMANENT_REASONS = {r.value for r in (Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
                                          Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED,
                                          Reason.ANIMATED_IMAGE)}
@@ -109,6 +111,13 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
     if "No space left on device" in detail or "No space left on device" in run.log_tail:
         raise RetryableError(Reason.WORK_DIR_FULL, f"the job's output directory filled up: {detail[-300:]}")
     raise RetryableError(Reason.SANDBOX_ERROR, f"the transcode failed (exit {run.exit_code}): {detail}")
+
+
+def file_size_limit(request: SandboxRequest) -> int:
+    """The run's file-size rlimit: above the program's own output cap, so the cap is what an upload meets (a
+    spec without one gets the program's default cap, 1 GiB)."""
+    limits = request.spec.get("limits") or {}
+    return int(limits.get("max_output_bytes") or DEFAULT_OUTPUT_CAP) + OUTPUT_RLIMIT_SLACK
 
 
 def prepare_spec(request: SandboxRequest) -> str:

@@ -25,7 +25,7 @@ import urllib3
 from worker import owners
 from worker.errors import Reason, RetryableError
 from worker.sandbox.base import (EXIT_OK, EXIT_REJECTED, RESULT_NAME, RunExit, Sandbox, SandboxRequest, SandboxResult,
-                                 interpret, prepare_spec)
+                                 file_size_limit, interpret, prepare_spec)
 from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs
 from worker.settings import Settings
 
@@ -71,7 +71,7 @@ class DockerSandbox(Sandbox):
 
         in_dir, out_dir = os.path.dirname(request.input_path), request.output_dir
         threads = max(1, int(request.spec.get("threads", 1)))
-        file_cap = self._settings.output_rlimit_bytes  # above the sandbox's own output cap (container.limits)
+        file_cap = file_size_limit(request)
         memory = f"{request.memory_mb}m"
         return {
             "image": self._settings.sandbox_image,

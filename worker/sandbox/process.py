@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-from worker.sandbox.base import RunExit, Sandbox, SandboxRequest, SandboxResult, interpret, prepare_spec
+from worker.sandbox.base import (RunExit, Sandbox, SandboxRequest, SandboxResult, file_size_limit, interpret,
+                                 prepare_spec)
 from worker.settings import Settings
 
 LOG_NAME = "sandbox.log"
@@ -46,7 +47,7 @@ class ProcessSandbox(Sandbox):
         spec_path = prepare_spec(request)
         memory = request.memory_mb * 1024 * 1024
         cpu_seconds = int(request.timeout * max(1, int(request.spec.get("threads", 1)))) + 10
-        file_size = self._settings.output_rlimit_bytes  # above the sandbox's own output cap (container.limits)
+        file_size = file_size_limit(request)
         cmd = [sys.executable, "-s", "-m", "worker.sandbox.launch", str(memory), str(cpu_seconds), str(file_size),
                "--", sys.executable, "-s", "-m", "container", "--input", request.input_path,
                "--output-dir", request.output_dir, "--spec", spec_path]

@@ -32,7 +32,7 @@ _AUDIO = _object({"codec": _WORD, "channels": _COUNT, "sample_rate": _COUNT, "la
 _PROBE = _object({"format_name": {"type": "string", "maxLength": 200}, "kind": _WORD, "duration": _NUMBER,
                   "video": {"oneOf": [{"type": "null"}, _VIDEO]}, "audio": {"oneOf": [{"type": "null"}, _AUDIO]},
                   "demuxer": _WORD, "mime": _WORD, "media_seconds": _NUMBER, "audio_frame": _NUMBER, "video_seconds": _NUMBER,
-                  "duration_indexed": _BOOL, "video_index": _COUNT, "audio_index": _COUNT})
+                  "indexed_duration": _NUMBER, "video_index": _COUNT, "audio_index": _COUNT})
 _FAST_PATH = _object({"used": {"type": "boolean"}, "audio_copied": {"type": "boolean"},
                       "reason": {"type": "string", "maxLength": 400}})
 _OUTPUT = _object({
