@@ -4,7 +4,8 @@ Every request is forwarded, except that one matching a rule (``"POST /containers
 on ``METHOD PATH``, API version prefix stripped) is sent on a fresh upstream connection; the engine's reply
 is read and thrown away (or not waited for), and the client's connection is closed. The client sees a
 ``requests`` ConnectionError while the action happened on the engine. ``forward=False`` drops the request
-unsent: the engine is unreachable for it. requests keeps connections alive, so each request on a
+unsent: the engine is unreachable for it; a stall rule holds the request, then forwards it as usual (a busy
+engine). requests keeps connections alive, so each request on a
 connection is parsed (head to CRLFCRLF, then a Content-Length or chunked body); replies stream back raw.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 
 
@@ -23,6 +25,7 @@ class Rule:
     times: int | None  # None: every time
     forward: bool
     wait_reply: bool
+    stall: float = 0.0  # seconds to hold the request before it is forwarded as usual (a busy engine)
 
 
 class DockerProxy:
@@ -42,6 +45,11 @@ class DockerProxy:
         """Break requests whose ``METHOD PATH`` (without ``/v1.xx``) matches ``pattern`` (``re.search``)."""
         with self._lock:
             self._rules.append(Rule(re.compile(pattern), times, forward, wait_reply))
+
+    def stall_requests(self, pattern: str, seconds: float, *, times: int | None = None) -> None:
+        """Hold requests matching ``pattern`` for ``seconds``, then forward them and their replies as usual."""
+        with self._lock:
+            self._rules.append(Rule(re.compile(pattern), times, True, True, stall=seconds))
 
     def __enter__(self) -> "DockerProxy":
         self._server.bind(self.path)
@@ -86,6 +94,9 @@ class DockerProxy:
                 method, path = request.split(b" ", 2)[:2]
                 target = f"{method.decode()} {re.sub(r'^/v[0-9.]+', '', path.decode().split('?')[0])}"
                 rule = self._match(target)
+                if rule is not None and rule.stall:
+                    time.sleep(rule.stall)
+                    rule = None
                 if rule is not None:
                     if rule.forward:
                         _send_and_discard(self.upstream, request, rule.wait_reply)

@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import click
 from botocore.exceptions import NoRegionError
@@ -16,7 +16,7 @@ from worker.errors import SettingsError
 from worker.logs import configure
 from worker.opscli import COMMANDS
 from worker.region import NO_REGION, RegionError, ensure_region
-from worker.settings import RUNTIMES, load_settings
+from worker.settings import RUNTIMES, Settings, load_settings
 
 
 class DefaultGroup(click.Group):
@@ -27,6 +27,26 @@ class DefaultGroup(click.Group):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's help, then how to run the worker: ``run`` is what a bare ``python -m worker`` does."""
+        super().format_help(ctx, formatter)
+        command = self.commands["run"]
+        sub = click.Context(command, info_name="run", parent=ctx)
+        formatter.write_paragraph()
+        formatter.write_text("Running the worker (the default command): python -m worker [run] --pool 6 "
+                             "[OPTIONS]. Every option also reads the environment variable named in brackets; "
+                             "a flag wins.")
+        command.format_options(sub, formatter)
+
+
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One ``--flag`` per setting of worker.settings, generated from that one object so they never drift."""
+    types: dict[type, Any] = {int: int, str: str, bool: click.BOOL}
+    for name, kind, choices, doc in reversed(Settings.options()):
+        command = click.option(Settings.flag_name(name), name, type=click.Choice(choices) if choices else types[kind],
+                               default=None, help=f"{doc} [{Settings.env_name(name)}]")(command)
+    return command
+
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="media-worker")
@@ -35,11 +55,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--pool", type=int, help="child processes (MEDIA_WORKER_POOL)")
-@click.option("--queue-url", help="SQS queue URL (MEDIA_WORKER_QUEUE_URL)")
-@click.option("--temp-bucket", help="upload bucket (MEDIA_WORKER_TEMP_BUCKET)")
-@click.option("--production-bucket", help="output bucket (MEDIA_WORKER_PRODUCTION_BUCKET)")
-@click.option("--runtime", type=click.Choice(RUNTIMES), help="sandbox runtime (MEDIA_WORKER_RUNTIME)")
+@settings_options
 def run(**flags: Any) -> None:
     """Run the worker until SIGTERM/SIGINT (a second signal stops at once)."""
     stop, hard = threading.Event(), threading.Event()

@@ -17,7 +17,7 @@ def s3_client() -> Any:
 def sqs_client(poll_wait: int) -> Any:
     """An SQS client whose read timeout outlasts the long poll."""
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
-                    read_timeout=poll_wait + 15, max_pool_connections=4)
+                    read_timeout=poll_wait + 15, max_pool_connections=8)  # receive, heartbeats, settles, stats
     return boto3.session.Session().client("sqs", config=config)
 
 

@@ -47,6 +47,7 @@ class Reason(str, Enum):
     SANDBOX_OOM = "sandbox_oom"
     SANDBOX_CRASHED = "sandbox_crashed"
     WORKER_DIED = "worker_died"
+    JOB_DEADLINE = "job_deadline"
     OUTPUT_CHECK_FAILED = "output_check_failed"
     WORK_DIR_FULL = "work_dir_full"
     INTERNAL_ERROR = "internal_error"

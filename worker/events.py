@@ -15,6 +15,9 @@ from urllib.parse import unquote_plus
 from worker.errors import PoisonMessage, Reason
 
 MAX_KEY_BYTES = 1024  # S3's own limit
+MAX_BODY_CHARS = 1024 * 1024  # SQS carries at most 256 KiB; anything longer did not come from it
+MAX_RECORDS = 100  # S3 sends one record a message; a body of more is not an S3 notification
+EXCERPT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -38,20 +41,51 @@ class SourceRecord:
 
 
 @dataclass(frozen=True)
+class BadRecord:
+    """A record of an otherwise usable message that cannot be a job: reported alone (see worker.service)."""
+
+    index: int
+    reason: Reason
+    message: str
+    raw: str  # the record as JSON, for its DLQ copy
+
+
+@dataclass(frozen=True)
 class ParsedMessage:
-    """What one SQS body means: a test event, records to process, and records ignored."""
+    """What one SQS body means: a test event, records to process, records ignored, and bad records."""
 
     test_event: bool
     records: tuple[SourceRecord, ...]
     ignored: tuple[str, ...]
+    bad: tuple[BadRecord, ...] = ()
+
+
+def excerpt(body: Any) -> str:
+    """The start of a body, safe to log: printable, bounded."""
+    text = body if isinstance(body, str) else repr(body)
+    return text[:EXCERPT_CHARS].encode("unicode_escape", "replace").decode("ascii", "replace")
 
 
 def parse_body(body: str, temp_bucket: str) -> ParsedMessage:
     """Parse an SQS body holding an S3 event notification.
 
-    Raises :class:`PoisonMessage` when the body is not JSON, not an S3 event,
-    or names a bucket other than ``temp_bucket``.
+    Raises :class:`PoisonMessage` when the body is not JSON, not an S3 event, or holds no usable record
+    (every record malformed or of another bucket); in a message with usable records, the others are
+    returned as ``bad``. Nothing a body holds raises anything else: deep nesting, huge numbers and the like
+    are poison too, never an error that could stop the caller.
     """
+    try:
+        return _parse(body, temp_bucket)
+    except PoisonMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - RecursionError from deep nesting, and whatever else a body provokes
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"body could not be parsed ({type(exc).__name__}); "
+                                                      f"it starts {excerpt(body)!r}") from None
+
+
+def _parse(body: str, temp_bucket: str) -> ParsedMessage:
+    if not isinstance(body, str) or len(body) > MAX_BODY_CHARS:
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, "body is not text of at most 1 MiB")
     try:
         doc = json.loads(body)
     except (TypeError, ValueError) as exc:
@@ -63,15 +97,26 @@ def parse_body(body: str, temp_bucket: str) -> ParsedMessage:
     raw_records = doc.get("Records")
     if not isinstance(raw_records, list) or not raw_records:
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "no Records list in the body")
+    if len(raw_records) > MAX_RECORDS:
+        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{len(raw_records)} records; at most {MAX_RECORDS} are taken")
     records: list[SourceRecord] = []
     ignored: list[str] = []
+    bad: list[BadRecord] = []
     for index, raw in enumerate(raw_records):
-        record = _parse_record(raw, index, temp_bucket)
+        try:
+            record = _parse_record(raw, index, temp_bucket)
+        except PoisonMessage as exc:
+            if len(raw_records) == 1:
+                raise
+            bad.append(BadRecord(index, exc.reason, exc.message, json.dumps(raw)[:MAX_BODY_CHARS // 4]))
+            continue
         if record.event_name.startswith("ObjectCreated:"):
             records.append(record)
         else:
             ignored.append(f"{record.event_name} {record.key}")
-    return ParsedMessage(False, tuple(records), tuple(ignored))
+    if bad and not records and not ignored:  # nothing usable: the message itself is poison
+        raise PoisonMessage(bad[0].reason, f"every record is unusable; {bad[0].message}")
+    return ParsedMessage(False, tuple(records), tuple(ignored), tuple(bad))
 
 
 def _parse_record(raw: Any, index: int, temp_bucket: str) -> SourceRecord:

@@ -45,6 +45,11 @@ class Job:
     receive_count: int
     record: SourceRecord
 
+    def log_fields(self) -> dict[str, str]:
+        """The structured log fields of this job (see worker.logs)."""
+        return {"job_id": self.job_id, "message_id": self.message_id, "bucket": self.record.bucket,
+                "key": self.record.key, "source_id": source_id(self.record)}
+
 
 @dataclass(frozen=True)
 class Outcome:

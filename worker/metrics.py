@@ -60,6 +60,12 @@ class Metrics:
                                     ["queue", "state"], registry=r)
         self.last_poll = Gauge(f"{NS}_last_successful_poll_timestamp_seconds",
                                "Unix time of the last SQS receive that succeeded", registry=r)
+        self.bad_records = Counter(f"{NS}_bad_records", "Records of a usable message that could not be jobs, "
+                                   "copied alone to the DLQ, by reason", ["reason"], registry=r)
+        self.loop_errors = Counter(f"{NS}_main_loop_errors", "Unexpected errors the parent's main loop survived",
+                                   registry=r)
+        self.receiving = Gauge(f"{NS}_receiving", "1 while the worker takes messages, 0 while it holds off (the "
+                               "sandbox runtime is not ready)", registry=r)
         Info(f"{NS}_build", "Version of the worker", registry=r).info({"version": __version__})
         self._seen = {"deaths": 0, "recycles": 0, "extensions": 0, "failed_extensions": 0}
 

@@ -5,7 +5,9 @@ when a child is OOM-killed and the second breaks as a whole. Here each child
 has its own pipe and its process sentinel; the parent waits on all of them, so
 a child that dies (SIGKILL, segfault, OOM) fails only the job it held, and is
 replaced. A child retires after ``max_jobs`` jobs (memory held by codecs and
-libraries is returned to the OS) and is replaced the same way. Each child gets
+libraries is returned to the OS) and is replaced the same way. Children that die
+idle soon after they start (a broken image, a missing mount) are replaced after
+a growing pause (0.5 s doubling to 60 s), not in a tight loop. Each child gets
 an instance id from the pool (worker.owners): what it leaves behind is named by
 that id, and ``on_child_death`` is given it.
 """
@@ -23,6 +25,8 @@ from typing import Any, Callable
 from worker import owners
 
 log = logging.getLogger(__name__)
+EARLY_DEATH_SECONDS = 10.0
+MAX_RESPAWN_PAUSE = 60.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class _Child:
         self.owner = owner
         self.job: tuple[str, Any] | None = None
         self.jobs_sent = 0
+        self.started = time.monotonic()
 
 
 class Pool:
@@ -88,6 +93,8 @@ class Pool:
         self._on_child_death = on_child_death
         self.deaths = 0
         self.recycles = 0
+        self._respawn_at: list[float] = []  # children to start again, when (monotonic)
+        self._early_deaths = 0  # idle children in a row that died soon after starting
 
     def start(self) -> None:
         """Start all children."""
@@ -134,6 +141,10 @@ class Pool:
 
     def wait(self, timeout: float) -> list[Completion]:
         """Wait up to ``timeout`` seconds; return jobs that ended and replace dead children."""
+        now = time.monotonic()
+        for due in [t for t in self._respawn_at if t <= now]:
+            self._respawn_at.remove(due)
+            self._children.append(self._spawn())
         waitables: list[Any] = [c.conn for c in self._children] + [c.process.sentinel for c in self._children]
         ready = set(multiprocessing.connection.wait(waitables, timeout=timeout))
         done: list[Completion] = []
@@ -173,7 +184,28 @@ class Pool:
         child.conn.close()
         if self._on_child_death and (child.job is not None or code != 0):
             self._on_child_death(child.owner)
-        self._children[self._children.index(child)] = self._spawn()
+        self._children.remove(child)
+        early = child.job is None and code != 0 and time.monotonic() - child.started < EARLY_DEATH_SECONDS
+        self._early_deaths = self._early_deaths + 1 if early else 0
+        if self._early_deaths:
+            pause = min(MAX_RESPAWN_PAUSE, 0.5 * 2 ** (self._early_deaths - 1))
+            log.error("pool children die at start-up (%d in a row): the next starts in %.1f s",
+                      self._early_deaths, pause)
+            self._respawn_at.append(time.monotonic() + pause)
+        else:
+            self._children.append(self._spawn())
+
+    def kill(self, job_id: str) -> Completion | None:
+        """SIGKILL the child running ``job_id`` (its host-side deadline passed); it is replaced."""
+        child = next((c for c in self._children if c.job is not None and c.job[0] == job_id), None)
+        if child is None:
+            return None
+        if child.process.is_alive():
+            os.kill(child.process.pid, signal.SIGKILL)
+        child.process.join()
+        done: list[Completion] = []
+        self._reap(child, done)
+        return next((c for c in done if c.job_id == job_id), None)
 
     def kill_all(self) -> list[Completion]:
         """SIGKILL every child now; return the jobs they held."""

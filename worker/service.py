@@ -1,48 +1,45 @@
 """The parent process: receive → parse → dispatch to the pool → settle, with leases kept alive.
 
-Threads: one receiver long-polls SQS (it only asks for as many messages as
-there are free slots); the main thread parses, dispatches, collects results,
-heartbeats leases and settles messages. Only the parent talks to SQS.
-
-Settling a message once all of its records' jobs ended is :mod:`worker.settle`.
+Threads: the receiver long-polls SQS (:mod:`worker.receiver`); the heartbeat thread extends leases
+(:mod:`worker.leases`); one settle thread performs each finished message's SQS action
+(:mod:`worker.settle`), in order; the janitor does the engine's clean-ups. The main thread parses,
+dispatches, collects results and enforces each job's host-side deadline, and never makes a network or
+engine call, so nothing slow on the outside can hold back a heartbeat or systemd's watchdog. Each of its
+iterations is guarded: an unexpected error is logged and counted, and the loop goes on. Only the parent
+talks to SQS.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import queue
-import random
 import threading
 import time
 from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from worker import __version__, owners
 from worker.clients import sqs_client
-from worker.dlq import dlq_url_of
+from worker.health import RuntimeCheck, queue_stats_loop, readiness
 from worker.errors import PoisonMessage, Reason
-from worker.events import parse_body
+from worker.events import excerpt, parse_body
 from worker.janitor import Janitor
-from worker.job import DUPLICATE, RETRY, Job, JobRunner, Outcome, new_job_id
-from worker.keys import source_id
-from worker.leases import LeaseBook
+from worker.job import RETRY, Job, JobRunner, Outcome, new_job_id
+from worker.leases import Heartbeats, LeaseBook
 from worker.metrics import Metrics, MetricsServer
 from worker.pool import Completion, Pool
 from worker.profiles import load_profiles
-from worker.sandbox import resolve_runtime, runtime_problem
+from worker.receiver import Receiver
+from worker.sandbox import resolve_runtime
 from worker.settings import Settings
 from worker.sqs import Message, Queue
 from worker.settle import InFlight, Settler
-from worker.status import PUBLISHED, REJECTED, StatusEvents, status_event
+from worker.status import StatusEvents, announce
 from worker.systemd import Notifier
 
 log = logging.getLogger(__name__)
 TICK = 0.1
-
-
-def _fields(job: Job) -> dict[str, str]:
-    """The structured log fields of one job (see worker.logs)."""
-    return {"job_id": job.job_id, "message_id": job.message_id, "bucket": job.record.bucket, "key": job.record.key,
-            "source_id": source_id(job.record)}
 
 
 class Service:
@@ -66,14 +63,24 @@ class Service:
                                    lambda result: self.metrics.status_events.labels(result).inc())
         self.notifier = Notifier()
         self.settler = Settler(self.queue, settings, self.metrics, self.stats, self.status)
-        self.last_poll: float | None = None
-        self._runtime_ok: tuple[float, str | None] = (-1e9, None)
+        self._runtime = RuntimeCheck(settings)
         self._on_outcome = on_outcome
         self._inbox: queue.Queue[tuple[Message, float]] = queue.Queue()
         self._inflight: dict[str, InFlight] = {}
         self._pending: deque[Job] = deque()
         self._lock = threading.Lock()
-        self._held = 0  # messages received and not yet settled (inbox included)
+        self._held = 0  # messages received and not yet settled (inbox and settles in progress included)
+        self._settles: set[Future] = set()  # one per message being settled: bounded by the messages held
+        self._settle_thread = ThreadPoolExecutor(1, thread_name_prefix="sqs-settle")
+        self._deadlines: dict[str, float] = {}  # job id → when its host side must be over (monotonic)
+        self.receiver = Receiver(self.queue, settings, self.metrics, self.stats, self._inbox, self._free_slots,
+                                 self._received, self._runtime)
+        self.heartbeats = Heartbeats(self.leases, TICK)
+
+    @property
+    def last_poll(self) -> float | None:
+        """Unix time of the last receive that succeeded."""
+        return self.receiver.last_poll
 
     # -- receiving -------------------------------------------------------------------------
     def _free_slots(self) -> int:
@@ -81,35 +88,9 @@ class Service:
             busy = max(self._held, len(self._pending) + len(self.pool.running))
         return max(0, min(10, self.settings.pool - busy))
 
-    def _receive_loop(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            free = self._free_slots()
-            if free == 0:
-                stop.wait(TICK)
-                continue
-            try:
-                messages = self.queue.receive(free, self.settings.poll_wait, self.settings.visibility_timeout)
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive every error
-                failures += 1
-                self.stats["receive_errors"] += 1
-                self.metrics.receive_errors.inc()
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
-                log.error("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, exc)
-                stop.wait(delay)
-                continue
-            failures = 0
-            self.last_poll = time.time()
-            self.stats["polls"] += 1
-            self.stats["messages_received"] += len(messages)
-            self.metrics.polled(len(messages))
-            if not messages:
-                self.stats["empty_polls"] += 1
-            received_at = time.monotonic()
-            with self._lock:
-                self._held += len(messages)
-            for message in messages:
-                self._inbox.put((message, received_at))
+    def _received(self, count: int) -> None:
+        with self._lock:
+            self._held += count
 
     # -- the main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event, hard_stop: threading.Event | None = None) -> Counter[str]:
@@ -124,36 +105,22 @@ class Service:
         server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port,
                                self.readiness).start() if self.settings.metrics_port else None
         self.pool.start()
-        receiver = threading.Thread(target=self._receive_loop, args=(stop,), name="sqs-receiver", daemon=True)
-        receiver.start()
-        threading.Thread(target=self._queue_stats_loop, args=(stop,), name="queue-stats", daemon=True).start()
+        self.heartbeats.start()
+        self.receiver.start(stop)
+        threading.Thread(target=queue_stats_loop, args=(self.queue, self.settler, self.metrics, stop),
+                         name="queue-stats", daemon=True).start()
         janitor_stop = threading.Event()  # it works on through the drain: deaths then are reaped too
         janitor = threading.Thread(target=self.janitor.run, args=(janitor_stop,), name="janitor", daemon=True)
         janitor.start()
         self.notifier.ready(self._status_line())
-        deadline: float | None = None
+        drain: list[float | None] = [None]
         try:
-            while True:
-                self._accept(draining=deadline is not None)
-                if stop.is_set() and deadline is None:
-                    deadline = time.monotonic() + self.settings.drain_timeout
-                    log.info("draining: %d jobs running, %d messages held", len(self.pool.running), self._held)
-                    self.notifier.stopping(f"draining {len(self.pool.running)} jobs")
-                    self._cancel_pending()
-                if deadline is None:
-                    self._dispatch()
-                for completion in self.pool.wait(TICK):
-                    self._complete(completion, cancelled=False)
-                self.leases.heartbeat()
-                self._observe()
-                if deadline is not None:
-                    if not receiver.is_alive() and self._inbox.empty() and not self._inflight:
-                        break
-                    if time.monotonic() >= deadline or (hard_stop is not None and hard_stop.is_set()):
-                        self._abandon()
-                        break
+            while not self._iterate(stop, hard_stop, drain):
+                pass
         finally:
             self.pool.close()
+            self._settle_thread.shutdown(wait=True)  # every settle decided, before the leases stop
+            self.heartbeats.stop()
             janitor_stop.set()
             janitor.join(30)  # a clean-up it took from its queue finishes first
             self.janitor.flush()  # what the last deaths left, before our lock goes
@@ -164,6 +131,36 @@ class Service:
             self.notifier.close()
         log.info("stopped: %s", dict(self.stats))
         return self.stats
+
+    def _iterate(self, stop: threading.Event, hard_stop: threading.Event | None, drain: list[float | None]) -> bool:
+        """One tick of the main loop; True when the service is done. An unexpected error is logged, counted
+        and survived: the parent holds every lease of this host, so it must not die of one message or bug."""
+        try:
+            self._accept(draining=drain[0] is not None)
+            if stop.is_set() and drain[0] is None:
+                drain[0] = time.monotonic() + self.settings.drain_timeout
+                log.info("draining: %d jobs running, %d messages held", len(self.pool.running), self._held)
+                self.notifier.stopping(f"draining {len(self.pool.running)} jobs")
+                self._cancel_pending()
+            if drain[0] is None:
+                self._dispatch()
+            for completion in self.pool.wait(TICK):
+                self._complete(completion, cancelled=False)
+            self._enforce_deadlines()
+            self._finish_settles()
+            self._observe()
+            if drain[0] is not None:
+                if not self.receiver.is_alive() and self._inbox.empty() and not self._inflight and not self._settles:
+                    return True
+                if time.monotonic() >= drain[0] or (hard_stop is not None and hard_stop.is_set()):
+                    self._abandon()
+                    return True
+        except Exception:  # noqa: BLE001 - see the docstring
+            self.stats["main_loop_errors"] += 1
+            self.metrics.loop_errors.inc()
+            log.exception("the main loop survived an unexpected error")
+            time.sleep(TICK)
+        return False
 
     def _accept(self, draining: bool) -> None:
         while True:
@@ -185,7 +182,8 @@ class Service:
             try:
                 parsed = parse_body(message.body, self.settings.temp_bucket)
             except PoisonMessage as exc:
-                log.error("message %s is unusable (%s); retry path towards the DLQ", message.message_id, exc)
+                log.error("message %s is unusable (%s); retry path towards the DLQ; it starts %r",
+                          message.message_id, exc, excerpt(message.body))
                 self.stats[f"poison_{exc.reason.value}"] += 1
                 flight.outcomes.append(Outcome("-", RETRY, exc.reason.value, exc.message))
                 self._settle(flight)
@@ -194,6 +192,7 @@ class Service:
                 log.info("ignoring event %s in message %s", ignored, message.message_id)
             if parsed.test_event:
                 self.stats["test_events"] += 1
+            flight.bad = parsed.bad
             for record in parsed.records:
                 job = Job(new_job_id(), message.message_id, message.receive_count, record)
                 flight.jobs[job.job_id] = job
@@ -215,28 +214,36 @@ class Service:
         while self._pending and self.pool.idle:
             job = self._pending.popleft()
             log.info("job %s: s3://%s/%s (message %s, receive %d)", job.job_id, job.record.bucket,
-                     job.record.key, job.message_id, job.receive_count, extra=_fields(job))
+                     job.record.key, job.message_id, job.receive_count, extra=job.log_fields())
             self.pool.submit(job.job_id, job)
+            self._deadlines[job.job_id] = time.monotonic() + self.settings.host_deadline(job.record.size)
 
-    def _complete(self, completion: Completion, cancelled: bool) -> None:
+    def _enforce_deadlines(self) -> None:
+        """Kill the child of a job whose host side (download + sandbox + upload) ran past its deadline."""
+        now = time.monotonic()
+        for job_id in [j for j, due in self._deadlines.items() if due <= now]:
+            completion = self.pool.kill(job_id)
+            self._deadlines.pop(job_id, None)
+            if completion is not None:
+                log.error("job %s passed its host-side deadline: its child was killed", job_id)
+                self._complete(completion, cancelled=False, reason=Reason.JOB_DEADLINE)
+
+    def _complete(self, completion: Completion, cancelled: bool, reason: Reason | None = None) -> None:
         job: Job = completion.payload
+        self._deadlines.pop(job.job_id, None)
         if completion.died:
-            reason = Reason.SHUTDOWN if cancelled else Reason.WORKER_DIED
+            reason = reason or (Reason.SHUTDOWN if cancelled else Reason.WORKER_DIED)
             outcome = Outcome(job.job_id, RETRY, reason.value, f"pool child exited with {completion.exitcode}")
         else:
             outcome = completion.result
         self.stats[f"jobs_{outcome.status}"] += 1
         log.info("job %s %s%s in %.1fs", job.job_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "",
-                 outcome.timings.get("total", 0.0), extra={**_fields(job), "outcome": outcome.status,
+                 outcome.timings.get("total", 0.0), extra={**job.log_fields(), "outcome": outcome.status,
                                                            "reason": outcome.reason})
         self.metrics.job_ended(outcome.status, outcome.reason, outcome.timings, outcome.bytes_in, outcome.bytes_out)
         if outcome.source_delete:
             self.metrics.source_deletes.labels(outcome.source_delete).inc()
-        announced = outcome.announce if outcome.status == DUPLICATE else outcome.status
-        if announced in (PUBLISHED, REJECTED):
-            self.status.emit(status_event(announced, source=job.record.identity(), message_id=job.message_id,
-                                          job_id=job.job_id, reason=outcome.reason, detail=outcome.message,
-                                          key=outcome.key, source_id=source_id(job.record)))
+        announce(self.status, job, outcome)
         if self._on_outcome:
             self._on_outcome(job, outcome)
         flight = self._inflight.get(job.message_id)
@@ -251,7 +258,8 @@ class Service:
 
     # -- observability -----------------------------------------------------------------------
     def _status_line(self) -> str:
-        return f"{len(self.pool.running)}/{self.settings.pool} jobs running, {self._held} messages held"
+        paused = f"; NOT RECEIVING: {self.receiver.holding_off}" if self.receiver.holding_off else ""
+        return f"{len(self.pool.running)}/{self.settings.pool} jobs running, {self._held} messages held{paused}"
 
     def _observe(self) -> None:
         """Once a tick: gauges, totals kept by the pool and the leases, and systemd's watchdog."""
@@ -260,36 +268,9 @@ class Service:
                                  extensions=self.leases.extensions, failed_extensions=self.leases.failed_extensions)
         self.notifier.tick(self._status_line())
 
-    def _queue_stats_loop(self, stop: threading.Event) -> None:
-        """Every 30 s: the source queue's and the DLQ's approximate depth (for the DLQ-not-empty alert)."""
-        try:
-            queues = {"source": self.queue.url, "dlq": dlq_url_of(self.queue.client, self.queue.url)}
-        except Exception as exc:  # noqa: BLE001 - no DLQ, or no permission: depth of the source queue only
-            log.info("no DLQ depth metric: %s", exc)
-            queues = {"source": self.queue.url}
-        while not stop.is_set():
-            if self.settler.max_receives is None:  # unread at start (a hiccup): no re-send or dead_lettered without it
-                self.settler.max_receives = self.queue.max_receive_count()
-            for name, url in queues.items():
-                try:
-                    depth = self.queue.depth(url)
-                except Exception as exc:  # noqa: BLE001 - a metric is not worth a crash
-                    log.debug("queue depth of %s failed: %s", name, exc)
-                    continue
-                for state, count in depth.items():
-                    self.metrics.queue_messages.labels(name, state).set(count)
-            stop.wait(30)
-
     def readiness(self) -> str | None:
-        """None when ready: a poll succeeded lately and the sandbox runtime answers; else why not."""
-        quiet_for = None if self.last_poll is None else time.time() - self.last_poll
-        if quiet_for is None or quiet_for > self.settings.poll_wait + 30:
-            return "no successful SQS poll yet" if quiet_for is None else f"no successful SQS poll for {quiet_for:.0f} s"
-        checked_at, problem = self._runtime_ok
-        if time.monotonic() - checked_at > 30:  # asking the engine on every probe would load it
-            problem = runtime_problem(self.settings)
-            self._runtime_ok = (time.monotonic(), problem)
-        return problem
+        """None when ready (``/readyz``): see worker.health."""
+        return readiness(self._runtime, self.last_poll, self.settings.poll_wait)
 
     # -- shutdown --------------------------------------------------------------------------
     def _cancel_pending(self) -> None:
@@ -302,11 +283,21 @@ class Service:
                 self._settle(flight)
 
     def _settle(self, flight: InFlight) -> None:
+        """Hand the message's SQS action to the settle thread; its lease is kept until that is done."""
         self._inflight.pop(flight.message.message_id, None)
-        self.leases.remove(flight.message.message_id)
-        with self._lock:
-            self._held -= 1
-        self.settler.settle(flight)
+        retire = functools.partial(self.leases.retire, flight.message.message_id)
+        future = self._settle_thread.submit(self.settler.settle, flight, retire)
+        future.message_id = flight.message.message_id  # type: ignore[attr-defined]
+        self._settles.add(future)
+
+    def _finish_settles(self) -> None:
+        for future in [f for f in self._settles if f.done()]:
+            self._settles.discard(future)
+            if future.exception() is not None:
+                log.error("settling message %s failed: %s", future.message_id, future.exception())
+                self.leases.remove(future.message_id)
+            with self._lock:
+                self._held -= 1
 
     def _abandon(self) -> None:
         """The drain deadline passed: kill what runs, release every held message."""

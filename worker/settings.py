@@ -68,6 +68,9 @@ class Settings:
                                         "own cap, from the profile and the decoded duration, is lower for all but "
                                         "the longest sources; the output file-size rlimit sits 64 MiB above the "
                                         "ceiling.", lo=16)
+    job_deadline: int = _setting(0, "Seconds the host side of one job (download, sandbox, upload) may take "
+                                    "before the parent kills its child (job_deadline, retried); 0 derives it "
+                                    "from JOB_TIMEOUT, the upload's size and MAX_OUTPUT_MB.", lo=0, hi=43200)
     job_timeout: int = _setting(900, "Wall-clock limit of one sandbox run, seconds.", lo=1, hi=43200)
     sandbox_memory_mb: int = _setting(2048, "Memory limit of one sandbox run, MiB.", lo=256)
     threads_per_job: int = _setting(0, "Codec threads per job; 0 derives them from CPUs ÷ pool.", lo=0, hi=64)
@@ -93,6 +96,15 @@ class Settings:
                 "max_audio_channels": self.max_audio_channels, "min_sample_rate": self.min_sample_rate,
                 "max_sample_rate": self.max_sample_rate}
 
+    def host_deadline(self, size: int | None) -> float:
+        """Seconds the host side of one job may take before the parent kills its child: the sandbox's
+        timeout, the upload's download at 1 MiB/s (the event's size, else MAX_FILE_SIZE), the outputs' upload
+        at 8 MiB/s (the job's ceiling), and 120 s for the S3 calls and the container's start."""
+        if self.job_deadline:
+            return float(self.job_deadline)
+        size = self.max_file_size if size is None else min(size, self.max_file_size)
+        return self.job_timeout + size / MiB + self.max_output_mb / 8 + 120
+
     @property
     def codec_threads(self) -> int:
         """Threads each job's codecs may use, so the pool does not oversubscribe the CPUs."""
@@ -104,6 +116,19 @@ class Settings:
     def env_name(name: str) -> str:
         """The environment variable of setting ``name``."""
         return ENV_PREFIX + name.upper()
+
+    @staticmethod
+    def flag_name(name: str) -> str:
+        """The ``run`` flag of setting ``name``."""
+        return "--" + name.replace("_", "-")
+
+    @classmethod
+    def options(cls) -> list[tuple[str, type, tuple[str, ...] | None, str]]:
+        """(name, type, choices, description) of every setting, for the generated ``run`` flags. None is a
+        secret: credentials come from the environment or the instance, never from argv."""
+        kinds = {"int": int, "str": str, "bool": bool}
+        return [(f.name, kinds[f.type] if isinstance(f.type, str) else f.type, f.metadata["choices"], f.metadata["doc"])
+                for f in fields(cls)]
 
     @classmethod
     def reference(cls) -> list[tuple[str, str, str]]:

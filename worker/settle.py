@@ -1,6 +1,8 @@
 """Settling a message once all of its records' jobs ended: its one SQS action, and its status events.
 
-published / rejected / duplicate → delete; any retry → visibility backoff grown from ApproximateReceiveCount
+published / rejected / duplicate → delete (a bad record of the message — malformed, another bucket's — is first
+copied alone to the DLQ with its reason, and the message kept for a retry if that copy fails); any retry →
+visibility backoff grown from ApproximateReceiveCount
 (the redrive policy moves it to the DLQ, and each record that failed gets a ``dead_lettered`` event when this
 was its last allowed receive); cancelled by shutdown → visibility 0, so another worker takes it at once —
 unless that was its last allowed receive: then its body is sent again as a new message and the old one
@@ -12,8 +14,11 @@ import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
+from worker.dlq import dlq_url_of
 from worker.errors import Reason
+from worker.events import BadRecord
 from worker.job import RETRY, Job, Outcome
 from worker.keys import source_id
 from worker.metrics import Metrics
@@ -37,6 +42,7 @@ class InFlight:
     outcomes: list[Outcome] = field(default_factory=list)
     done: list[Job] = field(default_factory=list)
     cancelled: bool = False
+    bad: tuple[BadRecord, ...] = ()  # records of the body that cannot be jobs (worker.events)
 
 
 def backoff_seconds(receive_count: int, base: int, cap: int) -> int:
@@ -52,29 +58,60 @@ class Settler:
                  status: StatusEvents) -> None:
         self.queue, self.settings, self.metrics, self.stats, self.status = queue, settings, metrics, stats, status
         self.max_receives: int | None = None  # the redrive policy's, read at start
+        self._dlq: str | None = None
 
-    def settle(self, flight: InFlight) -> None:
-        """Delete, back off, or release the message of ``flight``."""
+    def settle(self, flight: InFlight, retire: Callable[[], object] = lambda: None) -> None:
+        """Delete, back off, or release the message of ``flight``. ``retire`` ends its lease (worker.leases):
+        before a visibility change, which no heartbeat may overtake; after a delete, which the lease covers."""
         message = flight.message
         if flight.cancelled:
+            retire()
             self._release(flight)
-        elif any(o.status == RETRY for o in flight.outcomes):
+        elif any(o.status == RETRY for o in flight.outcomes) or (flight.bad and not self._report_bad(flight)):
             delay = backoff_seconds(message.receive_count, self.settings.retry_backoff_base,
                                     self.settings.retry_backoff_max)
             self.stats["retried"] += 1
             self.metrics.settled.labels("retry").inc()
+            retire()
             if self._last_receive(message) and self._resent(flight):
                 return
             self.queue.set_visibility(message, delay)
             if self._last_receive(message):
                 self._dead_lettered(flight)
-        elif self.queue.delete(message):
+        elif self._delete(message, retire):
             self.stats["deleted"] += 1
             self.metrics.settled.labels("delete").inc()
             self.metrics.deleted.inc()
         else:
             self.stats["delete_failures"] += 1
             self.metrics.settled.labels("delete_failed").inc()
+
+    def _delete(self, message: Message, retire: Callable[[], object]) -> bool:
+        try:
+            return self.queue.delete(message)
+        finally:
+            retire()
+
+    def _report_bad(self, flight: InFlight) -> bool:
+        """Copy each bad record alone to the DLQ, with its reason; False when a copy could not be sent."""
+        message = flight.message
+        try:
+            self._dlq = self._dlq or dlq_url_of(self.queue.client, self.queue.url)
+        except Exception as exc:  # noqa: BLE001 - no DLQ or no permission: the message is retried, not lost
+            log.error("message %s has %d bad records and the DLQ cannot be found: %s", message.message_id,
+                      len(flight.bad), exc)
+            return False
+        for bad in flight.bad:
+            log.error("message %s: record %d is unusable (%s: %s); copied alone to the DLQ", message.message_id,
+                      bad.index, bad.reason.value, bad.message)
+            body = '{"Records": [' + bad.raw + "]}"
+            if not self.queue.send(self._dlq, body, {"media-worker-reason": bad.reason.value,
+                                                     "media-worker-detail": bad.message,
+                                                     "media-worker-source-message": message.message_id}):
+                return False
+            self.metrics.bad_records.labels(bad.reason.value).inc()
+            self.stats["bad_records"] += 1
+        return True
 
     def _last_receive(self, message: Message) -> bool:
         return self.max_receives is not None and message.receive_count >= self.max_receives

@@ -79,10 +79,24 @@ class Queue:
                 answer[chunk[int(entry["Id"])][0].message_id] = True
             for entry in resp.get("Failed", []):
                 message = chunk[int(entry["Id"])][0]
+                if not entry.get("SenderFault", True):  # SQS's own failure: the receipt is fine, try again
+                    log.warning("visibility extension of %s failed on SQS's side (will retry): %s %s",
+                                message.message_id, entry.get("Code"), entry.get("Message"))
+                    continue
                 log.error("visibility extension refused for %s: %s %s", message.message_id,
                           entry.get("Code"), entry.get("Message"))
                 answer[message.message_id] = False
         return answer
+
+    def send(self, url: str, body: str, attributes: dict[str, str]) -> bool:
+        """Send ``body`` to another queue (a bad record's copy to the DLQ) with string attributes."""
+        try:
+            self._sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes={
+                name: {"DataType": "String", "StringValue": value[:256]} for name, value in attributes.items()})
+            return True
+        except (BotoCoreError, ClientError) as exc:
+            log.error("could not send a message to %s: %s", url, exc)
+            return False
 
     def set_visibility(self, message: Message, seconds: int) -> bool:
         """Make the message visible again after ``seconds`` (0: at once)."""

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from worker.clients import sns_client, sqs_client
+from worker.keys import source_id
 
 log = logging.getLogger(__name__)
 PUBLISHED, REJECTED, DEAD_LETTERED = "published", "rejected", "dead_lettered"
@@ -116,3 +117,13 @@ class StatusEvents:
                 self._on_result("failed")
             else:
                 self._on_result("sent")
+
+
+def announce(events: StatusEvents, job: Any, outcome: Any) -> None:
+    """The published or rejected event of a finished job (a worker.job Job and Outcome); a duplicate
+    re-announces its version's outcome, with the same event id."""
+    announced = outcome.announce if outcome.status == "duplicate" else outcome.status
+    if announced in (PUBLISHED, REJECTED):
+        events.emit(status_event(announced, source=job.record.identity(), message_id=job.message_id,
+                                 job_id=job.job_id, reason=outcome.reason, detail=outcome.message, key=outcome.key,
+                                 source_id=source_id(job.record)))

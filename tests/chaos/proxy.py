@@ -2,13 +2,15 @@
 
 A share of requests (``error_rate``) gets a 503 (S3 ``SlowDown`` / SQS ``ServiceUnavailable``) or a dropped
 connection instead of an answer; while ``refuse_leases`` is set, every visibility change fails, so leases
-lapse mid-job. The harness's own clients talk to moto directly and see no faults.
+lapse mid-job; ``stall`` holds back the first requests of an SQS action (a slow endpoint). The harness's own
+clients talk to moto directly and see no faults.
 """
 from __future__ import annotations
 
 import http.client
 import random
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +31,7 @@ class FaultyProxy:
         self.upstream = urlsplit(upstream)
         self.error_rate = error_rate
         self.refuse_leases = threading.Event()
+        self.stall: dict[str, tuple[float, int]] = {}  # SQS action → (seconds, how many of its requests)
         self.counts: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -67,6 +70,7 @@ class FaultyProxy:
         body = req.rfile.read(length) if length else b""
         target = req.headers.get("X-Amz-Target", "")
         is_sqs = target.startswith("AmazonSQS.")
+        self._maybe_stall(target.removeprefix("AmazonSQS."))
         if is_sqs and "ChangeMessageVisibility" in target and self.refuse_leases.is_set():
             self.counts["lease_refused"] += 1
             return self._error(req, is_sqs)
@@ -81,6 +85,15 @@ class FaultyProxy:
             return None
         self.counts["forwarded"] += 1
         return self._forward(req, body)
+
+    def _maybe_stall(self, action: str) -> None:
+        with self._lock:
+            seconds, left = self.stall.get(action, (0.0, 0))
+            if left:
+                self.stall[action] = (seconds, left - 1)
+                self.counts[f"stalled_{action}"] += 1
+        if left:
+            time.sleep(seconds)
 
     def _forward(self, req: BaseHTTPRequestHandler, body: bytes) -> None:
         conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=120)

@@ -95,7 +95,7 @@ def test_not_ready_until_a_poll_succeeds():
                               "runtime": "process", "metrics_port": 0}, environ={"AWS_DEFAULT_REGION": "us-east-1"})
     service = Service(settings, sqs=object())
     assert service.readiness() == "no successful SQS poll yet"
-    service.last_poll = 0.0
+    service.receiver.last_poll = 0.0
     assert service.readiness().startswith("no successful SQS poll for")
 
 

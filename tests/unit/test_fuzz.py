@@ -76,3 +76,23 @@ def test_the_signature_check_names_a_media_signature_or_rejects_with_a_reason(he
         assert exc.reason.value in ("not_media", "unsupported_type")
     else:
         assert isinstance(found, Signature) and found.kind_hint in ("video", "audio", "image")
+
+
+hostile_bodies = st.one_of(
+    st.integers(min_value=1, max_value=200_000).map(lambda n: "[" * n + "]" * n),  # RecursionError in json
+    st.integers(min_value=1, max_value=100_000).map(lambda n: '{"Records": ' + "[" * n + "]" * n + "}"),
+    st.integers(min_value=4_000, max_value=50_000).map(lambda n: "1" * n),  # past int's digit limit
+    st.just('{"Records": [{"s3": {"object": {"size": 1e999999}}}]}'),
+    st.text(alphabet=st.sampled_from("\x00\ud800\udfff{}[]\":,"), max_size=500),  # NULs, lone surrogates
+    st.integers(min_value=1, max_value=5_000).map(lambda n: json.dumps({"Records": [{"eventName": "x"}] * n})),
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),  # what invalid UTF-8 becomes as text
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=150, deadline=None)
+@given(hostile_bodies)
+def test_nothing_in_a_body_raises_anything_but_poison(body):
+    try:
+        parse_body(body, "temp")
+    except PoisonMessage as exc:
+        assert len(exc.message) < 400  # a bounded, printable excerpt is all that gets logged

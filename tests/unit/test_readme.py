@@ -7,8 +7,9 @@ from worker.settings import Settings
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
-def test_every_setting_is_in_the_configuration_table():
-    missing = [name for name, _, _ in Settings.reference() if f"`{name}`" not in README]
+def test_every_setting_is_in_the_configuration_table_with_its_flag():
+    missing = [name for (name, _, _), (field, *_rest) in zip(Settings.reference(), Settings.options())
+               if f"| `{Settings.flag_name(field)}` | `{name}` |" not in README]
     assert not missing, missing
 
 
