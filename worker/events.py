@@ -108,7 +108,7 @@ def _parse(body: str, temp_bucket: str) -> ParsedMessage:
         except PoisonMessage as exc:
             if len(raw_records) == 1:
                 raise
-            bad.append(BadRecord(index, exc.reason, exc.message, json.dumps(raw)[:MAX_BODY_CHARS // 4]))
+            bad.append(BadRecord(index, exc.reason, exc.message, json.dumps(raw, ensure_ascii=False)))
             continue
         if record.event_name.startswith("ObjectCreated:"):
             records.append(record)

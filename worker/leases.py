@@ -111,7 +111,8 @@ class Heartbeats:
         self._book, self._tick = book, tick
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqs-heartbeats", daemon=True)
-        self.last_beat = time.monotonic()  # when a heartbeat round last finished (for the watchdog)
+        self.last_beat = time.monotonic()  # when a heartbeat round last finished
+        self._late_logged = 0
 
     def start(self) -> "Heartbeats":
         self._thread.start()
@@ -124,6 +125,15 @@ class Heartbeats:
             except Exception:  # noqa: BLE001 - a heartbeat round that failed is tried again next tick
                 log.exception("lease heartbeat failed")
             self.last_beat = time.monotonic()
+
+    def warn_if_late(self, limit: float) -> None:
+        """Log (once a second of lateness) when no round has finished for ``limit`` seconds: an SQS call hangs."""
+        late = time.monotonic() - self.last_beat
+        if late > limit and int(late) > self._late_logged:
+            self._late_logged = int(late)
+            log.error("lease heartbeats are %.0f s late (an SQS call is hanging): leases may lapse", late)
+        elif late <= limit:
+            self._late_logged = 0
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop after the round in progress (its SQS call is bounded by the client's timeouts)."""

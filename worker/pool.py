@@ -76,6 +76,7 @@ class _Child:
         self.owner = owner
         self.job: tuple[str, Any] | None = None
         self.jobs_sent = 0
+        self.results = 0
         self.started = time.monotonic()
 
 
@@ -98,8 +99,8 @@ class Pool:
 
     def start(self) -> None:
         """Start all children."""
-        while len(self._children) < self.size:
-            self._children.append(self._spawn())
+        for _ in range(self.size - len(self._children)):
+            self._replace()
 
     def _spawn(self) -> _Child:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
@@ -144,7 +145,7 @@ class Pool:
         now = time.monotonic()
         for due in [t for t in self._respawn_at if t <= now]:
             self._respawn_at.remove(due)
-            self._children.append(self._spawn())
+            self._replace()
         waitables: list[Any] = [c.conn for c in self._children] + [c.process.sentinel for c in self._children]
         ready = set(multiprocessing.connection.wait(waitables, timeout=timeout))
         done: list[Completion] = []
@@ -162,6 +163,7 @@ class Pool:
                 if child.job and child.job[0] == job_id:
                     done.append(Completion(job_id, child.job[1], result=result))
                     child.job = None
+                    child.results += 1
         except (EOFError, OSError):
             pass  # the sentinel tells the rest
 
@@ -185,7 +187,8 @@ class Pool:
         if self._on_child_death and (child.job is not None or code != 0):
             self._on_child_death(child.owner)
         self._children.remove(child)
-        early = child.job is None and code != 0 and time.monotonic() - child.started < EARLY_DEATH_SECONDS
+        # early: it died before any result, soon after it started (a broken image or mount, whatever its job)
+        early = child.results == 0 and code != 0 and time.monotonic() - child.started < EARLY_DEATH_SECONDS
         self._early_deaths = self._early_deaths + 1 if early else 0
         if self._early_deaths:
             pause = min(MAX_RESPAWN_PAUSE, 0.5 * 2 ** (self._early_deaths - 1))
@@ -193,7 +196,20 @@ class Pool:
                       self._early_deaths, pause)
             self._respawn_at.append(time.monotonic() + pause)
         else:
+            self._replace()
+
+    def _replace(self) -> None:
+        """Start a child in a free slot; when that fails (EMFILE, ENOMEM, EAGAIN), try again in a second."""
+        try:
             self._children.append(self._spawn())
+        except Exception as exc:  # noqa: BLE001 - the slot must come back, whatever the OS said
+            log.error("could not start a pool child (retrying in 1 s): %s", exc)
+            self._respawn_at.append(time.monotonic() + 1.0)
+
+    @property
+    def live(self) -> int:
+        """Children alive now (fewer than ``size`` while replacements wait out a pause)."""
+        return sum(1 for c in self._children if c.process.is_alive())
 
     def kill(self, job_id: str) -> Completion | None:
         """SIGKILL the child running ``job_id`` (its host-side deadline passed); it is replaced."""

@@ -1,8 +1,10 @@
 """The receiver thread: long-polls SQS for as many messages as there are free slots, and holds off while the
 sandbox runtime is not ready (a worker that cannot run jobs must not burn receive counts into the DLQ).
 
-Messages a long poll returns after the stop began are released at once (visibility 0): no job will start for
-them here, and another worker can take them now instead of after the visibility timeout.
+Messages a long poll returns after the stop began go to the draining main loop, which releases them at once
+(visibility 0, or a re-send on their last allowed receive: worker.settle); once the main loop is gone
+(``closed``), the receiver releases them itself. Either way another worker can take them now instead of after
+the visibility timeout.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class Receiver:
         self.last_poll: float | None = None  # unix time of the last receive that succeeded
         self.holding_off: str | None = None  # why it is not receiving now, or None
         self.thread: threading.Thread | None = None
+        self.closed = threading.Event()  # the main loop has ended: nobody reads the inbox any more
 
     def start(self, stop: threading.Event) -> "Receiver":
         self.thread = threading.Thread(target=self._loop, args=(stop,), name="sqs-receiver", daemon=True)
@@ -70,7 +73,7 @@ class Receiver:
             self._metrics.polled(len(messages))
             if not messages:
                 self._stats["empty_polls"] += 1
-            if stop.is_set():
+            if self.closed.is_set():
                 self._release(messages)
                 return
             received_at = time.monotonic()

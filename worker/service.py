@@ -10,13 +10,11 @@ talks to SQS.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from worker import __version__, owners
@@ -34,7 +32,7 @@ from worker.receiver import Receiver
 from worker.sandbox import resolve_runtime
 from worker.settings import Settings
 from worker.sqs import Message, Queue
-from worker.settle import InFlight, Settler
+from worker.settle import InFlight, Settler, SettleThread
 from worker.status import StatusEvents, announce
 from worker.systemd import Notifier
 
@@ -70,8 +68,7 @@ class Service:
         self._pending: deque[Job] = deque()
         self._lock = threading.Lock()
         self._held = 0  # messages received and not yet settled (inbox and settles in progress included)
-        self._settles: set[Future] = set()  # one per message being settled: bounded by the messages held
-        self._settle_thread = ThreadPoolExecutor(1, thread_name_prefix="sqs-settle")
+        self._settles = SettleThread(self.settler, self.leases, self._inbox.put, self._settled)
         self._deadlines: dict[str, float] = {}  # job id → when its host side must be over (monotonic)
         self.receiver = Receiver(self.queue, settings, self.metrics, self.stats, self._inbox, self._free_slots,
                                  self._received, self._runtime)
@@ -86,11 +83,16 @@ class Service:
     def _free_slots(self) -> int:
         with self._lock:
             busy = max(self._held, len(self._pending) + len(self.pool.running))
-        return max(0, min(10, self.settings.pool - busy))
+        # live children, not the configured pool: children waiting out a respawn pause take no work
+        return max(0, min(10, self.pool.live - busy))
 
     def _received(self, count: int) -> None:
         with self._lock:
             self._held += count
+
+    def _settled(self) -> None:
+        with self._lock:
+            self._held -= 1
 
     # -- the main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event, hard_stop: threading.Event | None = None) -> Counter[str]:
@@ -118,8 +120,11 @@ class Service:
             while not self._iterate(stop, hard_stop, drain):
                 pass
         finally:
+            self.receiver.closed.set()  # what a poll still returns is released by the receiver itself
             self.pool.close()
-            self._settle_thread.shutdown(wait=True)  # every settle decided, before the leases stop
+            # every settle decided before the leases stop; after a second signal, not waited for (their
+            # messages reappear when their visibility runs out)
+            self._settles.close(hurry=hard_stop is not None and hard_stop.is_set())
             self.heartbeats.stop()
             janitor_stop.set()
             janitor.join(30)  # a clean-up it took from its queue finishes first
@@ -147,7 +152,8 @@ class Service:
             for completion in self.pool.wait(TICK):
                 self._complete(completion, cancelled=False)
             self._enforce_deadlines()
-            self._finish_settles()
+            self.heartbeats.warn_if_late(self.settings.visibility_timeout / 2)
+            self._settles.finish()
             self._observe()
             if drain[0] is not None:
                 if not self.receiver.is_alive() and self._inbox.empty() and not self._inflight and not self._settles:
@@ -168,6 +174,8 @@ class Service:
                 message, received_at = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            if self._settles.hold(message, received_at):  # redelivered while its settle is under way
+                continue
             self.leases.add(message, received_at)
             running = self._inflight.get(message.message_id)
             if running is not None:
@@ -215,8 +223,13 @@ class Service:
             job = self._pending.popleft()
             log.info("job %s: s3://%s/%s (message %s, receive %d)", job.job_id, job.record.bucket,
                      job.record.key, job.message_id, job.receive_count, extra=job.log_fields())
-            self.pool.submit(job.job_id, job)
             self._deadlines[job.job_id] = time.monotonic() + self.settings.host_deadline(job.record.size)
+            try:
+                self.pool.submit(job.job_id, job)
+            except Exception:
+                self._deadlines.pop(job.job_id, None)
+                self._pending.appendleft(job)  # not lost: the next tick tries again
+                raise
 
     def _enforce_deadlines(self) -> None:
         """Kill the child of a job whose host side (download + sandbox + upload) ran past its deadline."""
@@ -236,6 +249,24 @@ class Service:
             outcome = Outcome(job.job_id, RETRY, reason.value, f"pool child exited with {completion.exitcode}")
         else:
             outcome = completion.result
+        try:
+            self._report(job, outcome)
+        except Exception:  # noqa: BLE001 - a report that failed must not leave the message unsettled
+            self.stats["main_loop_errors"] += 1
+            self.metrics.loop_errors.inc()
+            log.exception("reporting job %s failed; its message is settled all the same", job.job_id)
+        flight = self._inflight.get(job.message_id)
+        if flight is None:
+            return
+        flight.jobs.pop(job.job_id, None)
+        flight.done.append(job)
+        flight.outcomes.append(outcome)
+        flight.cancelled |= cancelled
+        if not flight.jobs:
+            self._settle(flight)
+
+    def _report(self, job: Job, outcome: Outcome) -> None:
+        """Logs, metrics, the status event and the test hook of one ended job."""
         self.stats[f"jobs_{outcome.status}"] += 1
         log.info("job %s %s%s in %.1fs", job.job_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "",
                  outcome.timings.get("total", 0.0), extra={**job.log_fields(), "outcome": outcome.status,
@@ -246,15 +277,6 @@ class Service:
         announce(self.status, job, outcome)
         if self._on_outcome:
             self._on_outcome(job, outcome)
-        flight = self._inflight.get(job.message_id)
-        if flight is None:
-            return
-        flight.jobs.pop(job.job_id, None)
-        flight.done.append(job)
-        flight.outcomes.append(outcome)
-        flight.cancelled |= cancelled
-        if not flight.jobs:
-            self._settle(flight)
 
     # -- observability -----------------------------------------------------------------------
     def _status_line(self) -> str:
@@ -285,19 +307,7 @@ class Service:
     def _settle(self, flight: InFlight) -> None:
         """Hand the message's SQS action to the settle thread; its lease is kept until that is done."""
         self._inflight.pop(flight.message.message_id, None)
-        retire = functools.partial(self.leases.retire, flight.message.message_id)
-        future = self._settle_thread.submit(self.settler.settle, flight, retire)
-        future.message_id = flight.message.message_id  # type: ignore[attr-defined]
-        self._settles.add(future)
-
-    def _finish_settles(self) -> None:
-        for future in [f for f in self._settles if f.done()]:
-            self._settles.discard(future)
-            if future.exception() is not None:
-                log.error("settling message %s failed: %s", future.message_id, future.exception())
-                self.leases.remove(future.message_id)
-            with self._lock:
-                self._held -= 1
+        self._settles.submit(flight)
 
     def _abandon(self) -> None:
         """The drain deadline passed: kill what runs, release every held message."""

@@ -203,6 +203,8 @@ def _validate(settings: Settings, given: Mapping[str, Any], require_queue: bool)
         problems.append("the temp and production buckets must differ")
     if settings.min_sample_rate > settings.max_sample_rate:
         problems.append("MEDIA_WORKER_MIN_SAMPLE_RATE must not exceed MEDIA_WORKER_MAX_SAMPLE_RATE")
+    if settings.job_deadline and settings.job_deadline <= settings.job_timeout:
+        problems.append("MEDIA_WORKER_JOB_DEADLINE must exceed MEDIA_WORKER_JOB_TIMEOUT (or be 0: derived)")
     if settings.retry_backoff_base > settings.retry_backoff_max:
         problems.append("MEDIA_WORKER_RETRY_BACKOFF_BASE must not exceed MEDIA_WORKER_RETRY_BACKOFF_MAX")
     return problems

@@ -10,11 +10,13 @@ deleted, because a drain is never the upload's fault.
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from worker.dlq import dlq_url_of
 from worker.errors import Reason
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 # of going to the DLQ, at most MAX_RESENDS times (a child that dies on every try of one job is a bug to see).
 NOT_THE_UPLOADS_FAULT = frozenset({Reason.WORKER_DIED.value, Reason.SHUTDOWN.value})
 MAX_RESENDS = 3
+HURRY_SECONDS = 10.0
+MAX_COPY_BYTES = 240 * 1024  # a bad record's DLQ copy, leaving room for its attributes
 
 
 @dataclass
@@ -105,6 +109,8 @@ class Settler:
             log.error("message %s: record %d is unusable (%s: %s); copied alone to the DLQ", message.message_id,
                       bad.index, bad.reason.value, bad.message)
             body = '{"Records": [' + bad.raw + "]}"
+            if len(body.encode("utf-8")) > MAX_COPY_BYTES:  # SQS takes 256 KiB with the attributes
+                body = json.dumps({"Records": [], "media-worker-record-excerpt": bad.raw[:64 * 1024]})
             if not self.queue.send(self._dlq, body, {"media-worker-reason": bad.reason.value,
                                                      "media-worker-detail": bad.message,
                                                      "media-worker-source-message": message.message_id}):
@@ -165,3 +171,52 @@ class Settler:
                                           reason=outcome.reason if outcome else None,
                                           detail=outcome.message if outcome else "",
                                           source_id=source_id(job.record) if job else None))
+
+
+class SettleThread:
+    """Runs each finished message's settle on one thread, in order, so the main loop never waits for SQS.
+
+    The message's lease is ended by the settle itself (``LeaseBook.retire``). A redelivery of a message whose
+    settle is under way is held back and handed to ``requeue`` once that settle is done (it is then a
+    duplicate, or runs again), so no second flight ever shares the first one's lease. ``on_done`` is called
+    once per settle that ended (the caller's count of messages held)."""
+
+    def __init__(self, settler: Settler, leases: Any, requeue: Callable[[tuple[Message, float]], None],
+                 on_done: Callable[[], None]) -> None:
+        self._settler, self._leases, self._requeue, self._on_done = settler, leases, requeue, on_done
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqs-settle")
+        self._futures: dict[Future, str] = {}  # bounded by the messages held
+        self._late: dict[str, list[tuple[Message, float]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+    def submit(self, flight: InFlight) -> None:
+        message_id = flight.message.message_id
+        retire = lambda: self._leases.retire(message_id)  # noqa: E731
+        self._futures[self._executor.submit(self._settler.settle, flight, retire)] = message_id
+        self._late.setdefault(message_id, [])
+
+    def hold(self, message: Message, received_at: float) -> bool:
+        """Hold back a redelivery of a message being settled; False when none is."""
+        if message.message_id not in self._late:
+            return False
+        self._late[message.message_id].append((message, received_at))
+        return True
+
+    def finish(self) -> None:
+        """Account for the settles that ended; give back the redeliveries they held."""
+        for future in [f for f in self._futures if f.done()]:
+            message_id = self._futures.pop(future)
+            if future.exception() is not None:
+                log.error("settling message %s failed: %s", message_id, future.exception())
+                self._leases.remove(message_id)
+            self._on_done()
+            for late in self._late.pop(message_id, []):
+                self._requeue(late)
+
+    def close(self, hurry: bool) -> None:
+        """Wait for every settle; after a second signal, for at most ``HURRY_SECONDS`` (releases are quick
+        unless SQS hangs, and a message left unsettled reappears when its visibility runs out)."""
+        self._executor.shutdown(wait=False)
+        wait(list(self._futures), timeout=HURRY_SECONDS if hurry else None)

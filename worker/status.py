@@ -70,14 +70,16 @@ class StatusEvents:
         self._send = send or _transport(target)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=backlog)
         self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def emit(self, event: dict[str, Any]) -> None:
         """Queue one event for sending; never blocks, never raises."""
         if self._send is None:
             return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._sender, name="status-events", daemon=True)
-            self._thread.start()
+        with self._start_lock:  # the main loop and the settle thread both emit
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._sender, name="status-events", daemon=True)
+                self._thread.start()
         try:
             self._queue.put_nowait(event)
         except queue.Full:

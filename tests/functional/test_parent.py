@@ -142,7 +142,7 @@ def test_a_stalled_sqs_delete_holds_back_no_heartbeat_and_no_tick(stack, media, 
 def test_a_wedged_job_is_killed_at_its_host_side_deadline(stack, media):
     etag = stack.upload("wedged.mp4", media["clip"])
     factory = functools.partial(JobRunner, sandbox_factory=VideoIsSlow)
-    service, outcomes = collecting_service(stack.settings(job_deadline=3, retry_backoff_base=30,
+    service, outcomes = collecting_service(stack.settings(job_deadline=3, job_timeout=2, retry_backoff_base=30,
                                                           retry_backoff_max=30), runner_factory=factory)
     with RunningService(service):
         wait_for(lambda: outcomes, timeout=60)

@@ -53,6 +53,20 @@ def _dies_at_start(_arg):
     raise SystemExit(3)
 
 
+def test_a_child_that_could_not_be_started_is_started_again_later():
+    pool = Pool(1, _dies_at_start, None)
+    calls = []
+
+    def failing_spawn():
+        calls.append(1)
+        raise OSError(24, "Too many open files")
+
+    pool._spawn = failing_spawn
+    pool.start()
+    assert pool.live == 0 and len(pool._respawn_at) == 1  # the slot is kept, to be filled in a second
+    pool.close()
+
+
 def test_children_that_die_at_start_up_are_respawned_after_a_growing_pause():
     pool = Pool(1, _dies_at_start, None)
     pool.start()
@@ -80,14 +94,20 @@ class _OneBatchQueue:
         return True
 
 
-def test_messages_a_long_poll_returns_after_the_stop_began_are_released_at_once():
-    stop = threading.Event()
-    fake = _OneBatchQueue(stop)
-    inbox: queue.Queue = queue.Queue()
-    receiver = Receiver(fake, load_settings({}, environ=ENV), Metrics(), Counter(), inbox, lambda: 2,
-                        lambda n: None, lambda: None).start(stop)
-    receiver.thread.join(5)
-    assert fake.released == [("late-1", 0), ("late-2", 0)] and inbox.empty()
+def test_messages_a_long_poll_returns_after_the_stop_go_to_the_drain_or_are_released_once_it_is_over():
+    for closed in (False, True):
+        stop = threading.Event()
+        fake = _OneBatchQueue(stop)
+        inbox: queue.Queue = queue.Queue()
+        receiver = Receiver(fake, load_settings({}, environ=ENV), Metrics(), Counter(), inbox, lambda: 2,
+                            lambda n: None, lambda: None)
+        if closed:
+            receiver.closed.set()  # the main loop has ended: nobody would settle them
+        receiver.start(stop).thread.join(5)
+        if closed:
+            assert fake.released == [("late-1", 0), ("late-2", 0)] and inbox.empty()
+        else:  # the draining main loop releases them, or re-sends them on their last allowed receive
+            assert fake.released == [] and [inbox.get()[0].message_id for _ in range(2)] == ["late-1", "late-2"]
 
 
 def test_while_the_runtime_is_not_ready_the_receiver_takes_nothing():
@@ -125,3 +145,36 @@ def test_a_flag_sets_its_setting(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "worker", "run", "--job-deadline", "-5", "--metrics-port", "0"],
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **ENV}, timeout=60)
     assert proc.returncode == 2 and "MEDIA_WORKER_JOB_DEADLINE (--job-deadline) must be >= 0, got -5" in proc.stderr
+
+
+def test_a_redelivery_while_its_settle_is_under_way_waits_for_it_and_shares_no_lease():
+    from worker.leases import LeaseBook
+    from worker.settle import InFlight, SettleThread
+
+    release = threading.Event()
+
+    class SlowSettler:
+        def settle(self, flight, retire):
+            release.wait(5)  # a DeleteMessage that takes its time
+            retire()
+
+    class NoExtensions:
+        def extend(self, entries):
+            return {}
+
+    book = LeaseBook(NoExtensions(), 30)
+    old, new = Message("m", "old-receipt", "{}", 1), Message("m", "new-receipt", "{}", 2)
+    book.add(old, time.monotonic())
+    requeued, done = [], []
+    settles = SettleThread(SlowSettler(), book, requeued.append, lambda: done.append(1))
+    settles.submit(InFlight(old))
+    assert settles.hold(new, 1.0) and not settles.hold(Message("other", "r", "{}", 1), 1.0)
+    settles.finish()
+    assert requeued == [] and done == []  # still settling: the redelivery waits
+    release.set()
+    deadline = time.monotonic() + 5
+    while not done and time.monotonic() < deadline:
+        settles.finish()
+        time.sleep(0.01)
+    assert done == [1] and requeued == [(new, 1.0)] and len(book) == 0
+    settles.close(hurry=False)
