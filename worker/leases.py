@@ -22,6 +22,7 @@ from worker.sqs import Message, Queue
 log = logging.getLogger(__name__)
 MAX_LEASE_SECONDS = 12 * 3600
 SAFETY_SECONDS = 30  # stop extending this long before the 12 h limit
+RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Lease:
     expires_at: float
     lost: bool = False
     extensions: int = 0
+    retry_at: float = 0.0  # an extension that met an error waits until then (not every tick)
 
 
 class LeaseBook:
@@ -89,11 +91,13 @@ class LeaseBook:
                 elif extended is False:
                     lease.lost = True
                     self.failed_extensions += 1
+                else:  # a transport error or SQS's own: try again in a second, not on every tick
+                    lease.retry_at = now + RETRY_SECONDS
 
     def _due(self, now: float) -> list[tuple[Lease, int]]:
         due: list[tuple[Lease, int]] = []
         for lease in self._leases.values():
-            if lease.lost or lease.expires_at - now > self._timeout / 2:
+            if lease.lost or lease.expires_at - now > self._timeout / 2 or lease.retry_at > now:
                 continue
             allowed = int(MAX_LEASE_SECONDS - SAFETY_SECONDS - (now - lease.received_at))
             if allowed <= 0:

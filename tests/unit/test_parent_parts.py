@@ -178,3 +178,25 @@ def test_a_redelivery_while_its_settle_is_under_way_waits_for_it_and_shares_no_l
         time.sleep(0.01)
     assert done == [1] and requeued == [(new, 1.0)] and len(book) == 0
     settles.close(hurry=False)
+
+
+def test_an_extension_that_met_an_error_is_tried_again_a_second_later_not_every_tick():
+    from worker.leases import RETRY_SECONDS, LeaseBook
+
+    now = [100.0]
+    calls = []
+
+    class Failing:
+        def extend(self, entries):
+            calls.append([m.message_id for m, _ in entries])
+            return {}  # no answer for it: a transport error, or SQS's own failure
+
+    book = LeaseBook(Failing(), 10, clock=lambda: now[0])
+    book.add(Message("m", "r", "{}", 1), 95.0)  # half of its 10 s is gone: due
+    book.heartbeat()
+    now[0] += 0.1
+    book.heartbeat()  # the next tick: not asked again yet
+    assert calls == [["m"]]
+    now[0] += RETRY_SECONDS
+    book.heartbeat()
+    assert calls == [["m"], ["m"]] and book.failed_extensions == 0  # still tried, never given up on
