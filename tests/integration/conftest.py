@@ -34,8 +34,17 @@ def docker(docker_settings):
 
 
 def our_containers(client, **labels):
+    """Sandbox containers (inspected); a container removed between the listing and its inspection (docker-py
+    inspects each one it lists) makes the listing start over rather than fail the test."""
+    import docker.errors
+
     filters = ["media-worker.job"] + [f"{k}={v}" for k, v in labels.items()]
-    return client.containers.list(all=True, filters={"label": filters})
+    for _ in range(20):
+        try:
+            return client.containers.list(all=True, filters={"label": filters})
+        except docker.errors.NotFound:
+            continue
+    return client.containers.list(all=True, filters={"label": filters}, sparse=True)
 
 
 def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None):
