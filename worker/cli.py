@@ -12,6 +12,7 @@ import click
 from botocore.exceptions import NoRegionError
 
 from worker import __version__
+from worker.delivery import DELIVERIES
 from worker.errors import SettingsError
 from worker.logs import configure
 from worker.opscli import COMMANDS
@@ -88,23 +89,29 @@ def run(**flags: Any) -> None:
 @click.option("--pool", type=int, default=2, show_default=True)
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True)
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="give up after this many seconds")
-def demo(pool: int, runtime: str, timeout: float) -> None:
+@click.option("--delivery", type=click.Choice(DELIVERIES), default="sqs", show_default=True,
+              help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge")
+def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
     """Process a generated sample set on an embedded local stack; exit 0 only if all went as expected."""
     configure("WARNING")
     from worker.demo import run_demo
 
-    sys.exit(run_demo(pool, runtime, timeout))
+    sys.exit(run_demo(pool, runtime, timeout, delivery))
 
 
 @cli.command("local-stack")
 @click.option("--port", type=int, default=5000, show_default=True)
-def local_stack_cmd(port: int) -> None:
-    """Keep a provisioned local S3/SQS (moto) running and print the environment for a worker."""
+@click.option("--delivery", type=click.Choice(DELIVERIES), default="sqs", show_default=True,
+              help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge")
+@click.option("--raw-delivery/--no-raw-delivery", default=False, show_default=True,
+              help="with --delivery sns: SNS raw message delivery")
+def local_stack_cmd(port: int, delivery: str, raw_delivery: bool) -> None:
+    """Keep a provisioned local S3/SQS/SNS/EventBridge (moto) running and print the environment for a worker."""
     configure("WARNING")
     from worker.demo import print_environment
     from worker.localstack import local_stack
 
-    with local_stack(port, name="local") as stack:
+    with local_stack(port, name="local", delivery=delivery, raw_delivery=raw_delivery) as stack:
         print_environment(stack.environment())
         sys.stdout.flush()  # whoever reads this through a pipe needs it now, not at exit
         click.echo("# local stack running; Ctrl-C stops it", err=True)

@@ -25,3 +25,9 @@ def sns_client() -> Any:
     """An SNS client for status events."""
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15)
     return boto3.session.Session().client("sns", config=config)
+
+
+def events_client() -> Any:
+    """An EventBridge client for status events."""
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15)
+    return boto3.session.Session().client("events", config=config)

@@ -33,10 +33,12 @@ class Row:
     verdict: str = "pending"
 
 
-def run_demo(pool: int, runtime: str, timeout: float = 300.0) -> int:
-    """Run the demo; return 0 when every good file was published and the corrupt one rejected."""
-    with tempfile.TemporaryDirectory(prefix="media-worker-demo-") as tmp, local_stack(name="demo") as stack:
-        click.echo(f"local stack: moto on {stack.endpoint}")
+def run_demo(pool: int, runtime: str, timeout: float = 300.0, delivery: str = "sqs") -> int:
+    """Run the demo, its uploads announced along ``delivery`` (sqs, sns or eventbridge); return 0 when every
+    good file was published and the corrupt one rejected."""
+    with tempfile.TemporaryDirectory(prefix="media-worker-demo-") as tmp, \
+            local_stack(name="demo", delivery=delivery) as stack:
+        click.echo(f"local stack: moto on {stack.endpoint}; S3 events delivered by {delivery}")
         samples = demo_samples(tmp)
         s3 = s3_client()
         rows: dict[str, Row] = {}
@@ -52,9 +54,10 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0) -> int:
         done = threading.Event()
 
         def on_outcome(job: Job, outcome: Outcome) -> None:
-            row = rows.get(job.record.key)
+            record = job.record.spelled(outcome.source_key) if outcome.source_key else job.record
+            row = rows.get(record.key)
             if row and outcome.status in (PUBLISHED, REJECTED, DUPLICATE):
-                row.outcome, row.record = outcome, job.record
+                row.outcome, row.record = outcome, record
             if all(r.outcome for r in rows.values()):
                 done.set()
 

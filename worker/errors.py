@@ -52,9 +52,12 @@ class Reason(str, Enum):
     WORK_DIR_FULL = "work_dir_full"
     INTERNAL_ERROR = "internal_error"
     SHUTDOWN = "shutdown"
+    # a status event's target refused it or could not be reached (worker.status; never a job's outcome)
+    STATUS_TARGET = "status_target_error"
     # poison messages (message level)
     MALFORMED_MESSAGE = "malformed_message"
     FOREIGN_BUCKET = "foreign_bucket"
+    FOREIGN_TOPIC = "foreign_topic"
 
 
 class MediaWorkerError(Exception):

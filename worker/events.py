@@ -1,63 +1,25 @@
-"""S3 event notifications → source records. Pure functions, no I/O.
+"""SQS bodies → source records. Pure functions, no I/O.
 
-One SQS body may hold many records; each ObjectCreated record of the temp
-bucket becomes a :class:`SourceRecord`. Keys arrive URL-encoded the way S3
-encodes them (``a b+c.mp4`` → ``a+b%2Bc.mp4``) and are decoded with
-``unquote_plus``.
+A body is an S3 event notification (straight from S3, or through SNS with raw message delivery), an SNS
+envelope around one, or an EventBridge event of S3 (see worker.envelopes for the two wrappers). One
+notification may hold many records; each ObjectCreated record of the temp bucket becomes a
+:class:`SourceRecord`. Notification keys arrive URL-encoded the way S3 encodes them (``a b+c.mp4`` →
+``a+b%2Bc.mp4``) and are decoded with ``unquote_plus``.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from worker.envelopes import MAX_KEY_BYTES, eventbridge_message, is_eventbridge, is_sns, unwrap_sns
 from worker.errors import PoisonMessage, Reason
+from worker.records import BadRecord, ParsedMessage, SourceRecord
 
-MAX_KEY_BYTES = 1024  # S3's own limit
+__all__ = ["BadRecord", "ParsedMessage", "SourceRecord", "excerpt", "parse_body"]
 MAX_BODY_CHARS = 1024 * 1024  # SQS carries at most 256 KiB; anything longer did not come from it
 MAX_RECORDS = 100  # S3 sends one record a message; a body of more is not an S3 notification
 EXCERPT_CHARS = 200
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """One uploaded object version, as the event names it."""
-
-    bucket: str
-    key: str
-    size: int | None
-    etag: str | None
-    version_id: str | None
-    event_name: str
-    event_time: str | None = None
-    sequencer: str | None = None  # S3's per-key order of events: a later write of the key has a larger one
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that name the source in manifests, rejection records and status events (``sequencer``
-        and ``event_time`` let a consumer tell which of two versions of a key is the newer)."""
-        return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id,
-                "etag": self.etag, "size": self.size, "sequencer": self.sequencer, "event_time": self.event_time}
-
-
-@dataclass(frozen=True)
-class BadRecord:
-    """A record of an otherwise usable message that cannot be a job: reported alone (see worker.service)."""
-
-    index: int
-    reason: Reason
-    message: str
-    raw: str  # the record as JSON, for its DLQ copy
-
-
-@dataclass(frozen=True)
-class ParsedMessage:
-    """What one SQS body means: a test event, records to process, records ignored, and bad records."""
-
-    test_event: bool
-    records: tuple[SourceRecord, ...]
-    ignored: tuple[str, ...]
-    bad: tuple[BadRecord, ...] = ()
 
 
 def excerpt(body: Any) -> str:
@@ -66,8 +28,9 @@ def excerpt(body: Any) -> str:
     return text[:EXCERPT_CHARS].encode("unicode_escape", "replace").decode("ascii", "replace")
 
 
-def parse_body(body: str, temp_bucket: str) -> ParsedMessage:
-    """Parse an SQS body holding an S3 event notification.
+def parse_body(body: str, temp_bucket: str, topics: tuple[str, ...] = ()) -> ParsedMessage:
+    """Parse an SQS body holding an S3 event: bare, in an SNS envelope (from one of ``topics`` when that
+    allow-list is not empty), or as an EventBridge event.
 
     Raises :class:`PoisonMessage` when the body is not JSON, not an S3 event, or holds no usable record
     (every record malformed or of another bucket); in a message with usable records, the others are
@@ -75,7 +38,7 @@ def parse_body(body: str, temp_bucket: str) -> ParsedMessage:
     are poison too, never an error that could stop the caller.
     """
     try:
-        return _parse(body, temp_bucket)
+        return _parse(body, temp_bucket, topics)
     except PoisonMessage:
         raise
     except Exception as exc:  # noqa: BLE001 - RecursionError from deep nesting, and whatever else a body provokes
@@ -83,7 +46,7 @@ def parse_body(body: str, temp_bucket: str) -> ParsedMessage:
                                                       f"it starts {excerpt(body)!r}") from None
 
 
-def _parse(body: str, temp_bucket: str) -> ParsedMessage:
+def _parse(body: str, temp_bucket: str, topics: tuple[str, ...]) -> ParsedMessage:
     if not isinstance(body, str) or len(body) > MAX_BODY_CHARS:
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "body is not text of at most 1 MiB")
     try:
@@ -92,8 +55,15 @@ def _parse(body: str, temp_bucket: str) -> ParsedMessage:
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "body is not a JSON object")
+    envelope = "s3"
+    if is_sns(doc):
+        doc, envelope = unwrap_sns(doc, topics), "sns"
+        if not isinstance(doc, dict):
+            raise PoisonMessage(Reason.MALFORMED_MESSAGE, "the SNS Message is not a JSON object")
+    if is_eventbridge(doc):  # EventBridge → SNS → SQS is possible too
+        return eventbridge_message(doc, temp_bucket)
     if doc.get("Event") == "s3:TestEvent":
-        return ParsedMessage(True, (), ())
+        return ParsedMessage(True, (), (), envelope=envelope)
     raw_records = doc.get("Records")
     if not isinstance(raw_records, list) or not raw_records:
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "no Records list in the body")
@@ -116,7 +86,7 @@ def _parse(body: str, temp_bucket: str) -> ParsedMessage:
             ignored.append(f"{record.event_name} {record.key}")
     if bad and not records and not ignored:  # nothing usable: the message itself is poison
         raise PoisonMessage(bad[0].reason, f"every record is unusable; {bad[0].message}")
-    return ParsedMessage(False, tuple(records), tuple(ignored), tuple(bad))
+    return ParsedMessage(False, tuple(records), tuple(ignored), tuple(bad), envelope=envelope)
 
 
 def _parse_record(raw: Any, index: int, temp_bucket: str) -> SourceRecord:

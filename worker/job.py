@@ -5,6 +5,7 @@ into an SQS action (delete, or back off and let the queue retry).
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import multiprocessing
@@ -27,6 +28,7 @@ from worker.outputs import collect_outputs, fast_path, key_of
 from worker.profiles import load_profiles
 from worker.publish import Publisher
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
+from worker.spelling import resolve_spelling
 from worker.settings import MiB, Settings
 from worker.precheck import HEAD_BYTES, check_key, check_signature
 from worker.storage import Storage
@@ -64,6 +66,7 @@ class Outcome:
     bytes_in: int = 0  # downloaded from the temp bucket
     bytes_out: int = 0  # published to the production bucket
     announce: str | None = None  # a duplicate re-announces the version's outcome (same event id): at least once
+    source_key: str | None = None  # the key's spelling that named the upload, when the event gave two
     source_delete: str | None = None  # deleted, kept (a newer upload replaced it) or failed
 
 
@@ -99,6 +102,19 @@ class JobRunner:
 
     def _run(self, job: Job) -> Outcome:
         timings: dict[str, float] = {}
+        if job.record.alt_key is None:
+            return self._attempt(job, timings)
+        try:  # an EventBridge key with two spellings: settle which one first (see worker.spelling)
+            with self._stage(timings, "spelling"):
+                job = dataclasses.replace(job, record=resolve_spelling(job.record, self._storage))
+        except RetryableError as exc:
+            return self._retry(job, exc, timings)
+        except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
+            log.exception("job %s: the key's spelling could not be settled", job.job_id)
+            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
+        return dataclasses.replace(self._attempt(job, timings), source_key=job.record.key)
+
+    def _attempt(self, job: Job, timings: dict[str, float]) -> Outcome:
         job_dir = os.path.join(self._settings.work_dir, job_dir_prefix(self._owner) + job.job_id)
         started = time.monotonic()
         try:

@@ -54,8 +54,10 @@ class Metrics:
                                       registry=r)
         self.source_deletes = Counter(f"{NS}_source_deletes", "Temp objects after publishing, by result: deleted, "
                                       "kept (a newer upload replaced the version), failed", ["result"], registry=r)
-        self.status_events = Counter(f"{NS}_status_events", "Status events, by result (sent, failed, dropped)",
-                                     ["result"], registry=r)
+        self.status_events = Counter(f"{NS}_status_events", "Status events, by target and result (sent, failed, "
+                                     "dropped)", ["target", "result"], registry=r)
+        self.status_retries = Counter(f"{NS}_status_event_retries", "Status event sends tried again, by target",
+                                      ["target"], registry=r)
         self.queue_messages = Gauge(f"{NS}_queue_messages", "Approximate messages in the source queue and its DLQ",
                                     ["queue", "state"], registry=r)
         self.last_poll = Gauge(f"{NS}_last_successful_poll_timestamp_seconds",
@@ -68,6 +70,13 @@ class Metrics:
                                "sandbox runtime is not ready)", registry=r)
         Info(f"{NS}_build", "Version of the worker", registry=r).info({"version": __version__})
         self._seen = {"deaths": 0, "recycles": 0, "extensions": 0, "failed_extensions": 0}
+
+    def status_result(self, target: str, result: str) -> None:
+        """One status event's result at one target (worker.status.sender), or one of its retries."""
+        if result == "retried":
+            self.status_retries.labels(target).inc()
+        else:
+            self.status_events.labels(target, result).inc()
 
     def job_ended(self, status: str, reason: str | None, timings: dict[str, float], bytes_in: int,
                   bytes_out: int) -> None:

@@ -11,7 +11,8 @@ import os
 
 import click
 
-from worker.clients import s3_client, sqs_client
+from worker.clients import events_client, s3_client, sns_client, sqs_client
+from worker.delivery import DELIVERIES
 from worker.region import RegionError, ensure_region
 
 MiB = 1024 * 1024
@@ -36,17 +37,28 @@ def _region() -> None:
 @click.option("--max-receive-count", type=click.IntRange(1, 1000), default=4, show_default=True)
 @click.option("--visibility-timeout", type=click.IntRange(2, 43200), default=60, show_default=True)
 @click.option("--temp-expiry-days", type=click.IntRange(1, 3650), default=7, show_default=True)
+@click.option("--delivery", type=click.Choice(DELIVERIES), default="sqs", show_default=True,
+              help="how S3 announces uploads: straight to the queue, through an SNS topic <queue>-uploads, or "
+                   "through EventBridge (a rule <queue>-uploads on the default bus)")
+@click.option("--raw-delivery/--no-raw-delivery", default=False, show_default=True,
+              help="with --delivery sns: SNS raw message delivery (the queue gets the bare S3 event)")
 def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_receive_count: int,
-              visibility_timeout: int, temp_expiry_days: int) -> None:
-    """Create or update buckets, queue + DLQ, queue policy and notification; print the worker's variables."""
+              visibility_timeout: int, temp_expiry_days: int, delivery: str, raw_delivery: bool) -> None:
+    """Create or update buckets, queue + DLQ, queue policy and the S3 → queue path; print the worker's
+    variables."""
     from worker.provision import provision as create
 
     _region()
     res = create(s3_client(), sqs_client(0), temp_bucket=temp_bucket, production_bucket=production_bucket,
                  queue_name=queue_name, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout,
-                 temp_expiry_days=temp_expiry_days)
+                 temp_expiry_days=temp_expiry_days, delivery=delivery, sns=sns_client(), events=events_client(),
+                 raw_delivery=raw_delivery)
     click.echo(f"MEDIA_WORKER_QUEUE_URL={res.queue_url}\nMEDIA_WORKER_TEMP_BUCKET={res.temp_bucket}\n"
                f"MEDIA_WORKER_PRODUCTION_BUCKET={res.production_bucket}\n# DLQ: {res.dlq_url}")
+    if res.topic_arn:
+        click.echo(f"MEDIA_WORKER_SNS_TOPIC_ARNS={res.topic_arn}")
+    if res.rule_arn:
+        click.echo(f"# EventBridge rule: {res.rule_arn}")
 
 
 @click.command()

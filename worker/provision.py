@@ -1,6 +1,7 @@
-"""Create, idempotently, what the worker needs: buckets, queue + DLQ with redrive, notification.
+"""Create, idempotently, what the worker needs: buckets, queue + DLQ with redrive, and the path from S3 to the
+queue (straight, through SNS, or through EventBridge: worker.delivery).
 
-The demo, the tests and (later) the ``provision`` command all use this one path.
+The demo, the local stack, the tests and the ``provision`` command all use this one path.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from worker.delivery import queue_policy, wire
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class Resources:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
+    delivery: str = "sqs"
+    topic_arn: str | None = None  # delivery sns: the topic S3 publishes to
+    rule_arn: str | None = None  # delivery eventbridge: the rule that targets the queue
 
 
 def _create_bucket(s3: Any, name: str) -> None:
@@ -41,8 +47,10 @@ def _queue(sqs: Any, name: str) -> tuple[str, str]:
 
 def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, queue_name: str,
               max_receive_count: int = 3, visibility_timeout: int = 60, temp_expiry_days: int = 7,
-              versioned: bool = True) -> Resources:
-    """Create or update every resource; safe to run again.
+              versioned: bool = True, delivery: str = "sqs", sns: Any = None, events: Any = None,
+              raw_delivery: bool = False) -> Resources:
+    """Create or update every resource; safe to run again. ``delivery`` sns needs an ``sns`` client
+    (``raw_delivery``: SNS raw message delivery), eventbridge an ``events`` one.
 
     The temp bucket is versioned (``versioned=False`` leaves it as it is, for tests of that mode): every
     event then names the exact version, which the worker reads and deletes by ``VersionId``, so a newer
@@ -69,16 +77,14 @@ def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, qu
         "VisibilityTimeout": str(visibility_timeout),
         "MessageRetentionPeriod": "345600",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
-        "Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Sid": "AllowS3Events", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": arn,
-            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{temp_bucket}"}},
-        }]}),
     })
-    s3.put_bucket_notification_configuration(Bucket=temp_bucket, NotificationConfiguration={
-        "QueueConfigurations": [{"Id": "media-worker", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}],
-    })
-    return Resources(temp_bucket, production_bucket, url, arn, dlq_url, dlq_arn)
+    wiring = wire(delivery, sns=sns, events=events, temp_bucket=temp_bucket, queue_name=queue_name,
+                  queue_arn=arn, raw=raw_delivery)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": queue_policy(arn, wiring)})
+    # last: S3 checks, when told, that it may send to the queue or topic
+    s3.put_bucket_notification_configuration(Bucket=temp_bucket, NotificationConfiguration=wiring.notification)
+    return Resources(temp_bucket, production_bucket, url, arn, dlq_url, dlq_arn, delivery, wiring.topic_arn,
+                     wiring.rule_arn)
 
 
 def temp_lifecycle(expiry_days: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ talks to SQS.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -33,7 +34,9 @@ from worker.sandbox import resolve_runtime
 from worker.settings import Settings
 from worker.sqs import Message, Queue
 from worker.settle import InFlight, Settler, SettleThread
-from worker.status import StatusEvents, announce
+from worker.reporting import OutcomeReporter
+from worker.status import StatusEvents
+from worker.status.sender import transports
 from worker.systemd import Notifier
 
 log = logging.getLogger(__name__)
@@ -57,12 +60,12 @@ class Service:
         self.stats: Counter[str] = Counter()
         self.metrics = Metrics()
         self.metrics.pool_size.set(settings.pool)
-        self.status = StatusEvents(settings.status_target,
-                                   lambda result: self.metrics.status_events.labels(result).inc())
+        self.status = StatusEvents(transports(settings.status_target, settings.webhook_secret, os.environ),
+                                   self.metrics.status_result, retry_for=settings.status_retry_seconds)
         self.notifier = Notifier()
         self.settler = Settler(self.queue, settings, self.metrics, self.stats, self.status)
         self._runtime = RuntimeCheck(settings)
-        self._on_outcome = on_outcome
+        self._report = OutcomeReporter(self.stats, self.metrics, self.status, on_outcome)
         self._inbox: queue.Queue[tuple[Message, float]] = queue.Queue()
         self._inflight: dict[str, InFlight] = {}
         self._pending: deque[Job] = deque()
@@ -188,7 +191,7 @@ class Service:
                 self._settle(flight)
                 continue
             try:
-                parsed = parse_body(message.body, self.settings.temp_bucket)
+                parsed = parse_body(message.body, self.settings.temp_bucket, self.settings.topics)
             except PoisonMessage as exc:
                 log.error("message %s is unusable (%s); retry path towards the DLQ; it starts %r",
                           message.message_id, exc, excerpt(message.body))
@@ -264,19 +267,6 @@ class Service:
         flight.cancelled |= cancelled
         if not flight.jobs:
             self._settle(flight)
-
-    def _report(self, job: Job, outcome: Outcome) -> None:
-        """Logs, metrics, the status event and the test hook of one ended job."""
-        self.stats[f"jobs_{outcome.status}"] += 1
-        log.info("job %s %s%s in %.1fs", job.job_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "",
-                 outcome.timings.get("total", 0.0), extra={**job.log_fields(), "outcome": outcome.status,
-                                                           "reason": outcome.reason})
-        self.metrics.job_ended(outcome.status, outcome.reason, outcome.timings, outcome.bytes_in, outcome.bytes_out)
-        if outcome.source_delete:
-            self.metrics.source_deletes.labels(outcome.source_delete).inc()
-        announce(self.status, job, outcome)
-        if self._on_outcome:
-            self._on_outcome(job, outcome)
 
     # -- observability -----------------------------------------------------------------------
     def _status_line(self) -> str:

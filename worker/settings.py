@@ -29,11 +29,11 @@ def _default_work_dir() -> str:
 
 
 def _setting(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
-             choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
-    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "required": required}
+             choices: tuple[str, ...] | None = None, required: bool = False, secret: bool = False) -> Any:
+    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "required": required, "secret": secret}
     if callable(default):
         return field(default_factory=default, metadata=meta)
-    return field(default=default, metadata=meta)
+    return field(default=default, metadata=meta, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,17 @@ class Settings:
     metrics_port: int = _setting(9300, "Port of /metrics, /healthz and /readyz; 0 turns the endpoint off.",
                                  lo=0, hi=65535)
     metrics_host: str = _setting("0.0.0.0", "Address the metrics endpoint listens on.")
-    status_target: str = _setting("", "SNS topic ARN or SQS queue URL for published/rejected/dead-lettered "
-                                      "events; empty sends none.")
+    status_target: str = _setting("", "Where published/rejected/dead-lettered events go, comma-separated: SNS "
+                                      "topic ARNs, SQS queue URLs or ARNs, EventBridge bus ARNs, https:// "
+                                      "webhook URLs; empty sends none.")
+    status_retry_seconds: int = _setting(300, "How long an event a target failed to take (5xx, timeout, "
+                                              "throttling) is retried, seconds; a refusal (4xx) is not.",
+                                         lo=0, hi=86400)
+    webhook_secret: str = _setting("", "Key(s) webhooks are signed with (HMAC-SHA256), comma-separated while one "
+                                       "is rotated; at least 16 characters each. A secret: environment only.",
+                                   secret=True)
+    sns_topic_arns: str = _setting("", "SNS topics whose notifications are taken, comma-separated; empty takes "
+                                       "any. Raw-delivered bodies carry no topic: the queue policy limits those.")
 
     def limits(self) -> dict[str, int]:
         """The media limits the sandbox enforces (see container/limits.py)."""
@@ -124,11 +133,11 @@ class Settings:
 
     @classmethod
     def options(cls) -> list[tuple[str, type, tuple[str, ...] | None, str]]:
-        """(name, type, choices, description) of every setting, for the generated ``run`` flags. None is a
-        secret: credentials come from the environment or the instance, never from argv."""
+        """(name, type, choices, description) of every setting but the secrets, for the generated ``run``
+        flags: a secret comes from the environment, never from argv (which ``ps`` shows everyone)."""
         kinds = {"int": int, "str": str, "bool": bool}
         return [(f.name, kinds[f.type] if isinstance(f.type, str) else f.type, f.metadata["choices"], f.metadata["doc"])
-                for f in fields(cls)]
+                for f in fields(cls) if not f.metadata["secret"]]
 
     @classmethod
     def reference(cls) -> list[tuple[str, str, str]]:
@@ -138,6 +147,16 @@ class Settings:
             default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
             rows.append((cls.env_name(f.name), "required" if f.metadata["required"] else repr(default), f.metadata["doc"]))
         return rows
+
+    @classmethod
+    def secrets(cls) -> list[str]:
+        """The names of the settings that are secrets (no flag, not in the repr)."""
+        return [f.name for f in fields(cls) if f.metadata["secret"]]
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The SNS topics allowed (``SNS_TOPIC_ARNS``); empty allows any."""
+        return tuple(part.strip() for part in self.sns_topic_arns.split(",") if part.strip())
 
 
 def _parse_bool(text: str) -> bool:
@@ -207,7 +226,24 @@ def _validate(settings: Settings, given: Mapping[str, Any], require_queue: bool)
         problems.append("MEDIA_WORKER_JOB_DEADLINE must exceed MEDIA_WORKER_JOB_TIMEOUT (or be 0: derived)")
     if settings.retry_backoff_base > settings.retry_backoff_max:
         problems.append("MEDIA_WORKER_RETRY_BACKOFF_BASE must not exceed MEDIA_WORKER_RETRY_BACKOFF_MAX")
+    problems.extend(_status_problems(settings))
     return problems
+
+
+def _status_problems(settings: Settings) -> list[str]:
+    from worker.status.targets import WEBHOOK, parse_targets
+
+    try:  # an SQS URL is told from a webhook by boto3's endpoint variables (AWS_ENDPOINT_URL…)
+        targets = parse_targets(settings.status_target, os.environ)
+    except ValueError as exc:
+        return [f"MEDIA_WORKER_STATUS_TARGET: {exc}"]
+    secrets = [part.strip() for part in settings.webhook_secret.split(",") if part.strip()]
+    if any(t.kind == WEBHOOK for t in targets) and not secrets:
+        return ["MEDIA_WORKER_WEBHOOK_SECRET is required for a webhook status target"]
+    if any(len(secret) < 16 for secret in secrets):
+        return ["MEDIA_WORKER_WEBHOOK_SECRET: each secret must be at least 16 characters"]
+    bad = [arn for arn in settings.topics if not arn.startswith("arn:") or arn.split(":")[2:3] != ["sns"]]
+    return [f"MEDIA_WORKER_SNS_TOPIC_ARNS: {', '.join(bad)} is not an SNS topic ARN"] if bad else []
 
 
 def with_overrides(settings: Settings, **changes: Any) -> Settings:

@@ -99,10 +99,15 @@ def test_a_second_signal_stops_at_once(stack, media):
     assert_no_sandbox_containers()
 
 
-def test_the_demo_passes():
-    proc = subprocess.run([sys.executable, "-m", "worker", "demo"], capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("args", [[], ["--delivery", "sns", "--runtime", "process"],
+                                  ["--delivery", "eventbridge", "--runtime", "process"]],
+                         ids=["sqs", "sns", "eventbridge"])
+def test_the_demo_passes(args):
+    proc = subprocess.run([sys.executable, "-m", "worker", "demo", *args], capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS: 6 uploads" in proc.stdout
+    assert f"delivered by {args[1] if args else 'sqs'}" in proc.stdout
     assert "corrupt_media" in proc.stdout or "decode_failed" in proc.stdout
 
 

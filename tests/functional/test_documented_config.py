@@ -42,7 +42,8 @@ def user_data() -> dict[str, str]:
     body = re.search(r"cat >/etc/media-worker/env <<ENV\n(.*?)\n\s*ENV\n", text, re.S)
     assert body, "no `cat >/etc/media-worker/env <<ENV ... ENV` in the template's user data"
     env = dict(line.strip().split("=", 1) for line in body.group(1).splitlines() if line.strip())
-    return {k: v.replace("${AWS::Region}", STACK_REGION) for k, v in env.items()}
+    # Delivery sqs (the default): no upload topic, so no allow-list of topics
+    return {k: v.replace("${AWS::Region}", STACK_REGION).replace("${UploadTopicArns}", "") for k, v in env.items()}
 
 
 def readme_docker_run() -> dict[str, str]:

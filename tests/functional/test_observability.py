@@ -158,16 +158,22 @@ def test_status_events_through_sns(stack, media):
     with RunningService(service):
         (event,) = drain_events(stack, inbox, 1)
     assert (event["type"], event["reason"], event["source"]["key"]) == ("rejected", "empty_file", "sns/empty.mp4")
-    assert service.metrics.status_events.labels("sent")._value.get() == 1
+    label = f"sns:{stack.resources.temp_bucket}-status"
+    assert service.status.labels == [label]
+    assert service.metrics.status_events.labels(label, "sent")._value.get() == 1
 
 
 def test_an_unreachable_event_target_never_stops_the_pipeline(stack, media):
     etag = stack.upload("lost/clip.mp4", media["clip"])
-    service, outcomes = collecting_service(stack.settings(status_target="http://127.0.0.1:9/no-such-queue"))
+    settings = stack.settings(status_target="http://127.0.0.1:9/no-one-listens", status_retry_seconds=2,
+                              webhook_secret="a-secret-of-16-chars-or-more")
+    service, outcomes = collecting_service(settings)
     with RunningService(service):
         wait_for(lambda: exists(stack, manifest_key(record(stack, "lost/clip.mp4", etag))), timeout=90)
         wait_for(lambda: stack.counts() == (0, 0))
-    assert service.metrics.status_events.labels("failed")._value.get() == 1
+        failed = service.metrics.status_events.labels("webhook:127.0.0.1:9/no-one-listens", "failed")
+        wait_for(lambda: failed._value.get() == 1, timeout=30)
+    assert service.metrics.status_retries.labels("webhook:127.0.0.1:9/no-one-listens")._value.get() >= 1
 
 
 def test_logs_are_json_lines_with_the_job_fields_when_not_on_a_terminal(stack, media):

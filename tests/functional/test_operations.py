@@ -12,6 +12,7 @@ import sys
 import uuid
 
 import boto3
+import pytest
 import requests
 
 from tests.conftest import wait_for
@@ -45,6 +46,45 @@ def test_provision_is_idempotent_and_wires_s3_to_sqs(moto_endpoint):
     wait_for(lambda: bodies.extend(m["Body"] for m in sqs.receive_message(
         QueueUrl=env["MEDIA_WORKER_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []))
         or any("hello.mp4" in b for b in bodies), timeout=30)
+
+
+@pytest.mark.parametrize("delivery, extra", [("sns", []), ("sns", ["--raw-delivery"]), ("eventbridge", [])],
+                         ids=["sns", "sns-raw", "eventbridge"])
+def test_provision_delivery_through_sns_or_eventbridge_is_idempotent_and_switchable(moto_endpoint, delivery, extra):
+    name = "p" + uuid.uuid4().hex[:10]
+    args = ["provision", "--temp-bucket", f"{name}-up", "--production-bucket", f"{name}-out", "--queue-name", name]
+    straight = worker_cli(*args)  # first straight to SQS, then switched: the other path is turned off
+    first, second = worker_cli(*args, "--delivery", delivery, *extra), worker_cli(*args, "--delivery", delivery, *extra)
+    assert straight.returncode == first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout
+    env = dict(line.split("=", 1) for line in first.stdout.splitlines() if not line.startswith("#"))
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    notification = s3.get_bucket_notification_configuration(Bucket=f"{name}-up")
+    assert not notification.get("QueueConfigurations"), "the straight path is off"
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=env["MEDIA_WORKER_QUEUE_URL"],
+                                                 AttributeNames=["Policy"])["Attributes"]["Policy"])
+    (statement,) = policy["Statement"]
+    if delivery == "sns":
+        topic = env["MEDIA_WORKER_SNS_TOPIC_ARNS"]
+        assert notification["TopicConfigurations"][0]["TopicArn"] == topic
+        assert statement["Principal"]["Service"] == "sns.amazonaws.com"
+        assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == topic
+        subs = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        assert len(subs) == 1, "subscribing again made no second subscription"
+        raw = boto3.client("sns").get_subscription_attributes(SubscriptionArn=subs[0]["SubscriptionArn"])
+        assert raw["Attributes"].get("RawMessageDelivery", "false") == ("true" if extra else "false")
+    else:
+        # moto's answer leaves EventBridgeConfiguration out; the event arriving below shows it is on
+        assert not notification.get("TopicConfigurations") and "MEDIA_WORKER_SNS_TOPIC_ARNS" not in env
+        assert statement["Principal"]["Service"] == "events.amazonaws.com"
+        (target,) = boto3.client("events").list_targets_by_rule(Rule=f"{name}-uploads")["Targets"]
+        assert target["Arn"].endswith(f":{name}")
+    s3.put_object(Bucket=f"{name}-up", Key="hello.mp4", Body=b"x")
+    bodies = []
+    wait_for(lambda: bodies.extend(m["Body"] for m in sqs.receive_message(
+        QueueUrl=env["MEDIA_WORKER_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []))
+        or any("hello.mp4" in b for b in bodies), timeout=30)
+    assert sum("hello.mp4" in b for b in bodies) == 1, "one path only: one event per upload"
 
 
 def test_presigned_post_carries_the_size_limit_and_uploads(stack):
@@ -93,7 +133,8 @@ def test_dlq_inspect_then_redrive(stack):
     assert stack.counts(stack.resources.dlq_url) == (0, 0) and stack.counts()[0] == 2
 
 
-def test_cloudformation_template_passes_cfn_lint_and_deploys_into_moto(moto_endpoint):
+@pytest.mark.parametrize("delivery", ["sqs", "sns", "eventbridge"])
+def test_cloudformation_template_passes_cfn_lint_and_deploys_into_moto(moto_endpoint, delivery):
     template = os.path.join(DEPLOY, "cloudformation", "media-worker.yaml")
     lint = subprocess.run(["cfn-lint", template], capture_output=True, text=True, timeout=120)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -101,12 +142,13 @@ def test_cloudformation_template_passes_cfn_lint_and_deploys_into_moto(moto_endp
     name = "cf" + uuid.uuid4().hex[:8]
     params = {"TempBucketName": f"{name}-up", "ProductionBucketName": f"{name}-out", "QueueName": name,
               "ImageId": ec2.describe_images()["Images"][0]["ImageId"],
-              "Subnets": ec2.describe_subnets()["Subnets"][0]["SubnetId"]}
+              "Subnets": ec2.describe_subnets()["Subnets"][0]["SubnetId"], "Delivery": delivery}
     cfn.create_stack(StackName=name, TemplateBody=open(template).read(), Capabilities=["CAPABILITY_IAM"],
                      Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
     stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert_delivery_wired(delivery, outputs, template)
     sqs = boto3.client("sqs")
     redrive = json.loads(sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"],
                                                   AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"])
@@ -138,6 +180,50 @@ def test_cloudformation_template_passes_cfn_lint_and_deploys_into_moto(moto_endp
         "killed multipart uploads must not leak"
     groups = boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert any((g["MinSize"], g["MaxSize"]) == (1, 10) for g in groups)
+
+
+def resolved(node, conditions: dict[str, bool]):
+    """A template node with its Fn::If taken as ``conditions`` say (AWS::NoValue drops the key)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return resolved(yes if conditions[name] else no, conditions)
+        out = {k: resolved(v, conditions) for k, v in node.items()}
+        return {k: v for k, v in out.items() if v != {"Ref": "AWS::NoValue"}}
+    if isinstance(node, list):
+        return [resolved(v, conditions) for v in node]
+    return node
+
+
+def assert_delivery_wired(delivery: str, outputs: dict, template: str) -> None:
+    """What ``Delivery`` makes of the template: moto's CloudFormation skips bucket notifications, the SNS
+    subscription and the rule, so those are read from the template with its conditions resolved."""
+    from cfnlint.decode import cfn_yaml
+
+    conditions = {"DeliverStraight": delivery == "sqs", "DeliverThroughSns": delivery == "sns",
+                  "DeliverThroughEventBridge": delivery == "eventbridge"}
+    doc = cfn_yaml.load(template)
+    made = {name: resolved(r, conditions) for name, r in doc["Resources"].items()
+            if conditions.get(r.get("Condition"), True)}
+    notification = made["TempBucket"]["Properties"]["NotificationConfiguration"]
+    statement = made["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    sender = statement["Principal"]["Service"], statement["Condition"]["ArnLike"]["aws:SourceArn"]
+    to_queue = {"Fn::GetAtt": ["Queue", "Arn"]}
+    if delivery == "sqs":
+        assert notification == {"QueueConfigurations": [{"Event": "s3:ObjectCreated:*", "Queue": to_queue}]}
+        assert sender[0] == "s3.amazonaws.com" and not {"UploadTopic", "UploadRule"} & set(made)
+    elif delivery == "sns":
+        assert notification == {"TopicConfigurations": [{"Event": "s3:ObjectCreated:*", "Topic": {"Ref": "UploadTopic"}}]}
+        assert sender == ("sns.amazonaws.com", {"Ref": "UploadTopic"})
+        assert made["UploadSubscription"]["Properties"]["Endpoint"] == to_queue
+        assert made["TempBucket"]["Metadata"]["WaitsFor"] == {"Ref": "UploadTopicPolicy"}
+        assert outputs["UploadTopicArn"] in [t["TopicArn"] for t in boto3.client("sns").list_topics()["Topics"]]
+    else:
+        assert notification == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+        assert sender == ("events.amazonaws.com", {"Fn::GetAtt": ["UploadRule", "Arn"]})
+        rule = made["UploadRule"]["Properties"]
+        assert rule["Targets"][0]["Arn"] == to_queue
+        assert rule["EventPattern"]["detail"]["bucket"]["name"] == [{"Ref": "TempBucketName"}]
 
 
 def test_systemd_unit_verifies(tmp_path):

@@ -61,3 +61,28 @@ def test_limits_reach_the_sandbox_spec_with_their_settings():
     from container.limits import Limits
 
     assert Limits.from_dict(limits).min_sample_rate == 16000  # the container reads the same names
+
+
+def test_the_webhook_secret_is_never_a_flag_nor_in_the_repr():
+    secret = "whsec_0123456789abcdef-secret"
+    s = load_settings({"status_target": "https://hooks.example.com/m"}, environ={**REQUIRED,
+                                                                               "MEDIA_WORKER_WEBHOOK_SECRET": secret})
+    assert s.webhook_secret == secret and secret not in repr(s)
+    assert "webhook_secret" not in [name for name, *_ in Settings.options()]
+    proc = subprocess.run([sys.executable, "-m", "worker", "--webhook-secret", secret], capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "No such option" in proc.stderr
+
+
+@pytest.mark.parametrize("env, problem", [
+    ({"MEDIA_WORKER_STATUS_TARGET": "https://hooks.example.com/m"}, "MEDIA_WORKER_WEBHOOK_SECRET is required"),
+    ({"MEDIA_WORKER_STATUS_TARGET": "https://hooks.example.com/m", "MEDIA_WORKER_WEBHOOK_SECRET": "short"},
+     "at least 16 characters"),
+    ({"MEDIA_WORKER_STATUS_TARGET": "http://hooks.example.com/m"}, "must be https://"),
+    ({"MEDIA_WORKER_STATUS_TARGET": "arn:aws:lambda:us-east-1:1:function:f"}, "MEDIA_WORKER_STATUS_TARGET"),
+    ({"MEDIA_WORKER_SNS_TOPIC_ARNS": "arn:aws:sqs:us-east-1:1:q"}, "not an SNS topic ARN"),
+])
+def test_status_targets_and_topics_are_validated(env, problem):
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={**REQUIRED, **env})
+    assert problem in str(info.value)
