@@ -79,14 +79,15 @@ def eventbridge_message(doc: dict[str, Any], temp_bucket: str) -> ParsedMessage:
     key = obj["key"]
     if detail_type != EVENTBRIDGE_CREATED:
         return ParsedMessage(False, (), (f"{detail_type} {key}",), envelope="eventbridge")
-    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    decoded = unquote_plus(key)
+    # an encoded key may be three times its object's: the shorter spelling is the one held to S3's limit
+    if not key or min(len(k.encode("utf-8", "surrogatepass")) for k in (key, decoded)) > MAX_KEY_BYTES:
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "an EventBridge event with an empty or over-long key")
     size = obj.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "an EventBridge event with an invalid size")
     etag = obj.get("etag", obj.get("eTag"))  # AWS writes etag; moto eTag
     version = obj.get("version-id")
-    decoded = unquote_plus(key)
     record = SourceRecord(
         bucket=name, key=key, size=size,
         etag=str(etag).strip('"') if etag else None,

@@ -46,6 +46,7 @@ class Job:
     message_id: str
     receive_count: int
     record: SourceRecord
+    keep_source: bool = False  # the source must stay (an ambiguous key spelling: see worker.spelling)
 
     def log_fields(self) -> dict[str, str]:
         """The structured log fields of this job (see worker.logs)."""
@@ -106,12 +107,17 @@ class JobRunner:
             return self._attempt(job, timings)
         try:  # an EventBridge key with two spellings: settle which one first (see worker.spelling)
             with self._stage(timings, "spelling"):
-                job = dataclasses.replace(job, record=resolve_spelling(job.record, self._storage))
+                spelling = resolve_spelling(job.record, self._storage)
         except RetryableError as exc:
-            return self._retry(job, exc, timings)
+            return self._retry(job, exc, {**timings, "total": timings.get("spelling", 0.0)})
         except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
             log.exception("job %s: the key's spelling could not be settled", job.job_id)
-            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
+            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)),
+                               {**timings, "total": timings.get("spelling", 0.0)})
+        if spelling.ambiguous:
+            log.warning("both spellings of s3://%s/%s hold the event's bytes (unversioned): publishing %r, keeping "
+                        "the source", job.record.bucket, job.record.key, spelling.record.key)
+        job = dataclasses.replace(job, record=spelling.record, keep_source=spelling.ambiguous)
         return dataclasses.replace(self._attempt(job, timings), source_key=job.record.key)
 
     def _attempt(self, job: Job, timings: dict[str, float]) -> Outcome:
@@ -211,7 +217,7 @@ class JobRunner:
         self._sweep(record)  # best effort: published is published; a later duplicate sweeps again
         return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=manifest_key(record),
                        timings=timings, bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs),
-                       source_delete=self._delete_source(record, head.etag or record.etag, head.version_id))
+                       source_delete=self._delete_source(job, head.etag or record.etag, head.version_id))
 
     def _already_done(self, job: Job, timings: dict[str, float]) -> Outcome | None:
         """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
@@ -220,7 +226,7 @@ class JobRunner:
             self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
             return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(record),
                            timings=timings, announce=PUBLISHED,
-                           source_delete=self._delete_source(record, record.etag))
+                           source_delete=self._delete_source(job, record.etag))
         rejection = store.read_json(rejection_key(record))
         if rejection is not None:
             return Outcome(job.job_id, DUPLICATE, reason=str(rejection.get("reason") or "") or None,
@@ -233,10 +239,13 @@ class JobRunner:
         except MediaWorkerError as exc:
             log.warning("could not sweep the objects of other attempts of %s: %s", manifest_key(record), exc)
 
-    def _delete_source(self, record: SourceRecord, etag: str | None, version_id: str | None = None) -> str | None:
+    def _delete_source(self, job: Job, etag: str | None, version_id: str | None = None) -> str | None:
         """Remove the processed temp version; never a newer upload of the key, never an error."""
+        record = job.record
         if not self._settings.delete_source:
             return None
+        if job.keep_source:  # it may be another upload's object: the temp bucket's lifecycle rule removes it
+            return "kept"
         try:
             if self._storage.delete_source(record, etag, version_id):
                 return "deleted"

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 NS = "media_worker"
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 # job timings → the stage they are reported as (check + head + signature is the cheap validation)
-STAGES = {"download": ("download",), "validate": ("check", "head", "signature"), "container_start": ("container_start",),
+STAGES = {"download": ("download",), "validate": ("spelling", "check", "head", "signature"), "container_start": ("container_start",),
           "transcode": ("transcode",), "upload": ("upload",), "total": ("total",)}
 
 

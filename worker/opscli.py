@@ -48,6 +48,8 @@ def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_rec
     variables."""
     from worker.provision import provision as create
 
+    if raw_delivery and delivery != "sns":
+        raise click.UsageError("--raw-delivery is an SNS setting: it needs --delivery sns")
     _region()
     res = create(s3_client(), sqs_client(0), temp_bucket=temp_bucket, production_bucket=production_bucket,
                  queue_name=queue_name, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout,

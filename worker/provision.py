@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from worker.delivery import queue_policy, wire
+from worker.delivery import queue_policy, senders, wire
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,12 @@ def provision(s3: Any, sqs: Any, *, temp_bucket: str, production_bucket: str, qu
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
     })
     wiring = wire(delivery, sns=sns, events=events, temp_bucket=temp_bucket, queue_name=queue_name,
-                  queue_arn=arn, raw=raw_delivery)
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": queue_policy(arn, wiring)})
+                  queue_arn=arn, dlq_arn=dlq_arn, raw=raw_delivery)
+    allowed = senders(temp_bucket, queue_name, arn)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": queue_policy(arn, allowed)})
+    # what SNS or EventBridge could not deliver to the queue lands in the DLQ (dlq redrive brings it back)
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"Policy": queue_policy(dlq_arn, {
+        service: source for service, source in allowed.items() if service != "s3.amazonaws.com"})})
     # last: S3 checks, when told, that it may send to the queue or topic
     s3.put_bucket_notification_configuration(Bucket=temp_bucket, NotificationConfiguration=wiring.notification)
     return Resources(temp_bucket, production_bucket, url, arn, dlq_url, dlq_arn, delivery, wiring.topic_arn,

@@ -166,11 +166,14 @@ class Settler:
         by_job = {o.job_id: o for o in failed}
         for job in jobs or [None]:
             outcome = by_job.get(job.job_id, first) if job else first
-            self.status.emit(status_event(DEAD_LETTERED, source=job.record.identity() if job else None,
+            # an EventBridge key with two spellings is named as its job found it, as in its other events
+            spelled = outcome.source_key if outcome is not None and job and outcome.job_id == job.job_id else None
+            record = (job.record.spelled(spelled) if spelled else job.record) if job else None
+            self.status.emit(status_event(DEAD_LETTERED, source=record.identity() if record else None,
                                           message_id=message.message_id, job_id=job.job_id if job else None,
                                           reason=outcome.reason if outcome else None,
                                           detail=outcome.message if outcome else "",
-                                          source_id=source_id(job.record) if job else None))
+                                          source_id=source_id(record) if record else None))
 
 
 class SettleThread:

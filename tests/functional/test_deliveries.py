@@ -122,3 +122,23 @@ def test_an_eventbridge_key_in_either_spelling_publishes_that_object_once(moto_e
     published = [e for e in received(stack, events) if e["source"]["key"] == key]
     assert len({e["event_id"] for e in published}) == 1 and published[0]["source"]["version_id"] == version
     assert stack.counts(stack.resources.dlq_url) == (0, 0)
+
+
+def test_unversioned_two_spellings_with_the_same_bytes_publish_but_delete_neither(moto_endpoint, tmp_path, media):
+    name = "u" + uuid.uuid4().hex[:10]
+    resources = provision(s3_client(), sqs_client(1), temp_bucket=f"{name}-temp", production_bucket=f"{name}-prod",
+                          queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10, versioned=False)
+    stack = Stack(resources, s3_client(), sqs_client(1), str(tmp_path / "work"))
+    etag = stack.upload("in/a+b.mp4", media["clip"])
+    assert stack.upload("in/a b.mp4", media["clip"]) == etag  # another upload, the same bytes
+    received(stack, resources.queue_url)  # S3's own notifications: only the EventBridge event below runs
+    stack.sqs.send_message(QueueUrl=resources.queue_url, MessageBody=eventbridge(
+        key="in/a+b.mp4", bucket=resources.temp_bucket, etag=etag, **{"version-id": None}))
+    service, outcomes = collecting_service(stack.settings())
+    with RunningService(service):
+        wait_for(lambda: outcomes, timeout=90)
+        wait_for(lambda: stack.counts() == (0, 0))
+    ((_, outcome),) = outcomes
+    assert (outcome.status, outcome.source_key, outcome.source_delete) == ("published", "in/a+b.mp4", "kept")
+    for key in ("in/a+b.mp4", "in/a b.mp4"):
+        assert exists(stack, key, resources.temp_bucket), "neither object is deleted: either may be the other upload"

@@ -63,22 +63,28 @@ def test_provision_delivery_through_sns_or_eventbridge_is_idempotent_and_switcha
     assert not notification.get("QueueConfigurations"), "the straight path is off"
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=env["MEDIA_WORKER_QUEUE_URL"],
                                                  AttributeNames=["Policy"])["Attributes"]["Policy"])
-    (statement,) = policy["Statement"]
+    allowed = {st["Principal"]["Service"]: st["Condition"]["ArnLike"]["aws:SourceArn"] for st in policy["Statement"]}
+    assert allowed["s3.amazonaws.com"] == f"arn:aws:s3:::{name}-up", "the straight path's sender stays allowed"
+    dlq_policy = json.loads(sqs.get_queue_attributes(QueueUrl=env["MEDIA_WORKER_QUEUE_URL"] + "-dlq",
+                                                     AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert {st["Principal"]["Service"] for st in dlq_policy["Statement"]} == {"sns.amazonaws.com",
+                                                                             "events.amazonaws.com"}
     if delivery == "sns":
         topic = env["MEDIA_WORKER_SNS_TOPIC_ARNS"]
         assert notification["TopicConfigurations"][0]["TopicArn"] == topic
-        assert statement["Principal"]["Service"] == "sns.amazonaws.com"
-        assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == topic
+        assert allowed["sns.amazonaws.com"] == topic
         subs = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
         assert len(subs) == 1, "subscribing again made no second subscription"
-        raw = boto3.client("sns").get_subscription_attributes(SubscriptionArn=subs[0]["SubscriptionArn"])
-        assert raw["Attributes"].get("RawMessageDelivery", "false") == ("true" if extra else "false")
+        attributes = boto3.client("sns").get_subscription_attributes(
+            SubscriptionArn=subs[0]["SubscriptionArn"])["Attributes"]
+        assert attributes.get("RawMessageDelivery", "false") == ("true" if extra else "false")
+        assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(f":{name}-dlq")
     else:
         # moto's answer leaves EventBridgeConfiguration out; the event arriving below shows it is on
         assert not notification.get("TopicConfigurations") and "MEDIA_WORKER_SNS_TOPIC_ARNS" not in env
-        assert statement["Principal"]["Service"] == "events.amazonaws.com"
         (target,) = boto3.client("events").list_targets_by_rule(Rule=f"{name}-uploads")["Targets"]
-        assert target["Arn"].endswith(f":{name}")
+        assert target["Arn"].endswith(f":{name}") and target["DeadLetterConfig"]["Arn"].endswith(f":{name}-dlq")
+        assert allowed["events.amazonaws.com"] == boto3.client("events").describe_rule(Name=f"{name}-uploads")["Arn"]
     s3.put_object(Bucket=f"{name}-up", Key="hello.mp4", Body=b"x")
     bodies = []
     wait_for(lambda: bodies.extend(m["Body"] for m in sqs.receive_message(
@@ -206,23 +212,31 @@ def assert_delivery_wired(delivery: str, outputs: dict, template: str) -> None:
     made = {name: resolved(r, conditions) for name, r in doc["Resources"].items()
             if conditions.get(r.get("Condition"), True)}
     notification = made["TempBucket"]["Properties"]["NotificationConfiguration"]
-    statement = made["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    sender = statement["Principal"]["Service"], statement["Condition"]["ArnLike"]["aws:SourceArn"]
-    to_queue = {"Fn::GetAtt": ["Queue", "Arn"]}
+    statements = made["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # every path's sender is allowed whatever the Delivery (a change of paths refuses no event), each pinned
+    senders = {st["Principal"]["Service"]: st["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"] for st in statements}
+    assert senders == {"s3.amazonaws.com": "arn:${AWS::Partition}:s3:::${TempBucketName}",
+                       "sns.amazonaws.com": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"
+                                            "${QueueName}-uploads",
+                       "events.amazonaws.com": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:"
+                                               "rule/${QueueName}-uploads"}
+    assert statements[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    to_queue, to_dlq = {"Fn::GetAtt": ["Queue", "Arn"]}, {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     if delivery == "sqs":
         assert notification == {"QueueConfigurations": [{"Event": "s3:ObjectCreated:*", "Queue": to_queue}]}
-        assert sender[0] == "s3.amazonaws.com" and not {"UploadTopic", "UploadRule"} & set(made)
+        assert not {"UploadTopic", "UploadRule"} & set(made)
     elif delivery == "sns":
         assert notification == {"TopicConfigurations": [{"Event": "s3:ObjectCreated:*", "Topic": {"Ref": "UploadTopic"}}]}
-        assert sender == ("sns.amazonaws.com", {"Ref": "UploadTopic"})
-        assert made["UploadSubscription"]["Properties"]["Endpoint"] == to_queue
+        assert made["UploadTopic"]["Properties"]["TopicName"] == {"Fn::Sub": "${QueueName}-uploads"}
+        subscription = made["UploadSubscription"]["Properties"]
+        assert subscription["Endpoint"] == to_queue and subscription["RedrivePolicy"]["deadLetterTargetArn"] == to_dlq
         assert made["TempBucket"]["Metadata"]["WaitsFor"] == {"Ref": "UploadTopicPolicy"}
         assert outputs["UploadTopicArn"] in [t["TopicArn"] for t in boto3.client("sns").list_topics()["Topics"]]
     else:
         assert notification == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
-        assert sender == ("events.amazonaws.com", {"Fn::GetAtt": ["UploadRule", "Arn"]})
         rule = made["UploadRule"]["Properties"]
-        assert rule["Targets"][0]["Arn"] == to_queue
+        assert rule["Name"] == {"Fn::Sub": "${QueueName}-uploads"}
+        assert rule["Targets"][0]["Arn"] == to_queue and rule["Targets"][0]["DeadLetterConfig"] == {"Arn": to_dlq}
         assert rule["EventPattern"]["detail"]["bucket"]["name"] == [{"Ref": "TempBucketName"}]
 
 

@@ -114,6 +114,30 @@ def test_a_stop_does_not_wait_out_a_long_retry():
     assert results.count("dropped") == 2 and "sent" not in results
 
 
+def test_an_event_emitted_after_the_stop_is_counted_dropped():
+    results = []
+    events = StatusEvents([("t", lambda event: None)], lambda target, result: results.append(result))
+    events.emit(_event(0))
+    events.close(timeout=5)
+    events.emit(_event(1))  # a settle that outlived the stop
+    assert results == ["sent", "dropped"]
+
+
+def test_a_failure_to_record_a_result_does_not_stop_the_sender():
+    results = []
+
+    def on_result(target: str, result: str) -> None:
+        results.append(result)
+        if len(results) == 1:
+            raise RuntimeError("a metrics hiccup")
+
+    events = StatusEvents([("t", lambda event: None)], on_result)
+    events.emit(_event(0))
+    events.emit(_event(1))
+    events.close(timeout=5)
+    assert results == ["sent", "sent"]
+
+
 def test_no_target_sends_nothing():
     results = []
     events = StatusEvents([], lambda target, result: results.append(result))

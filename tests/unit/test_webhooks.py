@@ -52,6 +52,23 @@ def test_a_delivery_is_signed_and_the_readme_verifier_accepts_it_and_nothing_els
     assert not verify(SECRET, "v1=" + header.split("v1=")[1], got.body), "no timestamp, no trust"
 
 
+@pytest.mark.parametrize("header", ["", "t=", "t=²,v1=00", "t=1e9,v1=00", "t=12,t=13,v1=00", "garbage",
+                                    f"t={int(time.time())},v1=é", "t=" + "9" * 40 + ",v1=00", ",,=,=="])
+def test_the_readme_verifier_refuses_hostile_headers_without_raising(header):
+    assert readme_verifier()(SECRET, header, b"{}") is False
+
+
+def test_a_webhook_url_token_never_reaches_an_error_message():
+    with webhook_receiver(401) as receiver:
+        url = receiver.url.replace("http://", "http://user:hunter2@") + "?token=s3cr3t"
+        with pytest.raises(PermanentError) as refused:
+            Webhook(url, (SECRET,))(event())
+    with pytest.raises(RetryableError) as unreachable:
+        Webhook(url, (SECRET,))(event())
+    for exc in (refused.value, unreachable.value):
+        assert "s3cr3t" not in str(exc) and "hunter2" not in str(exc) and "/hooks/media" in str(exc)
+
+
 def test_while_a_secret_is_rotated_each_secret_signs():
     verify = readme_verifier()
     header = signature(("old-secret-0123456789", "new-secret-0123456789"), int(time.time()), b"{}")
@@ -107,6 +124,10 @@ def test_each_target_form_is_told_apart():
             "http://127.0.0.1:8080/hook")
     targets = parse_targets(spec, env)
     assert [t.kind for t in targets] == [SNS, SQS, SQS, SQS, EVENTBRIDGE, WEBHOOK, WEBHOOK]
+    for queue in ("https://queue.amazonaws.com/123456789012/q", "https://sqs-fips.us-east-1.amazonaws.com/1/q",
+                  "https://sqs.us-east-1.api.aws/123456789012/q", "http://localhost:4566/000000000000/q",
+                  "https://sqs.eu-west-1.localhost.localstack.cloud:4566/000000000000/q"):
+        assert parse_targets(queue, {})[0].kind == SQS, queue
     assert [t.label for t in targets] == ["sns:media-events", "sqs:q", "sqs:local-q", "sqs:events-q",
                                           "eventbridge:media", "webhook:hooks.example.com/media",
                                           "webhook:127.0.0.1:8080/hook"]

@@ -78,9 +78,15 @@ class _TargetSender:
         self._start_lock = threading.Lock()  # the main loop and the settle thread both emit
         self._closing = threading.Event()
         self._deadline = float("inf")  # of close(): no retry waits past it
+        self._closed = False
 
     def put(self, event: dict[str, Any]) -> None:
         with self._start_lock:
+            if self._closed:  # after the stop: nothing would send it (a settle that outlived close)
+                log.warning("status event %s (%s) for %s dropped: the sender has stopped", event["event_id"],
+                            event["type"], self.label)
+                self._on_result(self.label, "dropped")
+                return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"status-{self.label}"[:60], daemon=True)
                 self._thread.start()
@@ -96,6 +102,8 @@ class _TargetSender:
         self._closing.set()
 
     def close(self, deadline: float) -> None:
+        with self._start_lock:
+            self._closed = True
         if self._thread is None:
             return
         try:  # the stop sentinel; a full backlog makes room as it drains
@@ -119,7 +127,11 @@ class _TargetSender:
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
-            self._on_result(self.label, self._deliver(event))
+            try:
+                self._on_result(self.label, self._deliver(event))
+            except Exception:  # noqa: BLE001 - a failed count or log line must not end the target's sending
+                log.exception("status event %s for %s: its result could not be recorded", event.get("event_id"),
+                              self.label)
 
     def _deliver(self, event: dict[str, Any]) -> str:
         give_up = time.monotonic() + self._retry_for

@@ -5,7 +5,8 @@ target                                                 sent as
 =====================================================  =========================================================
 ``arn:aws:sns:<region>:<account>:<topic>``              SNS ``Publish`` (message attribute ``type``)
 ``https://sqs.<region>.amazonaws.com/<account>/<q>``    SQS ``SendMessage`` (message attribute ``type``); also any
-                                                       URL under ``AWS_ENDPOINT_URL_SQS`` / ``AWS_ENDPOINT_URL``
+                                                       URL whose path is ``/<12-digit account>/<queue>``, or
+                                                       under ``AWS_ENDPOINT_URL_SQS`` / ``AWS_ENDPOINT_URL``
 ``arn:aws:sqs:<region>:<account>:<queue>``              the same, the queue's URL looked up once
 ``arn:aws:events:<region>:<account>:event-bus/<bus>``   EventBridge ``PutEvents``: source ``media-worker``,
                                                        detail-type ``Media Published|Rejected|Dead-lettered``
@@ -33,12 +34,16 @@ from worker.errors import PermanentError, Reason, RetryableError
 SNS, SQS, EVENTBRIDGE, WEBHOOK = "sns", "sqs", "eventbridge", "webhook"
 EVENT_SOURCE = "media-worker"
 DETAIL_TYPES = {"published": "Media Published", "rejected": "Media Rejected", "dead_lettered": "Media Dead-lettered"}
-_AWS_SQS_HOST = re.compile(r"^(sqs\.[a-z0-9-]+|[a-z0-9-]+\.queue|[a-z0-9.-]+\.sqs\.[a-z0-9-]+\.vpce)"
-                           r"\.amazonaws\.com(\.cn)?$")
+_AWS_SQS_HOST = re.compile(r"^((sqs|sqs-fips)\.[a-z0-9-]+|[a-z0-9-]+\.queue|queue|[a-z0-9.-]+\.sqs\.[a-z0-9-]+\.vpce)"
+                           r"\.amazonaws\.com(\.cn)?$|^sqs\.[a-z0-9-]+\.api\.aws$")
+# An SQS queue URL's path, whatever the host (LocalStack, an endpoint set in the AWS config file…)
+_SQS_PATH = re.compile(r"^/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?/?$")
 # boto3's validation and client-side errors: the event or the configuration, not the moment
+# (a missing permission too: retrying it for minutes per event would only stall the target's other events)
 _PERMANENT_CODES = {"ValidationException", "InvalidParameter", "InvalidParameterValue", "NotFound",
                     "ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
-                    "MalformedDetail"}
+                    "MalformedDetail", "AccessDenied", "AccessDeniedException", "AuthorizationError",
+                    "InvalidAddress", "MissingParameter", "InvalidClientTokenId"}
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -87,7 +92,8 @@ def _kind(address: str, environ: Mapping[str, str]) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{address!r} is neither an ARN nor an http(s) URL")
     endpoints = [environ.get(name, "").rstrip("/") for name in ("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL")]
-    if _AWS_SQS_HOST.match(parts.hostname) or any(e and address.startswith(e + "/") for e in endpoints):
+    if (_AWS_SQS_HOST.match(parts.hostname) or _SQS_PATH.match(parts.path) or
+            any(e and address.startswith(e + "/") for e in endpoints)):
         return SQS
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise ValueError(f"webhook {address!r} must be https:// (plain http only to a loopback address)")

@@ -15,6 +15,7 @@ import hmac
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 
@@ -46,6 +47,8 @@ class Webhook:
         if not secrets:
             raise ValueError("a webhook needs MEDIA_WORKER_WEBHOOK_SECRET")
         self.url = url
+        parts = urlsplit(url)  # what messages show: never the query or userinfo, which may hold a token
+        self._shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
         self._secrets = secrets
         self._http = urllib3.PoolManager(num_pools=2, maxsize=1, retries=False, timeout=TIMEOUT)
 
@@ -58,7 +61,7 @@ class Webhook:
             answer = self._http.request("POST", self.url, body=body, headers=headers, redirect=False,
                                         preload_content=False)
         except urllib3.exceptions.HTTPError as exc:  # timeouts, refused connections, TLS, protocol errors
-            raise RetryableError(Reason.STATUS_TARGET, f"POST {self.url}: {exc}") from exc
+            raise RetryableError(Reason.STATUS_TARGET, f"POST {self._shown}: {type(exc).__name__}") from None
         try:
             said = answer.read(512, decode_content=False)  # enough to log; a receiver's essay is not read
         except urllib3.exceptions.HTTPError:
@@ -68,7 +71,7 @@ class Webhook:
         status = answer.status
         if 200 <= status < 300:
             return
-        detail = f"POST {self.url}: HTTP {status} {said[:200]!r}"
+        detail = f"POST {self._shown}: HTTP {status} {said[:200]!r}"
         if status >= 500 or status in RETRIED_STATUSES:
             raise RetryableError(Reason.STATUS_TARGET, detail)
         raise PermanentError(Reason.STATUS_TARGET, detail)
