@@ -1,4 +1,10 @@
-"""``python -m container --input F --output-dir D --spec S``: transcode one file, write ``result.json``.
+"""``python -m container --input F --output-dir D --spec S [--wait SECONDS]``: transcode one file, write
+``result.json``.
+
+With ``--wait`` the program is a *warm* sandbox: started (interpreter up, PyAV and FFmpeg loaded) before its
+job exists, it waits for the spec to appear — the host writes the input first, then the spec, by a rename —
+and then runs that one job, exactly as a cold start would, and exits. Handed nothing within ``SECONDS`` it
+exits with ``EXIT_IDLE`` having read nothing.
 
 The exit code tells the host what happened (see ``container.errors``);
 ``result.json`` in the output directory says it in words and carries the probe
@@ -19,7 +25,8 @@ import av
 
 from container import __version__
 from container.audio import transcode_audio
-from container.errors import EXIT_INTERNAL, EXIT_NO_MEMORY, EXIT_OK, EXIT_REJECTED, OutputCheckFailed, Rejected
+from container.errors import (EXIT_IDLE, EXIT_INTERNAL, EXIT_NO_MEMORY, EXIT_OK, EXIT_REJECTED, OutputCheckFailed,
+                              Rejected)
 from container.image import transcode_image
 from container.probe import probe_input
 from container.sniff import sniff_file
@@ -28,6 +35,7 @@ from container.verify import verify_outputs
 from container.video import transcode_video
 
 RESULT_NAME = "result.json"
+WAIT_POLL_SECONDS = 0.005  # a stat of the spec's path: what a hand-off waits for at most, beyond the rename
 
 
 def run(input_path: str, out_dir: str, spec: JobSpec) -> dict[str, Any]:
@@ -70,13 +78,26 @@ def _write_result(out_dir: str, result: dict[str, Any]) -> None:
     os.replace(tmp, os.path.join(out_dir, RESULT_NAME))
 
 
+def _wait_for(path: str, seconds: float) -> bool:
+    """True once ``path`` exists; False after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(WAIT_POLL_SECONDS)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m container", description=__doc__)
     parser.add_argument("--input", required=True)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--spec", required=True, help="path of the job spec JSON")
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the spec (a warm sandbox)")
     args = parser.parse_args(argv)
+    if args.wait and not _wait_for(args.spec, args.wait):
+        return EXIT_IDLE
     with open(args.spec, encoding="utf-8") as fh:
         spec = JobSpec.from_json(fh.read())
     try:

@@ -1,7 +1,8 @@
 """Errors of the sandbox program and the exit codes they become.
 
 Exit codes are the contract with the host (``worker.sandbox.base``):
-0 success, 64 usage, 65 rejected input, 70 internal error, 71 out of memory.
+0 success, 64 usage, 65 rejected input, 70 internal error, 71 out of memory, 75 a warm sandbox that was
+handed no job in its time (it did nothing; the host starts another).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ EXIT_USAGE = 64
 EXIT_REJECTED = 65
 EXIT_INTERNAL = 70
 EXIT_NO_MEMORY = 71
+EXIT_IDLE = 75
 
 
 class Rejected(Exception):

@@ -7,7 +7,8 @@
 a  corpus throughput of the whole pipeline (``python -m worker``, Docker runtime, moto's S3/SQS over HTTP)
    ÷ Debian's ``ffmpeg`` CLI running the same encodes at the same concurrency and codec threads
 b  fixed cost per job on 1 s clips (a job's wall time minus the in-container transcode), median and p95,
-   next to ``docker run --rm IMAGE true``
+   next to ``docker run --rm IMAGE true``: with warm sandboxes (the default) and cold ones, and with
+   ``--runsc`` the same under gVisor (next to ``docker run --runtime runsc --rm IMAGE true``)
 c  PyAV transcode (``python -m container`` on the host) ÷ ffmpeg CLI, same input and settings, one job
 d  throughput at pool 1, 2 and 4 (codec threads derived from CPUs ÷ pool, as in production), and pool 2
    over pool 1 with one codec thread per job (the pool's own scaling)
@@ -73,12 +74,14 @@ def ffmpeg_corpus(files: list[str], pool: int, threads: int) -> float:
         return time.monotonic() - started
 
 
-def docker_true(image: str, runs: int) -> list[float]:
+def docker_true(image: str, runs: int, runtime: str = "") -> list[float]:
     """Wall seconds of ``docker run --rm IMAGE true`` (the floor any container per job pays)."""
     times = []
+    extra = ["--runtime", runtime] if runtime else []
     for _ in range(runs):
         started = time.monotonic()
-        subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "true", image], check=True)
+        subprocess.run(["docker", "run", "--rm", *extra, "--network", "none", "--entrypoint", "true", image],
+                       check=True)
         times.append(time.monotonic() - started)
     return times
 
@@ -94,6 +97,7 @@ def main() -> int:
     parser.add_argument("--json", default="", help="also write the results to this file")
     parser.add_argument("--image", default="media-worker-ffmpeg:0.1.0", help="the sandbox image")
     parser.add_argument("--only", default="abcdef", help="the parts to run, e.g. 'b' or 'ce' (f: of the passes run)")
+    parser.add_argument("--runsc", action="store_true", help="b: also under gVisor (the engine must know runsc)")
     args = parser.parse_args()
     cpus = cpu_count()
     work = tempfile.mkdtemp(prefix="bench-")
@@ -108,10 +112,11 @@ def main() -> int:
     fixed: list[float] = []
     baseline: list[float] = []
 
-    def pipeline(label: str, files: list[str], pool: int, threads: int = 0, one_at_a_time: bool = False) -> PipelineRun:
-        SAY(f"pipeline {label}: {len(files)} files, pool {pool}, threads {threads or 'derived'}")
+    def pipeline(label: str, files: list[str], pool: int, threads: int = 0, one_at_a_time: bool = False,
+                 settings: dict[str, str] | None = None) -> PipelineRun:
+        SAY(f"pipeline {label}: {len(files)} files, pool {pool}, threads {threads or 'derived'} {settings or ''}")
         runs[label] = run_pipeline(files, pool=pool, threads=threads, profiles_path=profiles, image=args.image,
-                                   one_at_a_time=one_at_a_time)
+                                   one_at_a_time=one_at_a_time, settings=settings)
         SAY(f"  {runs[label].wall:.1f} s")
         return runs[label]
 
@@ -133,22 +138,23 @@ def main() -> int:
     # b: fixed cost per job on 1 s clips, one job at a time (as `docker run` is timed): end-to-end latency
     # (upload done → manifest listed: S3 event, SQS, the parent, the child, the sandbox, the uploads) − transcode
     if "b" in args.only:
-        short = pipeline("short", shorts, 1, one_at_a_time=True)
-        pairs = [(lat, short.timings_by_index[i]) for i, lat in enumerate(short.latencies)
-                 if i in short.timings_by_index]
-        fixed = [lat - t.get("transcode", 0.0) for lat, t in pairs]
-        # the program's probe and output checks are media work too: without them what is left is overhead
-        overhead = [lat - t.get("transcode", 0.0) - t.get("media_probe", 0.0) - t.get("media_verify", 0.0)
-                    for lat, t in pairs]
-        baseline = docker_true(args.image, len(shorts))
-        stages = ("check", "head", "sniff", "download", "sandbox", "container_start", "media_probe", "transcode",
-                  "media_verify")
-        res["b"] = {"fixed_s": summary(fixed), "overhead_s": summary(overhead),
-                    "docker_run_true_s": summary(baseline),
-                    "fixed_over_docker_run": statistics.median(fixed) / statistics.median(baseline),
-                    "latency_s": summary(short.latencies), "jobs_without_manifest": len(shorts) - len(pairs),
-                    "stages_median_s": {k: statistics.median(t.get(k, 0.0) for _, t in pairs) for k in stages},
-                    "target": "median <= 0.5 s, p95 <= 1 s"}
+        variants = {"warm": {}, "cold": {"MEDIA_WORKER_SANDBOX_WARM": "false"}}
+        if args.runsc:
+            variants.update({"runsc_warm": {"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc"},
+                             "runsc_cold": {"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc",
+                                            "MEDIA_WORKER_SANDBOX_WARM": "false"}})
+        baselines = {"runc": docker_true(args.image, len(shorts))}
+        if args.runsc:
+            baselines["runsc"] = docker_true(args.image, len(shorts), "runsc")
+        baseline = baselines["runc"]
+        res["b"] = {"docker_run_true_s": {name: summary(times) for name, times in baselines.items()},
+                    "target": "median <= 0.5 x docker run true, p95 <= 0.8 x"}
+        for name, settings in variants.items():
+            short = pipeline(f"short_{name}", shorts, 1, one_at_a_time=True, settings=settings)
+            part, times = _part_b(short, len(shorts), baselines["runsc" if name.startswith("runsc") else "runc"])
+            res["b"][name] = part
+            if name == "warm":
+                fixed = times
 
     # c: one job, PyAV (our program, on the host) against the CLI, same settings and threads
     if "c" in args.only:
@@ -172,6 +178,23 @@ def main() -> int:
         with open(args.json, "w") as fh:
             fh.write(text)
     return 0
+
+
+def _part_b(short: PipelineRun, count: int, baseline: list[float]) -> tuple[dict[str, Any], list[float]]:
+    """b of one pass: end-to-end latency (upload done → the job's status event: S3 event, SQS, the parent, the
+    child, the sandbox, the uploads) − transcode, against ``docker run --rm … true`` of the same runtime."""
+    pairs = [(lat, short.timings_by_index[i]) for i, lat in enumerate(short.latencies) if i in short.timings_by_index]
+    fixed = [lat - t.get("transcode", 0.0) for lat, t in pairs]
+    # the program's probe and output checks are media work too: without them what is left is overhead
+    overhead = [lat - t.get("transcode", 0.0) - t.get("media_probe", 0.0) - t.get("media_verify", 0.0)
+                for lat, t in pairs]
+    stages = ("check", "head", "signature", "download", "sandbox", "container_start", "media_probe", "transcode",
+              "media_verify", "upload")
+    return {"fixed_s": summary(fixed), "overhead_s": summary(overhead),
+            "fixed_over_docker_run": statistics.median(fixed) / statistics.median(baseline),
+            "fixed_p95_over_docker_run": pct(fixed, 0.95) / statistics.median(baseline),
+            "latency_s": summary(short.latencies), "jobs_without_manifest": count - len(pairs),
+            "stages_median_s": {k: statistics.median(t.get(k, 0.0) for _, t in pairs) for k in stages}}, fixed
 
 
 def _part_c(res: dict[str, Any], src: str, cpus: int, runs: int) -> None:

@@ -160,7 +160,8 @@ def _sample(proc: subprocess.Popen, run: PipelineRun, done: threading.Event) -> 
 
 
 def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: str, image: str,
-                 one_at_a_time: bool = False, timeout: float = 3600) -> PipelineRun:
+                 one_at_a_time: bool = False, timeout: float = 3600,
+                 settings: dict[str, str] | None = None) -> PipelineRun:
     """Start ``python -m worker`` on a fresh local stack, upload ``files``, time until every manifest exists.
     ``one_at_a_time``: upload the next file once the previous one's manifest is there, and record each job's
     end-to-end latency (S3 event → SQS → worker → manifest)."""
@@ -182,7 +183,7 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
                     "MEDIA_WORKER_METRICS_PORT": str(port), "MEDIA_WORKER_PROFILES_PATH": profiles_path,
                     "MEDIA_WORKER_THREADS_PER_JOB": str(threads), "MEDIA_WORKER_VISIBILITY_TIMEOUT": "300",
                     "MEDIA_WORKER_LOG_FORMAT": "text", "MEDIA_WORKER_STATUS_TARGET": events,
-                    "PYTHONUNBUFFERED": "1"})
+                    "PYTHONUNBUFFERED": "1", **(settings or {})})
         with open(os.path.join(work, "..", f"bench-worker-{port}.log"), "w") as log:
             proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", str(pool)], env=env, cwd=ROOT,
                                     stdout=log, stderr=subprocess.STDOUT)

@@ -11,7 +11,8 @@ apt_packages=(libmagic1)
 # The tests need Docker (engine + debootstrap for the offline base image), ffmpeg as an independent checker
 # Debian's chromium + chromedriver to play the outputs, prometheus (the server and promtool) and systemd
 # (systemd-analyze checks the unit file).
-((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap chromium chromium-driver prometheus systemd)
+# runsc: gVisor, the stronger sandbox runtime (MEDIA_WORKER_SANDBOX_OCI_RUNTIME=runsc), tested as well as runc.
+((want_test)) && apt_packages+=(ffmpeg docker.io debootstrap chromium chromium-driver prometheus systemd runsc)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -13,23 +13,25 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from worker import __version__, owners
+from worker.owners import job_dir_prefix
 from worker.clients import s3_client
 from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.events import SourceRecord
 from worker.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id
 from worker.logs import configure, job_context
-from worker.outputs import collect_outputs, fast_path, key_of
+from worker.outputs import collect_outputs, fast_path, key_of, output_ceiling
 from worker.profiles import load_profiles
 from worker.publish import Publisher
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.spelling import resolve_spelling
-from worker.settings import MiB, Settings
+from worker.settings import Settings
 from worker.precheck import HEAD_BYTES, check_key, check_signature
 from worker.storage import Storage
 
@@ -76,12 +78,6 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def job_dir_prefix(owner: str) -> str:
-    """Job directories of one process (its instance id, see worker.owners) start with this, so that its death
-    can be cleaned up ('*': a glob)."""
-    return f"job-{owner}-"
-
-
 class JobRunner:
     """Runs jobs in one child; owns that child's S3 client and sandbox."""
 
@@ -94,6 +90,17 @@ class JobRunner:
         self._owner = owners.claim(settings.work_dir)  # creates the work directory; our job dirs are named by it
         if multiprocessing.parent_process() is not None:  # a spawned pool child starts with no logging set up
             configure(settings.log_level, settings.log_format)
+        work = settings.work_dir  # a template only: the limits the next job's sandbox is made with
+        self._sandbox.prepare(self._request("template", os.path.join(work, "input"), work, {}, {}))
+
+    def _request(self, job_id: str, input_path: str, out_dir: str, spec: dict[str, Any],
+                 labels: dict[str, str]) -> SandboxRequest:
+        """A sandbox run of this child: the job's ``spec`` with this host's threads and limits."""
+        spec = {**spec, "threads": self._settings.codec_threads,
+                "limits": {**self._settings.limits(), "max_output_bytes": output_ceiling(self._settings)}}
+        return SandboxRequest(job_id=job_id, input_path=input_path, output_dir=out_dir, spec=spec,
+                              timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
+                              labels=labels)
 
     def __call__(self, job: Job) -> Outcome:
         """Run one job to an outcome; never raises an ``Exception``."""
@@ -173,12 +180,8 @@ class JobRunner:
         with self._stage(timings, "download"):
             store.download(record, input_path, head.size)
         profile, profile_names = self._profiles.select(record.key, head.metadata)
-        spec = {"kind_hint": signature.kind_hint, "threads": self._settings.codec_threads,
-                "limits": {**self._settings.limits(), "max_output_bytes": output_ceiling(self._settings)},
-                "profile": profile}
-        request = SandboxRequest(job_id=job.job_id, input_path=input_path, output_dir=out_dir, spec=spec,
-                                 timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
-                                 labels={"media-worker.job": job.job_id, "media-worker.message": job.message_id})
+        request = self._request(job.job_id, input_path, out_dir, {"kind_hint": signature.kind_hint, "profile": profile},
+                                {"media-worker.job": job.job_id, "media-worker.message": job.message_id})
         with self._stage(timings, "sandbox"):
             result = self._sandbox.run(request)
         inside = {k: float(v) for k, v in (result.result.get("timings") or {}).items() if isinstance(v, (int, float))}
@@ -222,12 +225,15 @@ class JobRunner:
     def _already_done(self, job: Job, timings: dict[str, float]) -> Outcome | None:
         """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
         record, store = job.record, self._storage
-        if store.exists(manifest_key(record)):
+        with ThreadPoolExecutor(2, thread_name_prefix="check") as both:  # two round trips at once, not in turn
+            published = both.submit(store.exists, manifest_key(record))
+            rejected = both.submit(store.read_json, rejection_key(record))
+        if published.result():
             self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
             return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(record),
                            timings=timings, announce=PUBLISHED,
                            source_delete=self._delete_source(job, record.etag))
-        rejection = store.read_json(rejection_key(record))
+        rejection = rejected.result()
         if rejection is not None:
             return Outcome(job.job_id, DUPLICATE, reason=str(rejection.get("reason") or "") or None,
                            message="already rejected", key=rejection_key(record), timings=timings, announce=REJECTED)
@@ -300,14 +306,6 @@ class JobRunner:
     def close(self) -> None:
         """Release the sandbox runtime."""
         self._sandbox.close()
-
-
-def output_ceiling(settings: Settings) -> int:
-    """What one job may write: ``MAX_OUTPUT_MB``, or its share of the work directory (a tmpfs: RAM) if less, so
-    that a pool of jobs at their ceilings cannot fill it (a full one is retried as ``work_dir_full``)."""
-    fs = os.statvfs(settings.work_dir)
-    share = fs.f_blocks * fs.f_frsize // max(1, settings.pool) - settings.max_file_size
-    return max(16 * MiB, min(settings.max_output_mb * MiB, share))
 
 
 def _now() -> str:

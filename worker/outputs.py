@@ -15,6 +15,7 @@ from typing import Any
 
 from worker.errors import Reason, RetryableError
 from worker.keys import MANIFEST_NAME
+from worker.settings import MiB, Settings
 from worker.storage import file_digest
 
 CONTENT_TYPES = {
@@ -110,3 +111,11 @@ def fast_path(result: dict[str, Any]) -> dict[str, Any] | None:
 def key_of(outputs: list[dict[str, Any]], kind: str) -> str | None:
     """Key of the first output of ``kind`` (the HLS master playlist, say), or None."""
     return next((item["key"] for item in outputs if item.get("kind") == kind), None)
+
+
+def output_ceiling(settings: Settings) -> int:
+    """What one job may write: ``MAX_OUTPUT_MB``, or its share of the work directory (a tmpfs: RAM) if less, so
+    that a pool of jobs at their ceilings cannot fill it (a full one is retried as ``work_dir_full``)."""
+    fs = os.statvfs(settings.work_dir)
+    share = fs.f_blocks * fs.f_frsize // max(1, settings.pool) - settings.max_file_size
+    return max(16 * MiB, min(settings.max_output_mb * MiB, share))

@@ -139,3 +139,9 @@ def forget_stale_claims(work_dir: str) -> None:
                 os.close(fd)
         except OSError:
             pass
+
+
+def job_dir_prefix(owner: str) -> str:
+    """Job directories of one process (its instance id) start with this — its warm sandboxes' too — so that
+    its death can be cleaned up ('*': a glob)."""
+    return f"job-{owner}-"

@@ -140,14 +140,16 @@ class Pool:
         except OSError:
             pass  # the child is dead; wait() reports the job as died
 
-    def wait(self, timeout: float) -> list[Completion]:
-        """Wait up to ``timeout`` seconds; return jobs that ended and replace dead children."""
+    def wait(self, timeout: float, wake: Any = None) -> list[Completion]:
+        """Wait up to ``timeout`` seconds, or until ``wake`` (anything with a ``fileno``) is readable; return
+        jobs that ended and replace dead children."""
         now = time.monotonic()
         for due in [t for t in self._respawn_at if t <= now]:
             self._respawn_at.remove(due)
             self._replace()
         waitables: list[Any] = [c.conn for c in self._children] + [c.process.sentinel for c in self._children]
-        ready = set(multiprocessing.connection.wait(waitables, timeout=timeout))
+        ready = set(multiprocessing.connection.wait(waitables + ([wake] if wake is not None else []),
+                                                    timeout=timeout))
         done: list[Completion] = []
         for child in list(self._children):
             if child.conn in ready:

@@ -29,7 +29,7 @@ from worker.leases import Heartbeats, LeaseBook
 from worker.metrics import Metrics, MetricsServer
 from worker.pool import Completion, Pool
 from worker.profiles import load_profiles
-from worker.receiver import Receiver
+from worker.receiver import Inbox, Receiver
 from worker.sandbox import resolve_runtime
 from worker.settings import Settings
 from worker.sqs import Message, Queue
@@ -66,7 +66,7 @@ class Service:
         self.settler = Settler(self.queue, settings, self.metrics, self.stats, self.status)
         self._runtime = RuntimeCheck(settings)
         self._report = OutcomeReporter(self.stats, self.metrics, self.status, on_outcome)
-        self._inbox: queue.Queue[tuple[Message, float]] = queue.Queue()
+        self._inbox = Inbox()  # of (Message, received at)
         self._inflight: dict[str, InFlight] = {}
         self._pending: deque[Job] = deque()
         self._lock = threading.Lock()
@@ -152,8 +152,9 @@ class Service:
                 self._cancel_pending()
             if drain[0] is None:
                 self._dispatch()
-            for completion in self.pool.wait(TICK):
+            for completion in self.pool.wait(TICK, self._inbox):  # a received message wakes it at once
                 self._complete(completion, cancelled=False)
+            self._inbox.clear_wakeups()
             self._enforce_deadlines()
             self.heartbeats.warn_if_late(self.settings.visibility_timeout / 2)
             self._settles.finish()

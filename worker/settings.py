@@ -49,6 +49,14 @@ class Settings:
                                       "engine answers, else process: for the demo and the local stack).",
                             choices=RUNTIMES)
     sandbox_image: str = _setting(lambda: f"media-worker-ffmpeg:{__version__}", "Image of the docker runtime.")
+    sandbox_oci_runtime: str = _setting("", "OCI runtime of the sandbox containers (docker): empty is the engine's "
+                                            "default (runc); runsc runs each job on gVisor's kernel instead of "
+                                            "the host's (registered in the engine's daemon.json).")
+    sandbox_warm: bool = _setting(True, "Keep each pool slot's next sandbox container started before its job "
+                                        "arrives (docker): single-use all the same, it only moves the start "
+                                        "off the job's critical path.")
+    sandbox_warm_max_age: int = _setting(300, "Seconds a warm sandbox waits for its job before it is replaced.",
+                                         lo=60, hi=86400)
     sandbox_pids_limit: int = _setting(128, "Most processes/threads in one sandbox (docker).", lo=16, hi=4096)
     sandbox_tmpfs_mb: int = _setting(256, "Size of the sandbox's scratch tmpfs, MiB (docker).", lo=16)
     visibility_timeout: int = _setting(60, "Seconds of lease set on receive and on each heartbeat.", lo=2, hi=43200)

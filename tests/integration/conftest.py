@@ -9,7 +9,7 @@ import pytest
 
 from worker.sandbox.base import SandboxRequest
 from worker.sandbox.docker import LABEL_JOB, docker_client, engine_ready
-from worker.settings import load_settings
+from worker.settings import load_settings, with_overrides
 
 IMAGE_ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "t", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
 
@@ -18,11 +18,25 @@ IMAGE_ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "t", "ME
 def docker_settings():
     """Settings for the docker runtime; fails the run when no engine answers or the image is missing."""
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # its reaper image cannot be pulled here
-    settings = load_settings({"runtime": "docker"}, environ=IMAGE_ENV)
+    # cold: these tests drive one sandbox run at a time (tests/integration/test_warm_sandbox.py: warm ones)
+    settings = load_settings({"runtime": "docker", "sandbox_warm": False}, environ=IMAGE_ENV)
     problem = engine_ready(settings.sandbox_image)
     if problem:
         pytest.fail(f"a Docker engine with the image {settings.sandbox_image} is required ({problem}); "
                     "`bash scripts/test.sh` starts dockerd and builds the images", pytrace=False)
+    return settings
+
+
+@pytest.fixture(params=["runc", "runsc"])
+def sandbox_settings(request, docker_settings):
+    """The docker runtime on each OCI runtime CI runs: the engine's default (runc) and gVisor (runsc); an
+    engine that does not know runsc fails the runsc tests (scripts/dockerd.sh registers it)."""
+    if request.param == "runc":
+        return docker_settings
+    settings = with_overrides(docker_settings, sandbox_oci_runtime="runsc")
+    problem = engine_ready(settings.sandbox_image, "runsc")
+    if problem:
+        pytest.fail(f"gVisor is required: {problem}", pytrace=False)
     return settings
 
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LIMIT = 300_000
 
 
-def test_the_adversarial_corpus(stack, docker, docker_settings, tmp_path):
+def test_the_adversarial_corpus(stack, docker, sandbox_settings, tmp_path):
     stack.drain_test_event()
     cases = corpus(str(tmp_path), LIMIT)
     etags = {c.key: stack.upload(c.key, c.body) for c in cases}
@@ -31,7 +31,10 @@ def test_the_adversarial_corpus(stack, docker, docker_settings, tmp_path):
                for i in range(100)]
     stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"Records": hundred}))
 
-    service, outcomes = collecting_service(stack.settings(runtime="docker", pool=2, max_file_size=LIMIT))
+    # the docker runtime with warm sandboxes (the default), on runc and on gVisor's runsc
+    settings = stack.settings(runtime="docker", pool=2, max_file_size=LIMIT,
+                              sandbox_oci_runtime=sandbox_settings.sandbox_oci_runtime)
+    service, outcomes = collecting_service(settings)
     with RunningService(service):
         def settled():
             return all(exists(stack, manifest_key(record(stack, c.key, etags[c.key]))) or
@@ -72,4 +75,4 @@ def test_the_adversarial_corpus(stack, docker, docker_settings, tmp_path):
     # rejected uploads never went the retry way
     assert not [o for _, o in outcomes if o.status == "retry"]
     assert stack.counts(stack.resources.dlq_url)[0] == 3, "only the three poison messages are dead-lettered"
-    assert our_containers(docker) == []
+    assert our_containers(docker) == [], "no sandbox left, warm ones included"

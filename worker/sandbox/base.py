@@ -68,6 +68,9 @@ class Sandbox(ABC):
     def run(self, request: SandboxRequest) -> SandboxResult:
         """Run to completion or raise an error of the tree (never returns a failure)."""
 
+    def prepare(self, template: SandboxRequest) -> None:
+        """Get ready for jobs like ``template`` before one arrives (the docker runtime's warm sandbox)."""
+
     def close(self) -> None:
         """Release what the runtime holds (clients, containers)."""
 
@@ -148,7 +151,7 @@ def resolve_runtime(settings: Settings) -> Settings:
     from worker.sandbox.docker import engine_ready
     from worker.settings import with_overrides
 
-    problem = engine_ready(settings.sandbox_image)
+    problem = engine_ready(settings.sandbox_image, settings.sandbox_oci_runtime)
     if problem is None:
         return with_overrides(settings, runtime="docker")
     log.warning("!!! runtime=auto fell back to the PROCESS runtime, which is NOT isolated from hostile media "
@@ -163,7 +166,8 @@ def reap_sandboxes(settings: Settings, *, owner: str | None = None, orphans_only
     those of a dead ``owner`` (an instance id, see worker.owners), or orphans and runs ``grace`` s overdue."""
     if settings.runtime != "docker":
         return 0
-    from worker.sandbox.docker import DEADLINE_GRACE_SECONDS, reap
+    from worker.sandbox.docker import DEADLINE_GRACE_SECONDS
+    from worker.sandbox.reaper import reap
 
     return reap(settings.work_dir, owner=owner, orphans_only=orphans_only,
                 grace=DEADLINE_GRACE_SECONDS if grace is None else grace)
@@ -175,4 +179,4 @@ def runtime_problem(settings: Settings) -> str | None:
         return None  # the process runtime needs nothing outside this host
     from worker.sandbox.docker import engine_ready
 
-    return engine_ready(settings.sandbox_image)
+    return engine_ready(settings.sandbox_image, settings.sandbox_oci_runtime)

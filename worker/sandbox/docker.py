@@ -12,6 +12,7 @@ once past its deadline.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -26,7 +27,8 @@ from worker import owners
 from worker.errors import Reason, RetryableError
 from worker.sandbox.base import (EXIT_OK, EXIT_REJECTED, RESULT_NAME, RunExit, Sandbox, SandboxRequest, SandboxResult,
                                  file_size_limit, interpret, prepare_spec)
-from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs
+from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs, remove_tree
+from worker.sandbox.warm import LABEL_WARM, Warm, WarmSlot
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ LABEL_JOB, LABEL_HOST, LABEL_PID, LABEL_PARENT = ("media-worker.job", "media-wor
 LABEL_OWNER, LABEL_PARENT_OWNER = "media-worker.owner", "media-worker.parent-owner"  # instance ids: these decide
 LABEL_WORK_DIR, LABEL_DEADLINE = "media-worker.work-dir", "media-worker.deadline"  # unix seconds
 DEADLINE_GRACE_SECONDS = 60.0
+INPUT_NAME = "input"  # what the job runner names the download (and a warm container expects)
 
 
 def docker_client(timeout: int = 60) -> Any:
@@ -44,12 +47,15 @@ def docker_client(timeout: int = 60) -> Any:
     return docker.from_env(timeout=timeout)
 
 
-def engine_ready(image: str) -> str | None:
-    """None when an engine answers and has ``image``; else why not."""
+def engine_ready(image: str, oci_runtime: str = "") -> str | None:
+    """None when an engine answers, has ``image`` and knows ``oci_runtime`` (if one is named); else why not."""
     try:
         client = docker_client(timeout=5)
         client.ping()
         client.images.get(image)
+        if oci_runtime and oci_runtime not in (client.info().get("Runtimes") or {}):
+            return (f"the engine has no OCI runtime {oci_runtime!r} (register it in /etc/docker/daemon.json: "
+                    "scripts/dockerd.sh does for runsc)")
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -64,7 +70,23 @@ class DockerSandbox(Sandbox):
         self._settings = settings
         self._client = client or docker_client()
         owners.claim(settings.work_dir)  # our containers name us: we must be provably alive while they run
+        self._slot: WarmSlot | None = None
+        if settings.sandbox_warm:
+            self._background_client = docker_client()  # the warm starts' and removals' own connection
+            self._slot = WarmSlot(settings.work_dir, owners.instance_id(), settings.sandbox_warm_max_age,
+                                  self._start_warm, self.limits_of, self._remove_warm)
 
+    def prepare(self, template: SandboxRequest) -> None:
+        """Start the first warm sandbox (see worker.sandbox.warm)."""
+        if self._slot is not None:
+            self._slot.refill(template)
+
+    def limits_of(self, request: SandboxRequest) -> tuple[Any, ...]:
+        """What a container is made with for ``request``: a warm one serves only a job with the same."""
+        options = self.container_options(request)
+        return (options["image"], options.get("runtime"), options["mem_limit"], options["nano_cpus"],
+                options["pids_limit"], tuple(options["tmpfs"].items()),
+                tuple(sorted((u["Name"], u["Soft"], u["Hard"]) for u in options["ulimits"])))
     def container_options(self, request: SandboxRequest) -> dict[str, Any]:
         """Everything ``containers.run`` is given: the lock-down in one place (tests inspect it)."""
         from docker.types import Ulimit
@@ -95,9 +117,71 @@ class DockerSandbox(Sandbox):
             "environment": {"HOME": "/tmp", "TMPDIR": "/tmp"},
             "working_dir": "/tmp",
             "labels": {**request.labels, **owner_labels(self._settings.work_dir, request.timeout)},
+            **({"runtime": self._settings.sandbox_oci_runtime} if self._settings.sandbox_oci_runtime else {}),
         }
 
     def run(self, request: SandboxRequest) -> SandboxResult:
+        """The job in the slot's warm container when there is a fit one, else in a container started now;
+        then the slot's next warm container is started in the background."""
+        warm = self._slot.take(request) if self._slot is not None else None
+        try:
+            return self._run_warm(warm, request) if warm is not None else self._run_cold(request)
+        finally:
+            if self._slot is not None:
+                self._slot.refill(request)
+
+    def _run_warm(self, warm: Warm, request: SandboxRequest) -> SandboxResult:
+        """Hand the job over: the input renamed into the warm ``in/``, the spec renamed there last (the
+        program starts on it), the job's timeout from now; its ``out/`` renamed to the job's afterwards."""
+        started = time.monotonic()
+        try:
+            os.replace(request.input_path, os.path.join(warm.in_dir, INPUT_NAME))
+        except OSError as exc:  # another file system: nothing moved, the job runs cold
+            log.warning("cannot hand %s to warm sandbox %s (%s): running it cold", request.input_path, warm.name,
+                        exc)
+            self._slot.retire(warm)  # type: ignore[union-attr]
+            return self._run_cold(request)
+        os.chmod(os.path.join(warm.in_dir, INPUT_NAME), 0o644)
+        pending = os.path.join(warm.in_dir, ".spec.json.part")
+        with open(pending, "w", encoding="utf-8") as fh:
+            json.dump(request.spec, fh)
+        os.chmod(pending, 0o644)
+        os.replace(pending, os.path.join(warm.in_dir, "spec.json"))
+        finished = False
+        try:
+            run = self._wait(warm.container, request)
+            finished = True
+        finally:
+            if not finished:  # lost track of it: it must not write on while its outputs are moved
+                self._remove_by_name(warm.name)
+            os.rmdir(request.output_dir)
+            os.replace(warm.out_dir, request.output_dir)
+            self._slot.retire(warm)  # type: ignore[union-attr] - off the critical path
+            self._release(request)
+        return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
+                             start_seconds=0.0)
+
+    def _start_warm(self, template: SandboxRequest, directory: str, name: str) -> Any:
+        in_dir, out_dir = os.path.join(directory, "in"), os.path.join(directory, "out")
+        if os.geteuid() == 0:
+            os.chown(out_dir, SANDBOX_USER, SANDBOX_USER)
+        else:
+            os.chmod(out_dir, 0o777)  # what 65534 closes in there, cleanup.release_outputs opens
+        options = self.container_options(template)
+        wait = self._settings.sandbox_warm_max_age
+        options.update(
+            name=name,
+            command=["--input", f"/job/in/{INPUT_NAME}", "--output-dir", "/job/out", "--spec", "/job/in/spec.json",
+                     "--wait", str(wait)],
+            volumes={in_dir: {"bind": "/job/in", "mode": "ro"}, out_dir: {"bind": "/job/out", "mode": "rw"}},
+            labels={**owner_labels(self._settings.work_dir, wait + template.timeout, job=name), LABEL_WARM: "1"})
+        return self._background_client.containers.run(**options)
+
+    def _remove_warm(self, name: str, directory: str) -> None:
+        self._remove_by_name(name, self._background_client)
+        remove_tree(directory, self._settings)
+
+    def _run_cold(self, request: SandboxRequest) -> SandboxResult:
         """Start, wait until the deadline, read the exit. Whatever the engine's client raises (requests'
         timeouts and connection errors are no ``DockerException``), the container is killed and removed and
         the error is a retryable ``sandbox_error``."""
@@ -138,14 +222,14 @@ class DockerSandbox(Sandbox):
         except Exception as exc:  # noqa: BLE001 - an engine hiccup, never the input's fault
             raise RetryableError(Reason.SANDBOX_ERROR, f"lost track of the sandbox container: {exc}") from exc
 
-    def _remove_by_name(self, name: str) -> None:
+    def _remove_by_name(self, name: str, client: Any = None) -> None:
         """Kill and remove; twice, since the first try may ride a connection the engine has just dropped."""
         import docker.errors
 
         problem: Exception | None = None
         for _ in range(2):
             try:
-                self._client.api.remove_container(name, force=True)
+                (client or self._client).api.remove_container(name, force=True)
                 return
             except docker.errors.NotFound:
                 return
@@ -162,6 +246,9 @@ class DockerSandbox(Sandbox):
             log.warning("could not open up %s as user %d: %s", request.output_dir, SANDBOX_USER, exc)
 
     def close(self) -> None:
+        if self._slot is not None:
+            self._slot.close()  # the warm container goes with this child
+            self._background_client.close()
         self._client.close()
 
 
@@ -203,51 +290,3 @@ def _share_with_sandbox_user(request: SandboxRequest) -> None:
         os.chown(request.output_dir, SANDBOX_USER, SANDBOX_USER)
     else:
         os.chmod(request.output_dir, 0o777)  # what 65534 closes in there, cleanup.release_outputs opens
-
-
-def _remove(container: Any) -> None:
-    try:
-        container.remove(force=True)
-    except Exception as exc:  # noqa: BLE001 - the reaper gets it later
-        log.warning("could not remove sandbox container %s: %s", getattr(container, "name", "?"), exc)
-
-
-def reap(work_dir: str, *, owner: str | None = None, orphans_only: bool = False,
-         grace: float = DEADLINE_GRACE_SECONDS) -> int:
-    """Remove this host's sandbox containers of ``work_dir``: those of one dead ``owner``, or (``orphans_only``)
-    those whose owner or parent is dead by the lock test (worker.owners) or that are ``grace`` seconds past
-    their deadline, live owner or not. Containers of other work directories are never judged here."""
-    work_dir = os.path.abspath(work_dir)
-    client = docker_client(timeout=30)
-    # Not by host name: two worker containers sharing /dev/shm have different ones (and a recreated one a new
-    # one); the engine is this host's, the work directory names the group of owners, and the locks decide.
-    filters = [f"{LABEL_WORK_DIR}={work_dir}"]
-    if owner is not None:
-        filters.append(f"{LABEL_OWNER}={owner}")
-    removed = 0
-    try:
-        # sparse: no inspect per container, which fails when one is removed between list and inspect
-        for container in client.containers.list(all=True, sparse=True, filters={"label": filters}):
-            labels = container.attrs.get("Labels") or {}  # a sparse listing's shape
-            why = _orphaned(labels, work_dir, time.time() - grace) if orphans_only else f"owner {owner} died"
-            if why is None:
-                continue
-            log.warning("removing sandbox container %s (job %s): %s", container.short_id, labels.get(LABEL_JOB),
-                        why)
-            _remove(container)
-            removed += 1
-    finally:
-        client.close()
-    return removed
-
-
-def _orphaned(labels: dict[str, str], work_dir: str, cutoff: float) -> str | None:
-    """Why a container must go, or None."""
-    deadline = labels.get(LABEL_DEADLINE, "")
-    if not deadline.isdigit() or int(deadline) < cutoff:
-        return f"past its deadline ({deadline or 'none'})"
-    for label in (LABEL_OWNER, LABEL_PARENT_OWNER):
-        owner = labels.get(label)
-        if (label == LABEL_OWNER and not owner) or (owner and not owners.alive(work_dir, owner)):
-            return f"its {label.split('.')[1]} {owner or '?'} is gone"
-    return None

@@ -1,0 +1,105 @@
+"""Warm single-use sandboxes against the real engine: the next container waits, started, for its one job;
+it never serves a second job nor sees another job's files; a dead or unfit one fails no job; all go at close."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.expect import video_outputs
+from tests.integration.conftest import job, our_containers
+from worker import owners
+from worker.sandbox.docker import LABEL_JOB, LABEL_OWNER, DockerSandbox
+from worker.sandbox.reaper import reap
+from worker.sandbox.warm import LABEL_WARM
+from worker.settings import with_overrides
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def warm_sandbox(docker_settings, docker):
+    sandbox = DockerSandbox(with_overrides(docker_settings, sandbox_warm=True))
+    yield sandbox
+    sandbox.close()
+    assert warm_containers(docker) == [], "close removes the warm container"
+
+
+def warm_containers(docker) -> list:
+    return [c for c in our_containers(docker, **{LABEL_OWNER: owners.instance_id()})
+            if c.labels.get(LABEL_WARM) == "1"]
+
+
+def running_warm(docker):
+    found = [c for c in warm_containers(docker) if c.status == "running"]
+    return found[0] if len(found) == 1 else None
+
+
+def sh(container, command: str) -> str:
+    code, out = container.exec_run(["/bin/sh", "-c", command], user="65534:65534")
+    return out.decode("utf-8", "replace")
+
+
+def test_each_job_gets_a_fresh_warm_container_that_never_sees_the_last_jobs_files(
+        warm_sandbox, docker, media, tmp_path, cleanup):
+    first = job(tmp_path, media["clip"])
+    cleanup(first)
+    warm_sandbox.prepare(first)
+    waiting = wait_for(lambda: running_warm(docker), timeout=60)
+    # a hostile job's trace: a marker in its scratch tmpfs and its output directory, before its hand-off
+    sh(waiting, "echo first > /tmp/marker && echo first > /job/out/marker")
+    result = warm_sandbox.run(first)
+    assert result.result["status"] == "ok" and result.start_seconds == 0.0, "handed over, not started"
+    assert [o["name"] for o in result.result["outputs"]] == video_outputs("360p", segments=0)
+    assert os.path.exists(os.path.join(first.output_dir, "marker")), "its outputs are the job's, marker included"
+    successor = wait_for(lambda: (c := running_warm(docker)) and c.id != waiting.id and c, timeout=60)
+    assert sh(successor, "ls -A /tmp /job/in /job/out") == "/job/in:\n\n/job/out:\n\n/tmp:\n", \
+        "the next container sees nothing of the last job: no marker, no input, no outputs"
+    wait_for(lambda: waiting.id not in [c.id for c in warm_containers(docker)], timeout=30)  # removed, off the path
+    second = job(tmp_path, media["clip"])
+    cleanup(second)
+    assert warm_sandbox.run(second).result["status"] == "ok"
+    assert not os.path.exists(os.path.join(second.output_dir, "marker"))
+    assert wait_for(lambda: (c := running_warm(docker)) and c.id not in (waiting.id, successor.id), timeout=60)
+
+
+def test_a_warm_container_that_died_while_waiting_fails_no_job(warm_sandbox, docker, media, tmp_path, cleanup):
+    request = job(tmp_path, media["clip"])
+    cleanup(request)
+    warm_sandbox.prepare(request)
+    dead = wait_for(lambda: running_warm(docker), timeout=60)
+    dead.kill()
+    result = warm_sandbox.run(request)
+    assert result.result["status"] == "ok" and result.start_seconds > 0, "run cold instead"
+    assert wait_for(lambda: (c := running_warm(docker)) and c.id != dead.id, timeout=60), "and replaced"
+
+
+def test_a_job_with_other_limits_runs_cold_and_the_warm_one_is_replaced(warm_sandbox, docker, media, tmp_path,
+                                                                       cleanup):
+    template = job(tmp_path, media["clip"])
+    cleanup(template)
+    warm_sandbox.prepare(template)
+    made = wait_for(lambda: running_warm(docker), timeout=60)
+    bigger = dataclasses.replace(job(tmp_path, media["clip"]), memory_mb=template.memory_mb * 2)
+    cleanup(bigger)
+    result = warm_sandbox.run(bigger)
+    assert result.result["status"] == "ok" and result.start_seconds > 0
+    after = wait_for(lambda: (c := running_warm(docker)) and c.id != made.id and c, timeout=60)
+    assert after.attrs["HostConfig"]["Memory"] == bigger.memory_mb * 1024 * 1024, "made for the new limits"
+
+
+def test_the_janitor_knows_warm_containers_by_their_owner(docker_settings, docker, media, tmp_path, cleanup):
+    sandbox = DockerSandbox(with_overrides(docker_settings, sandbox_warm=True))
+    try:
+        request = job(tmp_path, media["clip"])
+        cleanup(request)
+        sandbox.prepare(request)
+        warm = wait_for(lambda: running_warm(docker), timeout=60)
+        assert warm.labels[LABEL_JOB].startswith("media-worker-warm")
+        assert reap(docker_settings.work_dir, owner=owners.instance_id()) >= 1
+        assert warm.id not in [c.id for c in warm_containers(docker)]
+        assert sandbox.run(request).result["status"] == "ok", "its job runs cold: no job fails"
+    finally:
+        sandbox.close()

@@ -1,0 +1,170 @@
+"""Warm single-use sandboxes: each pool child keeps its *next* sandbox container started before its job exists.
+
+The isolation rule is one fresh container per job, never reused, seeing only that job's files; nothing
+requires the container to start after the job arrives. So a slot's next container is created and started
+(every restriction of a cold one: worker.sandbox.docker ``container_options``) on a directory made for it
+alone, ``<work>/job-<owner>-warm<id>/{in,out}``, and waits inside (``python -m container --wait``) with the
+interpreter up and PyAV loaded. A job's hand-off (worker.sandbox.docker):
+
+1. ``take``: the warm container, if it was made with this job's limits, is younger than ``max_age`` (less a
+   margin) and still running (one inspect); else it is retired and the job runs cold;
+2. the downloaded input is *renamed* into the warm ``in/`` (same tmpfs: no copy), the spec written there by
+   a rename, last: the program starts on it; the job's timeout starts now;
+3. after the run its ``out/`` is renamed to the job's output directory; the container and its directory are
+   removed by a background thread (``retire``), which then starts the slot's next warm container
+   (``refill``), off the job's critical path.
+
+A container never serves a second job: a warm one is taken once, and retired whether its job ran or not.
+A warm container that died while waiting (killed, the engine restarted) fails no job: ``take`` sees it is
+not running and the job runs cold. One that is never handed a job exits by itself after ``max_age``
+(EXIT_IDLE); its labels (``media-worker.warm``, its owner, a deadline of ``max_age`` + the job timeout)
+let the janitor remove it after its owner's death or past its deadline, like any sandbox container.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from worker.owners import job_dir_prefix
+
+log = logging.getLogger(__name__)
+LABEL_WARM = "media-worker.warm"
+AGE_MARGIN_SECONDS = 30.0  # a warm container this close to its own idle exit is not handed a job
+TAKE_WAIT_SECONDS = 30.0  # a job waits this long at most for a warm start already under way
+
+
+@dataclass
+class Warm:
+    """One started warm container and the directory made for it."""
+
+    name: str
+    directory: str
+    key: tuple[Any, ...]  # the limits it was made with
+    started: float  # monotonic
+    container: Any
+
+    @property
+    def in_dir(self) -> str:
+        return os.path.join(self.directory, "in")
+
+    @property
+    def out_dir(self) -> str:
+        return os.path.join(self.directory, "out")
+
+
+class WarmSlot:
+    """The next sandbox of one pool child. ``start(template, directory, name)`` creates and starts a container
+    for jobs like ``template`` (a SandboxRequest) or raises; ``key_of(request)`` is the limits a container is
+    made with; ``remove(name, directory)`` removes one and its directory."""
+
+    def __init__(self, work_dir: str, owner: str, max_age: float, start: Callable[[Any, str, str], Any],
+                 key_of: Callable[[Any], tuple[Any, ...]], remove: Callable[[str, str], None]) -> None:
+        self._work_dir, self._owner, self._max_age = work_dir, owner, max_age
+        self._start, self._key_of, self._remove = start, key_of, remove
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-sandbox")
+        self._next: Future[Warm | None] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def refill(self, template: Any) -> None:
+        """Start the slot's next warm container, for jobs like ``template``, in the background (after any
+        retirement queued before). One that waits too long is replaced by a fresh one, so an idle worker's
+        next job finds one too."""
+        with self._lock:
+            if self._closed or self._next is not None:
+                return
+            future = self._next = self._background.submit(self._spawn, template)
+        timer = threading.Timer(max(1.0, self._max_age - 2 * AGE_MARGIN_SECONDS), self._renew, (future, template))
+        timer.daemon = True
+        timer.start()
+
+    def _renew(self, future: Future[Warm | None], template: Any) -> None:
+        with self._lock:
+            if self._closed or self._next is not future:
+                return  # taken, or closed: nothing to renew
+            self._next = None
+        try:
+            self._background.submit(self._remove_result, future)  # on the slot's one engine connection
+        except RuntimeError:  # closed meanwhile: close() removed it
+            return
+        self.refill(template)
+
+    def take(self, request: Any) -> Warm | None:
+        """The warm container for ``request``, or None (the job runs cold). Taken once: the slot is empty
+        afterwards until ``refill``."""
+        with self._lock:
+            future, self._next = self._next, None
+        if future is None:
+            return None
+        try:
+            warm = future.result(timeout=TAKE_WAIT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - a slow or failed warm start: run cold, retire it later
+            log.warning("no warm sandbox to hand the job to: %s", exc)
+            future.add_done_callback(self._remove_result)  # runs on the background thread once it started
+            return None
+        if warm is None:
+            return None
+        problem = self._unfit(warm, self._key_of(request))
+        if problem:
+            log.info("warm sandbox %s not used (%s): the job runs cold", warm.name, problem)
+            self.retire(warm)
+            return None
+        return warm
+
+    def retire(self, warm: Warm) -> None:
+        """Remove a taken (or unfit) warm container and its directory, in the background."""
+        self._background.submit(self._remove, warm.name, warm.directory)
+
+    def close(self) -> None:
+        """Remove the warm container; return once the removals queued are done."""
+        with self._lock:
+            self._closed = True
+            future, self._next = self._next, None
+        if future is not None:
+            future.add_done_callback(self._remove_result)
+        self._background.shutdown(wait=True)
+
+    def _spawn(self, template: Any) -> Warm | None:
+        name = f"media-worker-warm{uuid.uuid4().hex[:12]}"
+        directory = os.path.join(self._work_dir, job_dir_prefix(self._owner) + name.rsplit("-", 1)[1])
+        os.makedirs(os.path.join(directory, "in"), mode=0o755)
+        os.makedirs(os.path.join(directory, "out"), mode=0o700)
+        try:
+            container = self._start(template, directory, name)
+        except Exception as exc:  # noqa: BLE001 - the job runs cold; the removal also covers a half start
+            log.warning("could not start a warm sandbox: %s", exc)
+            self._remove(name, directory)
+            return None
+        return Warm(name, directory, self._key_of(template), time.monotonic(), container)
+
+    def _unfit(self, warm: Warm, key: tuple[Any, ...]) -> str | None:
+        if warm.key != key:
+            return "made with other limits"
+        if time.monotonic() - warm.started > self._max_age - AGE_MARGIN_SECONDS:
+            return "too old"
+        try:
+            warm.container.reload()
+            status = warm.container.status
+        except Exception as exc:  # noqa: BLE001 - gone with the engine, removed by someone: replace it
+            return f"cannot be inspected: {exc}"
+        return None if status == "running" else f"it is {status}"
+
+    def _remove_result(self, done: Future[Warm | None]) -> None:
+        try:
+            warm = done.result()
+        except Exception:  # noqa: BLE001 - its start failed; _spawn removed what it made
+            return
+        if warm is not None:
+            self._remove(warm.name, warm.directory)
+
+
+def remove_directory(directory: str) -> None:
+    """The warm directory, best effort (what the sandbox user closed is the janitor's, after this child)."""
+    shutil.rmtree(directory, ignore_errors=True)
