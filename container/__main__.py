@@ -35,6 +35,7 @@ from container.verify import verify_outputs
 from container.video import transcode_video
 
 RESULT_NAME = "result.json"
+TAKEN_MARKER = ".taken"
 WAIT_POLL_SECONDS = 0.005  # a stat of the spec's path: what a hand-off waits for at most, beyond the rename
 
 
@@ -96,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="path of the job spec JSON")
     parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the spec (a warm sandbox)")
     args = parser.parse_args(argv)
-    if args.wait and not _wait_for(args.spec, args.wait):
-        return EXIT_IDLE
+    if args.wait:
+        if not _wait_for(args.spec, args.wait):
+            return EXIT_IDLE
+        # the host's proof that this job reached a program (a warm one that died unseen is run cold)
+        with open(os.path.join(args.output_dir, TAKEN_MARKER), "w", encoding="utf-8"):
+            pass
     with open(args.spec, encoding="utf-8") as fh:
         spec = JobSpec.from_json(fh.read())
     try:
@@ -122,4 +127,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # result.json is written and renamed, every output closed: the interpreter's teardown (finalizers of
+    # PyAV's and numpy's objects) would only delay the exit the host waits for
+    os._exit(status)

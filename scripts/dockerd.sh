@@ -7,7 +7,7 @@ set -euo pipefail
 # is there. --network=none: runsc refuses to start in these VMs' root network namespace otherwise (the
 # sandbox has no network anyway). A running engine reloads its runtimes on SIGHUP.
 register_runsc() {
-  [[ -x /usr/bin/runsc ]] || return 0
+  [[ -x /usr/bin/runsc && $(id -u) -eq 0 ]] || return 0  # root only: the engine's configuration is root's
   python3 - <<'PY'
 import json, os
 path = "/etc/docker/daemon.json"
@@ -16,14 +16,16 @@ wanted = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
 if config.get("runtimes", {}).get("runsc") != wanted:
     config.setdefault("runtimes", {})["runsc"] = wanted
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    json.dump(config, open(path, "w"), indent=2)
+    with open(path + ".tmp", "w") as fh:  # written whole, then renamed: never a half file dockerd reads
+        json.dump(config, fh, indent=2)
+    os.replace(path + ".tmp", path)
 PY
 }
 register_runsc
 
 if docker info >/dev/null 2>&1; then
-  if [[ -x /usr/bin/runsc ]] && ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
-    pkill -HUP -x dockerd || true
+  if [[ -x /usr/bin/runsc && $(id -u) -eq 0 ]] && ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
+    kill -HUP "$(pgrep -o -x dockerd)" 2>/dev/null || true
     for _ in $(seq 1 20); do
       docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && break
       sleep 0.5

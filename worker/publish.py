@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,10 @@ from worker.storage import Storage
 
 log = logging.getLogger(__name__)
 WON, LOST_TO_MANIFEST = "won", "lost_to_manifest"
-UPLOADS_AT_ONCE = 4  # as many as the S3 client's connection pool holds for one job (worker.clients)
+# Small outputs (all but the largest renditions) take one connection each of the S3 client's 8
+# (worker.clients); when several multipart uploads (up to 4 parts at once each) overlap, what exceeds the
+# pool only loses connection reuse.
+UPLOADS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,25 @@ class Publisher:
 
     def upload(self, out_dir: str, outputs: list[dict[str, Any]]) -> None:
         """Upload every output of the attempt, ``UPLOADS_AT_ONCE`` at a time (a video's dozen small files
-        one after another cost a round trip each); on failure remove what was uploaded, then re-raise the
-        first error. The manifest, written by ``claim`` afterwards, is always last."""
-        with ThreadPoolExecutor(min(UPLOADS_AT_ONCE, max(1, len(outputs))), thread_name_prefix="upload") as pool:
-            futures = {pool.submit(self._store.upload_file, os.path.join(out_dir, item["name"]), item["key"],
-                                   item["content_type"]): item["key"] for item in outputs}
-            wait(futures)
-        done = [key for future, key in futures.items() if future.exception() is None]
-        failed = [future.exception() for future in futures if future.exception() is not None]
-        if failed:
-            self._discard(done)
-            raise failed[0]
+        one after another cost a round trip each). On the first failure the uploads not begun are cancelled,
+        what was uploaded is removed, and that failure is raised; the same on any interruption. The
+        manifest, written by ``claim`` afterwards, is always last."""
+        pool = ThreadPoolExecutor(min(UPLOADS_AT_ONCE, max(1, len(outputs))), thread_name_prefix="upload")
+        futures = {pool.submit(self._store.upload_file, os.path.join(out_dir, item["name"]), item["key"],
+                               item["content_type"]): item["key"] for item in outputs}
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f.exception() for f in futures if f.done() and f.exception() is not None), None)
+            if failed is not None:
+                raise failed
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=True)
+            self._discard([key for future, key in futures.items()
+                           if future.done() and not future.cancelled() and future.exception() is None])
+            raise
+        pool.shutdown(wait=True)
 
     def claim(self, record: SourceRecord, attempt_id: str, manifest: dict[str, Any]) -> Claim:
         """Write the manifest unless another attempt's is there (a rejection found then goes: see

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError
+from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError, SettingsError
 from worker.sandbox import result_schema
 from worker.settings import Settings
 
@@ -154,6 +154,9 @@ def resolve_runtime(settings: Settings) -> Settings:
     problem = engine_ready(settings.sandbox_image, settings.sandbox_oci_runtime)
     if problem is None:
         return with_overrides(settings, runtime="docker")
+    if settings.sandbox_oci_runtime and engine_ready(settings.sandbox_image) is None:
+        # asked for the stronger sandbox: never answer that with none at all
+        raise SettingsError(f"MEDIA_WORKER_SANDBOX_OCI_RUNTIME={settings.sandbox_oci_runtime}: {problem}")
     log.warning("!!! runtime=auto fell back to the PROCESS runtime, which is NOT isolated from hostile media "
                 "(no Docker engine or no image %s: %s). Build the images (scripts/build-images.sh) or set "
                 "MEDIA_WORKER_RUNTIME=process to silence this.", settings.sandbox_image, problem)

@@ -38,6 +38,7 @@ LABEL_OWNER, LABEL_PARENT_OWNER = "media-worker.owner", "media-worker.parent-own
 LABEL_WORK_DIR, LABEL_DEADLINE = "media-worker.work-dir", "media-worker.deadline"  # unix seconds
 DEADLINE_GRACE_SECONDS = 60.0
 INPUT_NAME = "input"  # what the job runner names the download (and a warm container expects)
+TAKEN_MARKER = ".taken"  # a warm program writes it into /job/out once it has its spec
 
 
 def docker_client(timeout: int = 60) -> Any:
@@ -74,7 +75,7 @@ class DockerSandbox(Sandbox):
         if settings.sandbox_warm:
             self._background_client = docker_client()  # the warm starts' and removals' own connection
             self._slot = WarmSlot(settings.work_dir, owners.instance_id(), settings.sandbox_warm_max_age,
-                                  self._start_warm, self.limits_of, self._remove_warm)
+                                  self._start_warm, self.limits_of, self._inspect, self._remove_warm)
 
     def prepare(self, template: SandboxRequest) -> None:
         """Start the first warm sandbox (see worker.sandbox.warm)."""
@@ -123,41 +124,55 @@ class DockerSandbox(Sandbox):
     def run(self, request: SandboxRequest) -> SandboxResult:
         """The job in the slot's warm container when there is a fit one, else in a container started now;
         then the slot's next warm container is started in the background."""
-        warm = self._slot.take(request) if self._slot is not None else None
-        try:
-            return self._run_warm(warm, request) if warm is not None else self._run_cold(request)
-        finally:
-            if self._slot is not None:
-                self._slot.refill(request)
+        if self._slot is None:
+            return self._run_cold(request)
+        warm = self._slot.take(request)
+        # the next job's container starts now, while this one runs: back-to-back jobs find it ready
+        self._slot.refill(request)
+        return self._run_warm(warm, request) if warm is not None else self._run_cold(request)
 
     def _run_warm(self, warm: Warm, request: SandboxRequest) -> SandboxResult:
         """Hand the job over: the input renamed into the warm ``in/``, the spec renamed there last (the
-        program starts on it), the job's timeout from now; its ``out/`` renamed to the job's afterwards."""
+        program starts on it), the job's timeout from now; its ``out/`` renamed to the job's afterwards.
+        The warm container is retired whatever happens. One that never took the job (it died after its
+        last inspect: no ``.taken`` marker in ``out/``) gives the input back and the job runs cold."""
         started = time.monotonic()
+        warm_input = os.path.join(warm.in_dir, INPUT_NAME)
         try:
-            os.replace(request.input_path, os.path.join(warm.in_dir, INPUT_NAME))
-        except OSError as exc:  # another file system: nothing moved, the job runs cold
+            os.replace(request.input_path, warm_input)
+        except OSError as exc:  # another file system: nothing moved
             log.warning("cannot hand %s to warm sandbox %s (%s): running it cold", request.input_path, warm.name,
                         exc)
             self._slot.retire(warm)  # type: ignore[union-attr]
             return self._run_cold(request)
-        os.chmod(os.path.join(warm.in_dir, INPUT_NAME), 0o644)
-        pending = os.path.join(warm.in_dir, ".spec.json.part")
-        with open(pending, "w", encoding="utf-8") as fh:
-            json.dump(request.spec, fh)
-        os.chmod(pending, 0o644)
-        os.replace(pending, os.path.join(warm.in_dir, "spec.json"))
-        finished = False
+        run: RunExit | None = None
+        taken = False
         try:
-            run = self._wait(warm.container, request)
-            finished = True
+            os.chmod(warm_input, 0o644)
+            pending = os.path.join(warm.in_dir, ".spec.json.part")
+            with open(pending, "w", encoding="utf-8") as fh:
+                json.dump(request.spec, fh)
+            os.chmod(pending, 0o644)
+            os.replace(pending, os.path.join(warm.in_dir, "spec.json"))
+            run = self._wait(warm.container, request, warm.out_dir)
         finally:
-            if not finished:  # lost track of it: it must not write on while its outputs are moved
-                self._remove_by_name(warm.name)
-            os.rmdir(request.output_dir)
-            os.replace(warm.out_dir, request.output_dir)
-            self._slot.retire(warm)  # type: ignore[union-attr] - off the critical path
-            self._release(request)
+            if run is None or run.exit_code not in (EXIT_OK, EXIT_REJECTED):
+                self._remove_by_name(warm.name)  # timed out, failed, lost: it must not write on while we look
+            taken = os.path.exists(os.path.join(warm.out_dir, TAKEN_MARKER))
+            try:
+                if taken:
+                    os.unlink(os.path.join(warm.out_dir, TAKEN_MARKER))
+                    os.rmdir(request.output_dir)
+                    os.replace(warm.out_dir, request.output_dir)
+                    self._release(request)
+                else:  # no program ever saw the job
+                    os.replace(warm_input, request.input_path)
+            finally:
+                self._slot.retire(warm)  # type: ignore[union-attr] - off the critical path
+        if not taken:
+            log.warning("warm sandbox %s never took its job (exit %s): running it cold", warm.name,
+                        run.exit_code if run else None)
+            return self._run_cold(request)
         return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
                              start_seconds=0.0)
 
@@ -177,6 +192,10 @@ class DockerSandbox(Sandbox):
             labels={**owner_labels(self._settings.work_dir, wait + template.timeout, job=name), LABEL_WARM: "1"})
         return self._background_client.containers.run(**options)
 
+    def _inspect(self, name: str) -> Any:
+        """The container on the job thread's connection (the warm start ran on the background one)."""
+        return self._client.containers.get(name)
+
     def _remove_warm(self, name: str, directory: str) -> None:
         self._remove_by_name(name, self._background_client)
         remove_tree(directory, self._settings)
@@ -195,14 +214,14 @@ class DockerSandbox(Sandbox):
             except Exception as exc:  # noqa: BLE001 - it may exist, even run, whatever the client saw
                 raise RetryableError(Reason.SANDBOX_ERROR, f"could not start the sandbox container: {exc}") from exc
             start_seconds = time.monotonic() - started
-            run = self._wait(container, request)
+            run = self._wait(container, request, request.output_dir)
         finally:
             self._remove_by_name(options["name"])
             self._release(request)
         return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
                              start_seconds=start_seconds)
 
-    def _wait(self, container: Any, request: SandboxRequest) -> RunExit:
+    def _wait(self, container: Any, request: SandboxRequest, output_dir: str) -> RunExit:
         waited = time.monotonic()
         try:
             try:
@@ -213,8 +232,7 @@ class DockerSandbox(Sandbox):
                 _quietly(container.kill)  # its removal kills it too, should this fail
                 return RunExit(exit_code=None, timed_out=True)
             # a clean ending explains itself in result.json: two engine round trips saved per job
-            if exit_code in (EXIT_OK, EXIT_REJECTED) and os.path.exists(os.path.join(request.output_dir,
-                                                                                      RESULT_NAME)):
+            if exit_code in (EXIT_OK, EXIT_REJECTED) and os.path.exists(os.path.join(output_dir, RESULT_NAME)):
                 return RunExit(exit_code=exit_code)
             container.reload()
             return RunExit(exit_code=exit_code, oom_killed=bool(container.attrs["State"].get("OOMKilled")),

@@ -11,8 +11,9 @@ interpreter up and PyAV loaded. A job's hand-off (worker.sandbox.docker):
 2. the downloaded input is *renamed* into the warm ``in/`` (same tmpfs: no copy), the spec written there by
    a rename, last: the program starts on it; the job's timeout starts now;
 3. after the run its ``out/`` is renamed to the job's output directory; the container and its directory are
-   removed by a background thread (``retire``), which then starts the slot's next warm container
-   (``refill``), off the job's critical path.
+   removed by a background thread (``retire``), off the job's critical path. The slot's next warm container
+   is started (``refill``) as soon as a job takes the last one, while that job runs, so back-to-back jobs
+   find it ready.
 
 A container never serves a second job: a warm one is taken once, and retired whether its job ran or not.
 A warm container that died while waiting (killed, the engine restarted) fails no job: ``take`` sees it is
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -60,54 +60,51 @@ class Warm:
 
 
 class WarmSlot:
-    """The next sandbox of one pool child. ``start(template, directory, name)`` creates and starts a container
-    for jobs like ``template`` (a SandboxRequest) or raises; ``key_of(request)`` is the limits a container is
-    made with; ``remove(name, directory)`` removes one and its directory."""
+    """The next sandbox of one pool child.
+
+    ``start(template, directory, name)`` creates and starts a container for jobs like ``template`` (a
+    SandboxRequest) or raises; ``key_of(request)`` is the limits a container is made with; ``inspect(name)``
+    is the container as the *job's* engine connection sees it (None when gone); ``remove(name, directory)``
+    removes one and its directory. Starts and removals have a thread each, so a slow removal (a hostile
+    job's closed directories) never holds up the next start."""
 
     def __init__(self, work_dir: str, owner: str, max_age: float, start: Callable[[Any, str, str], Any],
-                 key_of: Callable[[Any], tuple[Any, ...]], remove: Callable[[str, str], None]) -> None:
+                 key_of: Callable[[Any], tuple[Any, ...]], inspect: Callable[[str], Any],
+                 remove: Callable[[str, str], None]) -> None:
         self._work_dir, self._owner, self._max_age = work_dir, owner, max_age
-        self._start, self._key_of, self._remove = start, key_of, remove
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-sandbox")
+        self._start, self._key_of, self._inspect, self._remove = start, key_of, inspect, remove
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
+        self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-remove")
         self._next: Future[Warm | None] | None = None
+        self._template: Any = None
+        self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._closed = False
 
     def refill(self, template: Any) -> None:
-        """Start the slot's next warm container, for jobs like ``template``, in the background (after any
-        retirement queued before). One that waits too long is replaced by a fresh one, so an idle worker's
-        next job finds one too."""
+        """Start the slot's next warm container, for jobs like ``template``, in the background. One that
+        waits too long is replaced by a fresh one (a timer), so an idle worker's next job finds one too."""
         with self._lock:
             if self._closed or self._next is not None:
                 return
-            future = self._next = self._background.submit(self._spawn, template)
-        timer = threading.Timer(max(1.0, self._max_age - 2 * AGE_MARGIN_SECONDS), self._renew, (future, template))
-        timer.daemon = True
-        timer.start()
-
-    def _renew(self, future: Future[Warm | None], template: Any) -> None:
-        with self._lock:
-            if self._closed or self._next is not future:
-                return  # taken, or closed: nothing to renew
-            self._next = None
-        try:
-            self._background.submit(self._remove_result, future)  # on the slot's one engine connection
-        except RuntimeError:  # closed meanwhile: close() removed it
-            return
-        self.refill(template)
+            self._template = template
+            self._next = self._starter.submit(self._spawn, template)
+            self._arm()
 
     def take(self, request: Any) -> Warm | None:
         """The warm container for ``request``, or None (the job runs cold). Taken once: the slot is empty
-        afterwards until ``refill``."""
+        afterwards until ``refill``. A start under way is waited for (it is nearer its end than a cold start
+        would be), at most ``TAKE_WAIT_SECONDS``."""
         with self._lock:
             future, self._next = self._next, None
+            self._disarm()
         if future is None:
             return None
         try:
             warm = future.result(timeout=TAKE_WAIT_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - a slow or failed warm start: run cold, retire it later
+        except Exception as exc:  # noqa: BLE001 - a slow or failed warm start: run cold, remove it later
             log.warning("no warm sandbox to hand the job to: %s", exc)
-            future.add_done_callback(self._remove_result)  # runs on the background thread once it started
+            self._discard(future)
             return None
         if warm is None:
             return None
@@ -120,22 +117,62 @@ class WarmSlot:
 
     def retire(self, warm: Warm) -> None:
         """Remove a taken (or unfit) warm container and its directory, in the background."""
-        self._background.submit(self._remove, warm.name, warm.directory)
+        try:
+            self._remover.submit(self._remove, warm.name, warm.directory)
+        except RuntimeError:  # closed: remove it here
+            self._remove(warm.name, warm.directory)
 
     def close(self) -> None:
-        """Remove the warm container; return once the removals queued are done."""
+        """Remove the warm container (a start not begun is cancelled); return once the removals are done."""
         with self._lock:
             self._closed = True
             future, self._next = self._next, None
-        if future is not None:
-            future.add_done_callback(self._remove_result)
-        self._background.shutdown(wait=True)
+            self._disarm()
+        if future is not None and not future.cancel():
+            self._discard(future)
+        self._starter.shutdown(wait=True)
+        self._remover.shutdown(wait=True)
+
+    def _arm(self) -> None:
+        """(Re)start the renewal timer of the warm container now being started; with the lock held."""
+        self._disarm()
+        self._timer = threading.Timer(max(self._max_age / 2, self._max_age - 2 * AGE_MARGIN_SECONDS), self._renew,
+                                      (self._next,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _renew(self, future: Future[Warm | None]) -> None:
+        with self._lock:
+            if self._closed or self._next is not future:
+                return  # taken, or closed: nothing to renew
+            self._next = None
+            self._timer = None
+            self._discard(future)
+            self._next = self._starter.submit(self._spawn, self._template)
+            self._arm()
+
+    def _discard(self, future: Future[Warm | None]) -> None:
+        """Remove what ``future`` starts, once it has, on the removal thread."""
+        def removal(done: Future[Warm | None]) -> None:
+            try:
+                warm = done.result()
+            except Exception:  # noqa: BLE001 - its start failed (or was cancelled); _spawn removed what it made
+                return
+            if warm is not None:
+                self.retire(warm)
+        future.add_done_callback(removal)
 
     def _spawn(self, template: Any) -> Warm | None:
         name = f"media-worker-warm{uuid.uuid4().hex[:12]}"
         directory = os.path.join(self._work_dir, job_dir_prefix(self._owner) + name.rsplit("-", 1)[1])
-        os.makedirs(os.path.join(directory, "in"), mode=0o755)
-        os.makedirs(os.path.join(directory, "out"), mode=0o700)
+        os.makedirs(os.path.join(directory, "in"))
+        os.makedirs(os.path.join(directory, "out"))
+        os.chmod(os.path.join(directory, "in"), 0o755)  # whatever the umask: user 65534 must find its spec
         try:
             container = self._start(template, directory, name)
         except Exception as exc:  # noqa: BLE001 - the job runs cold; the removal also covers a half start
@@ -150,21 +187,8 @@ class WarmSlot:
         if time.monotonic() - warm.started > self._max_age - AGE_MARGIN_SECONDS:
             return "too old"
         try:
-            warm.container.reload()
-            status = warm.container.status
+            warm.container = self._inspect(warm.name)  # from here on, the job thread's connection
         except Exception as exc:  # noqa: BLE001 - gone with the engine, removed by someone: replace it
             return f"cannot be inspected: {exc}"
-        return None if status == "running" else f"it is {status}"
-
-    def _remove_result(self, done: Future[Warm | None]) -> None:
-        try:
-            warm = done.result()
-        except Exception:  # noqa: BLE001 - its start failed; _spawn removed what it made
-            return
-        if warm is not None:
-            self._remove(warm.name, warm.directory)
-
-
-def remove_directory(directory: str) -> None:
-    """The warm directory, best effort (what the sandbox user closed is the janitor's, after this child)."""
-    shutil.rmtree(directory, ignore_errors=True)
+        status = getattr(warm.container, "status", None)
+        return None if status == "running" else f"it is {status or 'gone'}"
