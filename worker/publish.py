@@ -65,8 +65,8 @@ class Publisher:
             for future in futures:
                 future.cancel()
             pool.shutdown(wait=True)
-            self._discard([key for future, key in futures.items()
-                           if future.done() and not future.cancelled() and future.exception() is None])
+            # a PUT that failed may still have landed: every upload begun is removed (a missing key is no error)
+            self._discard([key for future, key in futures.items() if not future.cancelled()])
             raise
         pool.shutdown(wait=True)
 

@@ -86,3 +86,17 @@ def test_status_targets_and_topics_are_validated(env, problem):
     with pytest.raises(SettingsError) as info:
         load_settings(environ={**REQUIRED, **env})
     assert problem in str(info.value)
+
+
+@pytest.mark.parametrize("oci_runtime, expected", [("", "process"), ("runsc", SettingsError)])
+def test_auto_never_falls_back_to_no_sandbox_when_gvisor_was_asked_for(monkeypatch, oci_runtime, expected):
+    from worker.sandbox import base
+    from worker.sandbox import docker as docker_module
+
+    monkeypatch.setattr(docker_module, "engine_ready", lambda image, runtime="": "ConnectionError: no engine")
+    settings = load_settings({"runtime": "auto", "sandbox_oci_runtime": oci_runtime}, environ=REQUIRED)
+    if expected is SettingsError:
+        with pytest.raises(SettingsError, match="MEDIA_WORKER_SANDBOX_OCI_RUNTIME=runsc"):
+            base.resolve_runtime(settings)
+    else:
+        assert base.resolve_runtime(settings).runtime == expected

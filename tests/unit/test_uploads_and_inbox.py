@@ -48,8 +48,8 @@ def test_a_failed_upload_removes_what_landed_and_is_raised():
     store = Store(failing="media/x/a/o1.mp4")
     with pytest.raises(RetryableError, match="o1.mp4"):
         Publisher(store).upload("/out", OUTPUTS)
-    assert sorted(store.deleted) == sorted(store.uploaded), "every object that landed is removed again"
-    assert "media/x/a/o1.mp4" not in store.uploaded
+    assert set(store.uploaded) <= set(store.deleted), "every object that landed is removed again"
+    assert "media/x/a/o1.mp4" in store.deleted, "the failed PUT too: it may have landed all the same"
 
 
 def test_a_put_wakes_the_loop_waiting_on_the_inbox():

@@ -154,8 +154,7 @@ def resolve_runtime(settings: Settings) -> Settings:
     problem = engine_ready(settings.sandbox_image, settings.sandbox_oci_runtime)
     if problem is None:
         return with_overrides(settings, runtime="docker")
-    if settings.sandbox_oci_runtime and engine_ready(settings.sandbox_image) is None:
-        # asked for the stronger sandbox: never answer that with none at all
+    if settings.sandbox_oci_runtime:  # asked for the stronger sandbox: never answer that with none at all
         raise SettingsError(f"MEDIA_WORKER_SANDBOX_OCI_RUNTIME={settings.sandbox_oci_runtime}: {problem}")
     log.warning("!!! runtime=auto fell back to the PROCESS runtime, which is NOT isolated from hostile media "
                 "(no Docker engine or no image %s: %s). Build the images (scripts/build-images.sh) or set "

@@ -12,6 +12,7 @@ once past its deadline.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from worker.errors import Reason, RetryableError
 from worker.sandbox.base import (EXIT_OK, EXIT_REJECTED, RESULT_NAME, RunExit, Sandbox, SandboxRequest, SandboxResult,
                                  file_size_limit, interpret, prepare_spec)
 from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs, remove_tree
-from worker.sandbox.warm import LABEL_WARM, Warm, WarmSlot
+from worker.sandbox.warm import LABEL_WARM, Warm, WarmSlot, appears
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ LABEL_WORK_DIR, LABEL_DEADLINE = "media-worker.work-dir", "media-worker.deadline
 DEADLINE_GRACE_SECONDS = 60.0
 INPUT_NAME = "input"  # what the job runner names the download (and a warm container expects)
 TAKEN_MARKER = ".taken"  # a warm program writes it into /job/out once it has its spec
+TAKE_CONFIRM_SECONDS = 5.0  # it takes milliseconds; a warm container silent this long is not running
 
 
 def docker_client(timeout: int = 60) -> Any:
@@ -134,8 +136,12 @@ class DockerSandbox(Sandbox):
     def _run_warm(self, warm: Warm, request: SandboxRequest) -> SandboxResult:
         """Hand the job over: the input renamed into the warm ``in/``, the spec renamed there last (the
         program starts on it), the job's timeout from now; its ``out/`` renamed to the job's afterwards.
-        The warm container is retired whatever happens. One that never took the job (it died after its
-        last inspect: no ``.taken`` marker in ``out/``) gives the input back and the job runs cold."""
+
+        The program confirms with a ``.taken`` marker in ``out/`` within milliseconds; the host waits for it
+        at most ``TAKE_CONFIRM_SECONDS``. Unconfirmed (the container died, hangs or its engine went after its
+        last inspect), the container is removed, the input given back and the job run cold. Confirmed, the
+        job is the container's for good: nothing a compromised program does later (deleting the marker)
+        gets it a second run. The warm container is retired whatever happens."""
         started = time.monotonic()
         warm_input = os.path.join(warm.in_dir, INPUT_NAME)
         try:
@@ -154,14 +160,16 @@ class DockerSandbox(Sandbox):
                 json.dump(request.spec, fh)
             os.chmod(pending, 0o644)
             os.replace(pending, os.path.join(warm.in_dir, "spec.json"))
-            run = self._wait(warm.container, request, warm.out_dir)
+            taken = appears(os.path.join(warm.out_dir, TAKEN_MARKER), TAKE_CONFIRM_SECONDS)
+            if taken:
+                run = self._wait(warm.container, request, warm.out_dir)
         finally:
             if run is None or run.exit_code not in (EXIT_OK, EXIT_REJECTED):
-                self._remove_by_name(warm.name)  # timed out, failed, lost: it must not write on while we look
-            taken = os.path.exists(os.path.join(warm.out_dir, TAKEN_MARKER))
+                self._remove_by_name(warm.name)  # timed out, failed, lost, never took it: it must stop now
             try:
                 if taken:
-                    os.unlink(os.path.join(warm.out_dir, TAKEN_MARKER))
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(warm.out_dir, TAKEN_MARKER))
                     os.rmdir(request.output_dir)
                     os.replace(warm.out_dir, request.output_dir)
                     self._release(request)
@@ -170,8 +178,8 @@ class DockerSandbox(Sandbox):
             finally:
                 self._slot.retire(warm)  # type: ignore[union-attr] - off the critical path
         if not taken:
-            log.warning("warm sandbox %s never took its job (exit %s): running it cold", warm.name,
-                        run.exit_code if run else None)
+            log.warning("warm sandbox %s did not take its job within %.0f s: running it cold", warm.name,
+                        TAKE_CONFIRM_SECONDS)
             return self._run_cold(request)
         return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
                              start_seconds=0.0)

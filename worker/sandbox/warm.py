@@ -170,10 +170,12 @@ class WarmSlot:
     def _spawn(self, template: Any) -> Warm | None:
         name = f"media-worker-warm{uuid.uuid4().hex[:12]}"
         directory = os.path.join(self._work_dir, job_dir_prefix(self._owner) + name.rsplit("-", 1)[1])
-        os.makedirs(os.path.join(directory, "in"))
-        os.makedirs(os.path.join(directory, "out"))
-        os.chmod(os.path.join(directory, "in"), 0o755)  # whatever the umask: user 65534 must find its spec
         try:
+            os.mkdir(directory, 0o700)  # like a job's: nobody else on the host reads its input (the mounts
+            # are made by the engine, so the sandbox user needs no way through it)
+            os.mkdir(os.path.join(directory, "in"))
+            os.mkdir(os.path.join(directory, "out"), 0o700)
+            os.chmod(os.path.join(directory, "in"), 0o755)  # whatever the umask: user 65534 must find its spec
             container = self._start(template, directory, name)
         except Exception as exc:  # noqa: BLE001 - the job runs cold; the removal also covers a half start
             log.warning("could not start a warm sandbox: %s", exc)
@@ -192,3 +194,13 @@ class WarmSlot:
             return f"cannot be inspected: {exc}"
         status = getattr(warm.container, "status", None)
         return None if status == "running" else f"it is {status or 'gone'}"
+
+
+def appears(path: str, seconds: float) -> bool:
+    """True once ``path`` exists (polled every 2 ms); False after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+    return True
