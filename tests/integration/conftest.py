@@ -61,6 +61,17 @@ def our_containers(client, **labels):
     return client.containers.list(all=True, filters={"label": filters}, sparse=True)
 
 
+def busy_sandboxes(client, work_dir: str) -> list:
+    """Sandbox containers running a job now: cold ones (named by their job), and warm ones whose job was
+    handed over (their directory holds its spec) — not warm ones still waiting."""
+    import glob
+
+    handed = {"media-worker-" + os.path.basename(os.path.dirname(os.path.dirname(spec))).rsplit("-", 1)[1]
+              for spec in glob.glob(os.path.join(glob.escape(work_dir), "job-*-warm*", "in", "spec.json"))}
+    return [c for c in our_containers(client) if c.status == "running"
+            and (c.name in handed or not c.name.startswith("media-worker-warm"))]
+
+
 def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None):
     """A job directory on the host tmpfs (or in ``base``), as the worker lays it out."""
     base = base or ("/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path))

@@ -13,7 +13,7 @@ from tests.chaos.faults import FAULT_KINDS
 from tests.chaos.harness import ChaosConfig, run_chaos
 from tests.conftest import wait_for
 from tests.functional.test_cli import log_text, start_worker
-from tests.integration.conftest import our_containers
+from tests.integration.conftest import busy_sandboxes, our_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def test_sigterm_with_a_full_pool_finishes_or_releases_every_job(stack, media, d
         stack.upload(key, media["big"])
     proc, log = start_worker(stack, pool=4, drain_timeout=3, visibility_timeout=60)
     try:
-        wait_for(lambda: len(our_containers(docker)) == 4, timeout=120, interval=0.1)
+        wait_for(lambda: len(busy_sandboxes(docker, stack.work_dir)) == 4, timeout=120, interval=0.1)
         signalled = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log_text(log)

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import RunningService, wait_for
 from tests.expect import video_outputs
 from tests.functional.test_pipeline import collecting_service, exists, read_json, record
-from tests.integration.conftest import our_containers
+from tests.integration.conftest import busy_sandboxes, our_containers
 from worker.keys import manifest_key, rejection_key
 from worker.samples import make_animation
 from worker.sandbox.docker import LABEL_PID
@@ -25,7 +25,7 @@ def test_uploads_are_published_through_locked_down_containers_that_go_away(stack
     service, outcomes = collecting_service(stack.settings(runtime="docker"))
     assert service.settings.runtime == "docker"
     with RunningService(service):
-        running = wait_for(lambda: our_containers(docker), timeout=60, interval=0.05)
+        running = wait_for(lambda: busy_sandboxes(docker, stack.work_dir), timeout=60, interval=0.05)
         host = running[0].attrs["HostConfig"]
         assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
         assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
@@ -102,7 +102,7 @@ def test_a_killed_child_takes_its_container_with_it_and_the_job_is_retried(stack
     etag = stack.upload("killed.mp4", media["big"])
     service, outcomes = collecting_service(stack.settings(runtime="docker", pool=2))
     with RunningService(service):
-        running = wait_for(lambda: our_containers(docker), timeout=60, interval=0.05)
+        running = wait_for(lambda: busy_sandboxes(docker, stack.work_dir), timeout=60, interval=0.05)
         first = running[0]
         os.kill(int(first.labels[LABEL_PID]), signal.SIGKILL)
         wait_for(lambda: first.id not in [c.id for c in our_containers(docker)], timeout=30)
