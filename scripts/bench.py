@@ -6,9 +6,10 @@
 
 a  corpus throughput of the whole pipeline (``python -m worker``, Docker runtime, moto's S3/SQS over HTTP)
    ÷ Debian's ``ffmpeg`` CLI running the same encodes at the same concurrency and codec threads
-b  fixed cost per job on 1 s clips (a job's wall time minus the in-container transcode), median and p95,
-   next to ``docker run --rm IMAGE true``: with warm sandboxes (the default) and cold ones, and with
-   ``--runsc`` the same under gVisor (next to ``docker run --runtime runsc --rm IMAGE true``)
+   (with ``--runsc`` also under gVisor); the host CPU seconds per job of each side
+b  fixed cost per job on 1 s clips and on 1 MP JPEGs (a job's wall time minus the in-container transcode),
+   median and p95, next to ``docker run --rm IMAGE true``: with warm sandboxes (the default) and cold ones,
+   and with ``--runsc`` the same under gVisor (next to ``docker run --runtime runsc --rm IMAGE true``)
 c  PyAV transcode (``python -m container`` on the host) ÷ ffmpeg CLI, same input and settings, one job
 d  throughput at pool 1, 2 and 4 (codec threads derived from CPUs ÷ pool, as in production), and pool 2
    over pool 1 with one codec thread per job (the pool's own scaling)
@@ -36,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from scripts.benchcpu import CpuMeter  # noqa: E402
 from scripts.benchlib import (PipelineRun, cpu_count, ffmpeg_ladder, make_corpus, pct,  # noqa: E402
                               run_container, run_pipeline)
 
@@ -66,12 +68,13 @@ kind = "image"
 SAY = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
 
 
-def ffmpeg_corpus(files: list[str], pool: int, threads: int) -> float:
-    """Wall seconds for the CLI to run every file's ladder, ``pool`` at a time."""
-    with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(pool) as ex:
+def ffmpeg_corpus(files: list[str], pool: int, threads: int) -> tuple[float, dict[str, float]]:
+    """Wall seconds for the CLI to run every file's ladder, ``pool`` at a time, and its CPU per job."""
+    with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(pool) as ex, CpuMeter() as meter:
         started = time.monotonic()
         list(ex.map(lambda f: ffmpeg_ladder(f, out, threads), files))
-        return time.monotonic() - started
+        wall = time.monotonic() - started
+    return wall, meter.per_job(len(files))
 
 
 def docker_true(image: str, runs: int, runtime: str = "") -> list[float]:
@@ -97,7 +100,7 @@ def main() -> int:
     parser.add_argument("--json", default="", help="also write the results to this file")
     parser.add_argument("--image", default="media-worker-ffmpeg:0.1.0", help="the sandbox image")
     parser.add_argument("--only", default="abcdef", help="the parts to run, e.g. 'b' or 'ce' (f: of the passes run)")
-    parser.add_argument("--runsc", action="store_true", help="b: also under gVisor (the engine must know runsc)")
+    parser.add_argument("--runsc", action="store_true", help="a, b: also under gVisor (the engine must know runsc)")
     args = parser.parse_args()
     cpus = cpu_count()
     work = tempfile.mkdtemp(prefix="bench-")
@@ -105,12 +108,11 @@ def main() -> int:
     with open(profiles, "w") as fh:
         fh.write(BENCH_PROFILE)
     SAY(f"corpus in {work}")
-    longs, shorts, conforming = make_corpus(work, args.quick, args.only)
+    longs, shorts, images, conforming = make_corpus(work, args.quick, args.only)
     res: dict[str, Any] = {"machine": {"cpus": cpus, "quick": args.quick, "clips": len(longs),
-                                       "short_clips": len(shorts)}}
+                                       "short_clips": len(shorts), "images": len(images)}}
     runs: dict[str, PipelineRun] = {}
-    fixed: list[float] = []
-    baseline: list[float] = []
+    fixed: dict[str, list[float]] = {}  # plotted: each b pass's fixed costs and the baselines
 
     def pipeline(label: str, files: list[str], pool: int, threads: int = 0, one_at_a_time: bool = False,
                  settings: dict[str, str] | None = None) -> PipelineRun:
@@ -126,10 +128,15 @@ def main() -> int:
             pipeline(f"pool{pool}", longs, pool)
         pipeline("pool1_t1", longs, 1, threads=1)
         pipeline("pool2_t1", longs, 2, threads=1)
+        if args.runsc:
+            pipeline("pool2_runsc", longs, 2, settings={"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc"})
         SAY("ffmpeg CLI, pool 2")
-        cli = ffmpeg_corpus(longs, 2, max(1, cpus // 2))
+        cli, cli_cpu = ffmpeg_corpus(longs, 2, max(1, cpus // 2))
         res["a"] = {"ratio": cli / runs["pool2"].wall, "pipeline_s": runs["pool2"].wall, "ffmpeg_cli_s": cli,
-                    "target": ">= 0.95"}
+                    "cpu_per_job": {"pipeline": runs["pool2"].cpu, "ffmpeg_cli": cli_cpu}, "target": ">= 0.95"}
+        if args.runsc:
+            res["a"]["runsc"] = {"ratio": cli / runs["pool2_runsc"].wall, "pipeline_s": runs["pool2_runsc"].wall,
+                                 "cpu_per_job": runs["pool2_runsc"].cpu}
         res["d"] = {"jobs_per_minute": {p: len(longs) / runs[f"pool{p}"].wall * 60 for p in (1, 2, 4)},
                     "pool2_over_pool1": runs["pool1"].wall / runs["pool2"].wall,
                     "pool2_over_pool1_one_thread": runs["pool1_t1"].wall / runs["pool2_t1"].wall,
@@ -146,15 +153,15 @@ def main() -> int:
         baselines = {"runc": docker_true(args.image, len(shorts))}
         if args.runsc:
             baselines["runsc"] = docker_true(args.image, len(shorts), "runsc")
-        baseline = baselines["runc"]
         res["b"] = {"docker_run_true_s": {name: summary(times) for name, times in baselines.items()},
                     "target": "median <= 0.5 x docker run true, p95 <= 0.8 x"}
+        fixed.update({f"docker run true ({name})": times for name, times in baselines.items()})
         for name, settings in variants.items():
-            short = pipeline(f"short_{name}", shorts, 1, one_at_a_time=True, settings=settings)
-            part, times = _part_b(short, len(shorts), baselines["runsc" if name.startswith("runsc") else "runc"])
-            res["b"][name] = part
-            if name == "warm":
-                fixed = times
+            for kind, files in (("clip", shorts), ("image", images)):
+                one = pipeline(f"{kind}_{name}", files, 1, one_at_a_time=True, settings=settings)
+                part, fixed[f"{name} ({kind}s)"] = _part_b(
+                    one, len(files), baselines["runsc" if name.startswith("runsc") else "runc"])
+                res["b"][name if kind == "clip" else f"{name}_image"] = part
 
     # c: one job, PyAV (our program, on the host) against the CLI, same settings and threads
     if "c" in args.only:
@@ -171,7 +178,7 @@ def main() -> int:
     if args.plots:
         from scripts.benchplots import plot_all
 
-        plot_all(args.plots, res, fixed, baseline)
+        plot_all(args.plots, res, fixed)
     text = json.dumps(res, indent=2, default=str)
     print(text)
     if args.json:
@@ -194,6 +201,7 @@ def _part_b(short: PipelineRun, count: int, baseline: list[float]) -> tuple[dict
             "fixed_over_docker_run": statistics.median(fixed) / statistics.median(baseline),
             "fixed_p95_over_docker_run": pct(fixed, 0.95) / statistics.median(baseline),
             "latency_s": summary(short.latencies), "jobs_without_manifest": count - len(pairs),
+            "cpu_per_job": short.cpu,
             "stages_median_s": {k: statistics.median(t.get(k, 0.0) for _, t in pairs) for k in stages}}, fixed
 
 

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from scripts.benchcpu import CpuMeter
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CGROUP_DOCKER = "/sys/fs/cgroup/memory/docker"  # cgroup v1 with the cgroupfs driver (this machine's Docker)
 
@@ -29,10 +31,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def make_corpus(directory: str, quick: bool, parts: str = "abcdef") -> tuple[list[str], list[str], str]:
-    """(clips of 5-30 s at mixed sizes, 1 s clips, a conforming 854x480 H.264 High clip for the copy path);
-    only what ``parts`` need is generated."""
-    from worker.samples import make_video
+def make_corpus(directory: str, quick: bool, parts: str = "abcdef") -> tuple[list[str], list[str], list[str], str]:
+    """(clips of 5-30 s at mixed sizes, 1 s clips, 1 MP JPEGs, a conforming 854x480 H.264 High clip for the
+    copy path); only what ``parts`` need is generated."""
+    from worker.samples import make_image, make_video
 
     sizes = [(1280, 720), (854, 480), (640, 360), (426, 240)]
     lengths = [5, 5, 5, 5] if quick else [5, 10, 15, 20, 30] * 4
@@ -41,9 +43,11 @@ def make_corpus(directory: str, quick: bool, parts: str = "abcdef") -> tuple[lis
         if set(parts) & set("acdf") else []
     shorts = [make_video(os.path.join(directory, f"short{i:02d}.mp4"), width=320, height=240, seconds=1)
               for i in range(6 if quick else 20)] if "b" in parts else []
+    images = [make_image(os.path.join(directory, f"photo{i:02d}.jpg"), width=1280, height=800, codec="mjpeg")
+              for i in range(len(shorts))]  # 1.02 MP, a phone's JPEG size class
     conforming = make_video(os.path.join(directory, "conforming_480p.mp4"), width=854, height=480, seconds=10,
                             options={"crf": "35", "g": "50", "profile": "high"}) if "e" in parts else ""
-    return longs, shorts, conforming
+    return longs, shorts, images, conforming
 
 
 def ffmpeg_ladder(src: str, out_dir: str, threads: int) -> float:
@@ -101,6 +105,7 @@ class PipelineRun:
     sandbox_peak_bytes: dict[str, int] = field(default_factory=dict)  # container id → cgroup peak
     container_names: dict[str, str] = field(default_factory=dict)  # container id → name (media-worker-<job>)
     sources: dict[str, str] = field(default_factory=dict)  # job id → uploaded file name
+    cpu: dict[str, float] = field(default_factory=dict)  # host CPU seconds per job (CpuMeter.per_job)
 
     def sandbox_peak_by_source(self) -> dict[str, float]:
         """Each clip's sandbox peak memory (MiB): does it grow with the clip's length at one resolution?"""
@@ -196,15 +201,17 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
             s3, sqs = boto3.client("s3"), boto3.client("sqs")
             bucket, out = stack.resources.temp_bucket, stack.resources.production_bucket
             started, event_ids = time.monotonic(), set()
-            for i, path in enumerate(files):
-                s3.upload_file(path, bucket, f"bench/{i:03d}/{os.path.basename(path)}")
-                if one_at_a_time:
-                    uploaded = time.monotonic()
-                    _wait_for_events(sqs, events, 1, started + timeout, event_ids)
-                    run.latencies.append(time.monotonic() - uploaded)
-            if not one_at_a_time:
-                _wait_for_events(sqs, events, len(files), started + timeout, event_ids)
-            run.wall = time.monotonic() - started
+            with CpuMeter() as meter:
+                for i, path in enumerate(files):
+                    s3.upload_file(path, bucket, f"bench/{i:03d}/{os.path.basename(path)}")
+                    if one_at_a_time:
+                        uploaded = time.monotonic()
+                        _wait_for_events(sqs, events, 1, started + timeout, event_ids)
+                        run.latencies.append(time.monotonic() - uploaded)
+                if not one_at_a_time:
+                    _wait_for_events(sqs, events, len(files), started + timeout, event_ids)
+                run.wall = time.monotonic() - started
+            run.cpu = meter.per_job(len(files))
             keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=out, Prefix="media/")
                     for o in page.get("Contents", [])]
             for key in sorted(k for k in keys if k.endswith("/manifest.json")):

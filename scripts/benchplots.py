@@ -6,8 +6,9 @@ import statistics
 from typing import Any
 
 
-def plot_all(directory: str, res: dict[str, Any], fixed: list[float], baseline: list[float]) -> list[str]:
-    """Throughput by pool size, and the fixed-cost distribution next to ``docker run --rm true``."""
+def plot_all(directory: str, res: dict[str, Any], fixed: dict[str, list[float]]) -> list[str]:
+    """Throughput by pool size, and each b pass's fixed costs (series name → seconds per job) next to the
+    ``docker run --rm true`` baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +19,7 @@ def plot_all(directory: str, res: dict[str, Any], fixed: list[float], baseline: 
     if "d" in res:
         written.append(_pool_plot(plt, directory, res))
     if fixed:
-        written.append(_fixed_cost_plot(plt, directory, fixed, baseline))
+        written.append(_fixed_cost_plot(plt, directory, fixed))
     return written
 
 
@@ -43,17 +44,17 @@ def _pool_plot(plt, directory: str, res: dict[str, Any]) -> str:
     return path
 
 
-def _fixed_cost_plot(plt, directory: str, fixed: list[float], baseline: list[float]) -> str:
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    bins = max(8, min(30, len(fixed)))
-    ax.hist([fixed, baseline], bins=bins, label=["job − transcode (pipeline)", "docker run --rm IMAGE true"],
-            color=["tab:blue", "tab:gray"])
-    for values, color in ((fixed, "tab:blue"), (baseline, "tab:gray")):
-        ax.axvline(statistics.median(values), color=color, linestyle="--", linewidth=1)
-    ax.set_xlabel("seconds per job (1 s clips)")
-    ax.set_ylabel("jobs")
-    ax.set_title("Fixed cost per job (dashed: medians)")
-    ax.legend(fontsize=8)
+def _fixed_cost_plot(plt, directory: str, fixed: dict[str, list[float]]) -> str:
+    names = list(fixed)
+    fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.45 * len(names)))
+    ax.boxplot([fixed[n] for n in names], orientation="horizontal", whis=(5, 95), showfliers=False)
+    ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
+    for i, name in enumerate(names, start=1):
+        ax.annotate(f"{statistics.median(fixed[name]):.2f} s", (statistics.median(fixed[name]), i + 0.3),
+                    fontsize=7, ha="center")
+    ax.set_xlabel("seconds per job: job − transcode, one job at a time (whiskers: p5–p95)")
+    ax.set_xlim(left=0)
+    ax.set_title("Fixed cost per job")
     fig.tight_layout()
     path = os.path.join(directory, "bench_fixed_cost.png")
     fig.savefig(path, dpi=110)

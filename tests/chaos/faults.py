@@ -12,9 +12,12 @@ from urllib.parse import quote_plus
 
 from tests.chaos.proxy import FaultyProxy
 from tests.chaos.uploads import Uploads
+from tests.sandboxes import split_by_job
 
-FAULT_KINDS = ("kill_child", "kill_container", "kill_parent", "duplicate", "lease_lapse", "full_disk", "overwrite",
-               "burst")
+# kill_child: every child holds its warm sandbox (waiting, or running its job); kill_container: a sandbox
+# running a job (cold, or warm and handed over); kill_warm_container: a warm one still waiting for its job
+FAULT_KINDS = ("kill_child", "kill_container", "kill_warm_container", "kill_parent", "duplicate", "lease_lapse",
+               "full_disk", "overwrite", "burst")
 
 
 def children_of(pid: int) -> list[int]:
@@ -90,14 +93,23 @@ class Injector:
         return True
 
     def _kill_container(self) -> bool:
-        # only this run's worker's sandboxes: other workers may share the engine
+        return self._kill_sandbox(waiting=False)
+
+    def _kill_warm_container(self) -> bool:
+        return self._kill_sandbox(waiting=True)
+
+    def _kill_sandbox(self, *, waiting: bool) -> bool:
+        """SIGKILL one of this run's sandboxes: one running a job, or (``waiting``) a warm one before its job."""
+        # only this run's workers' sandboxes: other workers may share the engine
         # sparse: no inspect per container, which raises when one ends between the list and the inspect
-        running = [c for worker in self.workers for c in self.docker.containers.list(
-            sparse=True, filters={"label": f"media-worker.parent={worker.pid}"})]
-        if not running:
+        running = {c.attrs["Names"][0].lstrip("/"): c for worker in self.workers for c in self.docker.containers.list(
+            sparse=True, filters={"label": f"media-worker.parent={worker.pid}"})}
+        busy, idle = split_by_job(list(running), self.work_dir)
+        targets = idle if waiting else busy
+        if not targets:
             return False
         try:
-            self.random.choice(running).kill()
+            running[self.random.choice(sorted(targets))].kill()
         except Exception:  # noqa: BLE001 - it may have ended meanwhile
             return False
         return True

@@ -82,6 +82,7 @@ def check_invariants(s3: Any, sqs: Any, res: Any, uploads: Any, docker: Any, wor
             continue
         if not records:
             outcomes["dead_lettered"] += 1
+            outcomes[f"dead_lettered_{reasons.get(sid, 'unrecorded')}"] += 1  # why: to tell faults from bugs
             if sid not in reasons:
                 violations.append(f"{where}: in the DLQ without a recorded reason")
             continue

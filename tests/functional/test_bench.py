@@ -52,7 +52,7 @@ def test_the_plots_are_written_as_png(tmp_path):
 
     res = {"machine": {"cpus": 2, "clips": 4}, "a": {"ffmpeg_cli_s": 20.0},
            "d": {"jobs_per_minute": {1: 10.0, 2: 11.0, 4: 10.5}}}
-    written = plot_all(str(tmp_path), res, fixed=[1.1, 1.2, 1.4, 2.0], baseline=[0.6, 0.7, 0.65])
+    written = plot_all(str(tmp_path), res, {"warm (clips)": [1.1, 1.2, 1.4, 2.0], "docker run true": [0.6, 0.7, 0.65]})
     assert [os.path.basename(p) for p in written] == ["bench_pool.png", "bench_fixed_cost.png"]
     for path in written:
         with open(path, "rb") as fh:

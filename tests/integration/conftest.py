@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.sandboxes import split_by_job
 from worker.sandbox.base import SandboxRequest
 from worker.sandbox.docker import LABEL_JOB, docker_client, engine_ready
 from worker.settings import load_settings, with_overrides
@@ -62,14 +63,10 @@ def our_containers(client, **labels):
 
 
 def busy_sandboxes(client, work_dir: str) -> list:
-    """Sandbox containers running a job now: cold ones (named by their job), and warm ones whose job was
-    handed over (their directory holds its spec) — not warm ones still waiting."""
-    import glob
-
-    handed = {"media-worker-" + os.path.basename(os.path.dirname(os.path.dirname(spec))).rsplit("-", 1)[1]
-              for spec in glob.glob(os.path.join(glob.escape(work_dir), "job-*-warm*", "in", "spec.json"))}
-    return [c for c in our_containers(client) if c.status == "running"
-            and (c.name in handed or not c.name.startswith("media-worker-warm"))]
+    """Sandbox containers running a job now (tests/sandboxes.py): not warm ones still waiting."""
+    running = [c for c in our_containers(client) if c.status == "running"]
+    busy, _ = split_by_job([c.name for c in running], work_dir)
+    return [c for c in running if c.name in busy]
 
 
 def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None):

@@ -1,0 +1,58 @@
+"""Host CPU seconds of a benchmark pass, from /proc: what the pipeline (or the CLI) cost the machine."""
+from __future__ import annotations
+
+import glob
+import os
+import time
+from typing import Any
+
+ENGINE_PROCESSES = ("dockerd", "containerd")  # the engine's long-lived daemons (shims come and go per container)
+
+
+def _engine_pids() -> list[int]:
+    pids = []
+    for comm in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(comm) as fh:
+                if fh.read().strip() in ENGINE_PROCESSES:
+                    pids.append(int(comm.split("/")[2]))
+        except OSError:
+            continue
+    return pids
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system seconds of one process (all its threads), from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _host_busy() -> float:
+    """CPU seconds the whole host spent busy (user, nice, system, irq, softirq; not idle, iowait or steal)."""
+    with open("/proc/stat") as fh:
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fh.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Host CPU seconds spent inside a ``with`` block: the whole host's minus this process's (the bench and
+    the embedded moto server run here: they stand in for AWS), and of that the engine's daemons."""
+
+    def __enter__(self) -> "CpuMeter":
+        self._engine = _engine_pids()
+        self._start = (_host_busy(), time.process_time(), sum(map(_process_cpu, self._engine)))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        host, own, engine = (_host_busy(), time.process_time(), sum(map(_process_cpu, self._engine)))
+        self.fake_aws = own - self._start[1]
+        self.work = (host - self._start[0]) - self.fake_aws
+        self.engine = engine - self._start[2]
+
+    def per_job(self, jobs: int) -> dict[str, float]:
+        return {"host_cpu_s": self.work / jobs, "engine_cpu_s": self.engine / jobs,
+                "bench_and_moto_cpu_s": self.fake_aws / jobs}

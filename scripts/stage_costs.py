@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""The three host-side stages issue 16 (item 5) changed, each against its old way in one invocation
+(moto's server over HTTP on this machine; interleaved runs, medians):
+
+    python scripts/stage_costs.py [--runs 15]
+
+check    the "already published / rejected?" requests of every job: both at once (now) ÷ one after the other
+upload   a video's outputs (the default profiles on a 10 s 640×360 clip: renditions, HLS playlists, init
+         segments and segments, poster, storyboard) ``UPLOADS_AT_ONCE`` at a time (now) ÷ one at a time
+
+moto's server runs in this process and the measured requests in a child process, as S3 is not inside the
+worker: a client sharing the server's interpreter would contend with it for the GIL.
+hand-off a received message reaching the parent's main loop: the Inbox's self-pipe wakes it (now) ÷ the
+         next 100 ms tick of the old loop (``TICK`` in worker/service.py)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing.connection
+import os
+import queue
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from worker import publish  # noqa: E402
+from worker.clients import s3_client  # noqa: E402
+from worker.localstack import local_stack  # noqa: E402
+from worker.outputs import collect_outputs  # noqa: E402
+from worker.receiver import Inbox  # noqa: E402
+from worker.samples import make_video  # noqa: E402
+from worker.service import TICK  # noqa: E402
+from worker.storage import Storage  # noqa: E402
+
+
+def interleaved(runs: int, now: Callable[[], None], before: Callable[[], None]) -> dict[str, Any]:
+    """Seconds of each way, alternating, so drift in the machine's load hits both."""
+    times: dict[str, list[float]] = {"now": [], "before": []}
+    for _ in range(runs):
+        for name, fn in (("now", now), ("before", before)):
+            started = time.monotonic()
+            fn()
+            times[name].append(time.monotonic() - started)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {"median_s": medians, "ratio_now_over_before": medians["now"] / medians["before"], "runs": runs}
+
+
+def check_stage(store: Storage, runs: int) -> dict[str, Any]:
+    keys = ("media/none/manifest.json", "rejections/none.json")  # neither exists: a first delivery's case
+
+    def both_at_once() -> None:
+        with ThreadPoolExecutor(2) as both:
+            published, rejected = both.submit(store.exists, keys[0]), both.submit(store.read_json, keys[1])
+            published.result(), rejected.result()
+
+    return interleaved(runs, both_at_once, lambda: (store.exists(keys[0]), store.read_json(keys[1])))
+
+
+def video_outputs(work: str) -> tuple[str, list[dict[str, Any]]]:
+    """Our program's outputs for a 10 s clip with the default profiles, as the job collects them."""
+    src = make_video(os.path.join(work, "clip.mp4"), width=640, height=360, seconds=10)
+    out = os.path.join(work, "out")
+    os.mkdir(out)
+    with open(os.path.join(work, "spec.json"), "w") as fh:
+        json.dump({"kind": "video", "demuxer": "mov", "threads": 2}, fh)
+    subprocess.run([sys.executable, "-m", "container", "--input", src, "--output-dir", out, "--spec",
+                    os.path.join(work, "spec.json")], check=True, capture_output=True, cwd=ROOT)
+    with open(os.path.join(out, "result.json")) as fh:
+        return out, collect_outputs(json.load(fh), out, "media/bench/attempt")
+
+
+def upload_stage(store: Storage, out: str, outputs: list[dict[str, Any]], runs: int) -> dict[str, Any]:
+    publisher, at_once = publish.Publisher(store), publish.UPLOADS_AT_ONCE
+
+    def with_width(width: int) -> Callable[[], None]:
+        def upload() -> None:
+            publish.UPLOADS_AT_ONCE = width
+            try:
+                publisher.upload(out, outputs)
+            finally:
+                publish.UPLOADS_AT_ONCE = at_once
+        return upload
+
+    part = interleaved(runs, with_width(at_once), with_width(1))
+    return {**part, "outputs": len(outputs), "bytes": sum(o["size"] for o in outputs), "at_once": at_once}
+
+
+def handoff_stage(runs: int) -> dict[str, Any]:
+    """Delay from a put by the receiver thread to the main loop holding the message."""
+
+    def delays(put_into: Any, wait: Callable[[], Any]) -> list[float]:
+        out = []
+        for _ in range(runs):
+            put_at: list[float] = []
+            timer = threading.Timer(random.uniform(0.01, 0.2),
+                                    lambda: (put_at.append(time.monotonic()), put_into.put("message")))
+            timer.start()
+            while True:
+                wait()
+                try:
+                    put_into.get_nowait()
+                    break
+                except queue.Empty:
+                    continue
+            out.append(time.monotonic() - put_at[0])
+            timer.join()
+        return out
+
+    inbox, old = Inbox(), queue.Queue()  # type: ignore[var-annotated]
+
+    def woken() -> None:
+        multiprocessing.connection.wait([inbox], timeout=TICK)
+        inbox.clear_wakeups()
+
+    now = delays(inbox, woken)
+    before = delays(old, lambda: multiprocessing.connection.wait([], timeout=TICK))
+    return {"median_s": {"now": statistics.median(now), "before": statistics.median(before)},
+            "max_s": {"now": max(now), "before": max(before)}, "runs": runs}
+
+
+def measure(bucket: str, runs: int) -> dict[str, Any]:
+    """The S3 stages, in the child process (boto3 pointed at the parent's moto by the environment)."""
+    store = Storage(s3_client(), bucket)
+    with tempfile.TemporaryDirectory() as work:
+        check = check_stage(store, runs)
+        out, outputs = video_outputs(work)
+        return {"check": check, "upload": upload_stage(store, out, outputs, runs)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15, help="interleaved runs of each way")
+    parser.add_argument("--measure-in", default="", help=argparse.SUPPRESS)  # the child's side: a bucket
+    args = parser.parse_args()
+    if args.measure_in:
+        print(json.dumps(measure(args.measure_in, args.runs)))
+        return 0
+    with local_stack(name="stages") as stack:
+        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--runs", str(args.runs),
+                                "--measure-in", stack.resources.production_bucket],
+                               check=True, capture_output=True, text=True, env=dict(os.environ))
+    res = json.loads(child.stdout)
+    res["handoff"] = handoff_stage(args.runs * 2)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
