@@ -54,5 +54,25 @@ class CpuMeter:
         self.engine = engine - self._start[2]
 
     def per_job(self, jobs: int) -> dict[str, float]:
+        """Per job: the whole host's busy CPU less this process's (anything else running on the host counts
+        here too), the engine daemons', and this process's (the bench and moto)."""
         return {"host_cpu_s": self.work / jobs, "engine_cpu_s": self.engine / jobs,
                 "bench_and_moto_cpu_s": self.fake_aws / jobs}
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system seconds of ``pid`` and every live descendant (a worker parent and its pool children;
+    the sandboxes are the engine's children, not theirs)."""
+    parents: dict[int, int] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as fh:
+                parents[int(stat.split("/")[2])] = int(fh.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(_process_cpu(p) for p in tree)

@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from scripts.benchcpu import CpuMeter
+from scripts.benchcpu import CpuMeter, tree_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CGROUP_DOCKER = "/sys/fs/cgroup/memory/docker"  # cgroup v1 with the cgroupfs driver (this machine's Docker)
+CGROUP_CPU = "/sys/fs/cgroup/cpuacct/docker"
 
 
 def cpu_count() -> int:
@@ -46,7 +47,10 @@ def make_corpus(directory: str, quick: bool, parts: str = "abcdef") -> tuple[lis
     images = [make_image(os.path.join(directory, f"photo{i:02d}.jpg"), width=1280, height=800, codec="mjpeg")
               for i in range(len(shorts))]  # 1.02 MP, a phone's JPEG size class
     conforming = make_video(os.path.join(directory, "conforming_480p.mp4"), width=854, height=480, seconds=10,
-                            options={"crf": "35", "g": "50", "profile": "high"}) if "e" in parts else ""
+                            options={"crf": "35", "g": "50", "profile": "high",
+                                     # tagged bt709 as encoders tag SDR video: untagged colour is re-encoded
+                                     "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709"}) \
+        if "e" in parts else ""
     return longs, shorts, images, conforming
 
 
@@ -105,7 +109,8 @@ class PipelineRun:
     sandbox_peak_bytes: dict[str, int] = field(default_factory=dict)  # container id → cgroup peak
     container_names: dict[str, str] = field(default_factory=dict)  # container id → name (media-worker-<job>)
     sources: dict[str, str] = field(default_factory=dict)  # job id → uploaded file name
-    cpu: dict[str, float] = field(default_factory=dict)  # host CPU seconds per job (CpuMeter.per_job)
+    cpu: dict[str, float] = field(default_factory=dict)  # host CPU seconds per job (CpuMeter.per_job, +)
+    sandbox_cpu_ns: dict[str, int] = field(default_factory=dict)  # container id → its cgroup's CPU, last seen
 
     def sandbox_peak_by_source(self) -> dict[str, float]:
         """Each clip's sandbox peak memory (MiB): does it grow with the clip's length at one resolution?"""
@@ -149,6 +154,14 @@ def _sample(proc: subprocess.Popen, run: PipelineRun, done: threading.Event) -> 
         run.parent_rss_kib.append(_status_kib(proc.pid, "VmRSS"))
         for kid in _children(proc.pid):
             run.child_peak_kib = max(run.child_peak_kib, _status_kib(kid, "VmHWM"))
+        for path in glob.glob(os.path.join(CGROUP_CPU, "*", "cpuacct.usage")):
+            try:
+                with open(path) as fh:
+                    used = int(fh.read())
+            except (OSError, ValueError):
+                continue
+            cid = os.path.basename(os.path.dirname(path))
+            run.sandbox_cpu_ns[cid] = max(used, run.sandbox_cpu_ns.get(cid, 0))
         for path in glob.glob(os.path.join(CGROUP_DOCKER, "*", "memory.max_usage_in_bytes")):
             try:
                 with open(path) as fh:
@@ -200,7 +213,7 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
             sampler.start()
             s3, sqs = boto3.client("s3"), boto3.client("sqs")
             bucket, out = stack.resources.temp_bucket, stack.resources.production_bucket
-            started, event_ids = time.monotonic(), set()
+            started, event_ids, worker_cpu = time.monotonic(), set(), tree_cpu(proc.pid)
             with CpuMeter() as meter:
                 for i, path in enumerate(files):
                     s3.upload_file(path, bucket, f"bench/{i:03d}/{os.path.basename(path)}")
@@ -211,7 +224,10 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
                 if not one_at_a_time:
                     _wait_for_events(sqs, events, len(files), started + timeout, event_ids)
                 run.wall = time.monotonic() - started
-            run.cpu = meter.per_job(len(files))
+            worker_cpu = tree_cpu(proc.pid) - worker_cpu  # before the stop: the children are alive
+            # the sandboxes' cgroups as last sampled (each misses at most its last 0.2 s)
+            run.cpu = {**meter.per_job(len(files)), "worker_processes_cpu_s": worker_cpu / len(files),
+                       "sandboxes_cpu_s": sum(run.sandbox_cpu_ns.values()) / 1e9 / len(files)}
             keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=out, Prefix="media/")
                     for o in page.get("Contents", [])]
             for key in sorted(k for k in keys if k.endswith("/manifest.json")):

@@ -2,16 +2,21 @@
 """The three host-side stages issue 16 (item 5) changed, each against its old way in one invocation
 (moto's server over HTTP on this machine; interleaved runs, medians):
 
-    python scripts/stage_costs.py [--runs 15]
+    python scripts/stage_costs.py [--runs 15] [--rtt-ms 20]
 
 check    the "already published / rejected?" requests of every job: both at once (now) ÷ one after the other
 upload   a video's outputs (the default profiles on a 10 s 640×360 clip: renditions, HLS playlists, init
          segments and segments, poster, storyboard) ``UPLOADS_AT_ONCE`` at a time (now) ÷ one at a time
 
 moto's server runs in this process and the measured requests in a child process, as S3 is not inside the
-worker: a client sharing the server's interpreter would contend with it for the GIL.
+worker: a client sharing the server's interpreter would contend with it for the GIL. moto on loopback
+answers in a few ms of its own CPU and no network time; ``--rtt-ms`` puts a proxy in between that holds each
+request that long (tests/chaos/proxy.py), as a round trip to a real region would.
 hand-off a received message reaching the parent's main loop: the Inbox's self-pipe wakes it (now) ÷ the
          next 100 ms tick of the old loop (``TICK`` in worker/service.py)
+path     the floor of the path around a job, no worker involved: a small PUT to the temp bucket until its
+         S3 event is received from the queue (long poll), and one SendMessage until it is received (what a
+         status event costs the bench's own receive)
 """
 from __future__ import annotations
 
@@ -33,8 +38,9 @@ from typing import Any, Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from tests.chaos.proxy import FaultyProxy  # noqa: E402
 from worker import publish  # noqa: E402
-from worker.clients import s3_client  # noqa: E402
+from worker.clients import s3_client, sqs_client  # noqa: E402
 from worker.localstack import local_stack  # noqa: E402
 from worker.outputs import collect_outputs  # noqa: E402
 from worker.receiver import Inbox  # noqa: E402
@@ -44,10 +50,11 @@ from worker.storage import Storage  # noqa: E402
 
 
 def interleaved(runs: int, now: Callable[[], None], before: Callable[[], None]) -> dict[str, Any]:
-    """Seconds of each way, alternating, so drift in the machine's load hits both."""
+    """Seconds of each way, alternating (and which goes first), so drift in the machine's load hits both."""
     times: dict[str, list[float]] = {"now": [], "before": []}
-    for _ in range(runs):
-        for name, fn in (("now", now), ("before", before)):
+    for run in range(runs):
+        order = (("now", now), ("before", before))
+        for name, fn in order if run % 2 == 0 else order[::-1]:
             started = time.monotonic()
             fn()
             times[name].append(time.monotonic() - started)
@@ -128,28 +135,64 @@ def handoff_stage(runs: int) -> dict[str, Any]:
             "max_s": {"now": max(now), "before": max(before)}, "runs": runs}
 
 
+def event_path(runs: int) -> dict[str, Any]:
+    """S3 PUT → its event received, and SQS send → received, each ``runs`` times (the queue of the stack)."""
+    s3, sqs = s3_client(), sqs_client(20)
+    bucket, url = os.environ["MEDIA_WORKER_TEMP_BUCKET"], os.environ["MEDIA_WORKER_QUEUE_URL"]
+
+    def received(started: float) -> float:
+        while not (got := sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5).get("Messages")):
+            pass
+        elapsed = time.monotonic() - started
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+        return elapsed
+
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])  # the stack's s3:TestEvent
+    put, send = [], []
+    for i in range(runs):
+        started = time.monotonic()
+        s3.put_object(Bucket=bucket, Key=f"path/{i}.bin", Body=b"x" * 1024)
+        put.append(received(started))
+        started = time.monotonic()
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+        send.append(received(started))
+    return {"s3_put_to_event_received_s": statistics.median(put), "sqs_send_to_received_s": statistics.median(send),
+            "runs": runs}
+
+
 def measure(bucket: str, runs: int) -> dict[str, Any]:
     """The S3 stages, in the child process (boto3 pointed at the parent's moto by the environment)."""
     store = Storage(s3_client(), bucket)
     with tempfile.TemporaryDirectory() as work:
         check = check_stage(store, runs)
         out, outputs = video_outputs(work)
-        return {"check": check, "upload": upload_stage(store, out, outputs, runs)}
+        upload = upload_stage(store, out, outputs, runs)
+    return {"check": check, "upload": upload, "path": event_path(runs)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="interleaved runs of each way")
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="hold each S3 request this long (a proxy)")
     parser.add_argument("--measure-in", default="", help=argparse.SUPPRESS)  # the child's side: a bucket
     args = parser.parse_args()
     if args.measure_in:
         print(json.dumps(measure(args.measure_in, args.runs)))
         return 0
     with local_stack(name="stages") as stack:
-        child = subprocess.run([sys.executable, os.path.abspath(__file__), "--runs", str(args.runs),
-                                "--measure-in", stack.resources.production_bucket],
-                               check=True, capture_output=True, text=True, env=dict(os.environ))
-    res = json.loads(child.stdout)
+        env = {**os.environ, **stack.environment()}
+        proxy = FaultyProxy(stack.endpoint, 0.0, latency=args.rtt_ms / 1000).start() if args.rtt_ms else None
+        if proxy is not None:
+            env["AWS_ENDPOINT_URL"] = proxy.endpoint
+        try:
+            child = subprocess.run([sys.executable, os.path.abspath(__file__), "--runs", str(args.runs),
+                                    "--measure-in", stack.resources.production_bucket],
+                                   check=True, capture_output=True, text=True, env=env)
+        finally:
+            if proxy is not None:
+                proxy.close()
+    res = {"rtt_ms": args.rtt_ms, **json.loads(child.stdout)}
     res["handoff"] = handoff_stage(args.runs * 2)
     print(json.dumps(res, indent=2))
     return 0

@@ -7,6 +7,7 @@ import glob
 import os
 
 WARM_PREFIX = "media-worker-warm"
+CLEANUP_PREFIX = "media-worker-cleanup-"  # worker.sandbox.cleanup's fixers: no job's sandbox
 
 
 def handed_over(work_dir: str) -> set[str]:
@@ -16,8 +17,15 @@ def handed_over(work_dir: str) -> set[str]:
             for spec in specs}
 
 
+def name_of(container) -> str:
+    """A container's name, from a full or a sparse listing (which has only ``Names``)."""
+    return container.name or container.attrs.get("Names", ["/"])[0].lstrip("/")
+
+
 def split_by_job(names: list[str], work_dir: str) -> tuple[list[str], list[str]]:
-    """``(busy, waiting)``: containers running a job, and warm ones still waiting for theirs."""
+    """``(busy, waiting)``: containers running a job, and warm ones still waiting for theirs (cleanup
+    fixers are neither)."""
     handed = handed_over(work_dir)
-    waiting = [n for n in names if n.startswith(WARM_PREFIX) and n not in handed]
-    return [n for n in names if n not in waiting], waiting
+    sandboxes = [n for n in names if not n.startswith(CLEANUP_PREFIX)]
+    waiting = [n for n in sandboxes if n.startswith(WARM_PREFIX) and n not in handed]
+    return [n for n in sandboxes if n not in waiting], waiting

@@ -5,6 +5,7 @@ into an SQS action (delete, or back off and let the queue retry).
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import errno
 import logging
@@ -226,8 +227,9 @@ class JobRunner:
         """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
         record, store = job.record, self._storage
         with ThreadPoolExecutor(2, thread_name_prefix="check") as both:  # two round trips at once, not in turn
-            published = both.submit(store.exists, manifest_key(record))
-            rejected = both.submit(store.read_json, rejection_key(record))
+            # in copies of this context, so that their log lines carry the job's fields
+            published = both.submit(contextvars.copy_context().run, store.exists, manifest_key(record))
+            rejected = both.submit(contextvars.copy_context().run, store.read_json, rejection_key(record))
         if published.result():
             self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
             return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(record),

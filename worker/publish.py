@@ -11,6 +11,7 @@ write is settled by reading the manifest back: it names the attempt that won.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -54,8 +55,10 @@ class Publisher:
         what was uploaded is removed, and that failure is raised; the same on any interruption. The
         manifest, written by ``claim`` afterwards, is always last."""
         pool = ThreadPoolExecutor(min(UPLOADS_AT_ONCE, max(1, len(outputs))), thread_name_prefix="upload")
-        futures = {pool.submit(self._store.upload_file, os.path.join(out_dir, item["name"]), item["key"],
-                               item["content_type"]): item["key"] for item in outputs}
+        # each in a copy of this context: the log lines of the upload threads carry the job's fields
+        futures = {pool.submit(contextvars.copy_context().run, self._store.upload_file,
+                               os.path.join(out_dir, item["name"]), item["key"], item["content_type"]): item["key"]
+                   for item in outputs}
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f.exception() for f in futures if f.done() and f.exception() is not None), None)

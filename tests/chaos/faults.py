@@ -12,7 +12,7 @@ from urllib.parse import quote_plus
 
 from tests.chaos.proxy import FaultyProxy
 from tests.chaos.uploads import Uploads
-from tests.sandboxes import split_by_job
+from tests.sandboxes import name_of, split_by_job
 
 # kill_child: every child holds its warm sandbox (waiting, or running its job); kill_container: a sandbox
 # running a job (cold, or warm and handed over); kill_warm_container: a warm one still waiting for its job
@@ -102,7 +102,7 @@ class Injector:
         """SIGKILL one of this run's sandboxes: one running a job, or (``waiting``) a warm one before its job."""
         # only this run's workers' sandboxes: other workers may share the engine
         # sparse: no inspect per container, which raises when one ends between the list and the inspect
-        running = {c.attrs["Names"][0].lstrip("/"): c for worker in self.workers for c in self.docker.containers.list(
+        running = {name_of(c): c for worker in self.workers for c in self.docker.containers.list(
             sparse=True, filters={"label": f"media-worker.parent={worker.pid}"})}
         busy, idle = split_by_job(list(running), self.work_dir)
         targets = idle if waiting else busy

@@ -2,7 +2,8 @@
 
 A share of requests (``error_rate``) gets a 503 (S3 ``SlowDown`` / SQS ``ServiceUnavailable``) or a dropped
 connection instead of an answer; while ``refuse_leases`` is set, every visibility change fails, so leases
-lapse mid-job; ``stall`` holds back the first requests of an SQS action (a slow endpoint). The harness's own
+lapse mid-job; ``stall`` holds back the first requests of an SQS action (a slow endpoint); ``latency`` holds
+every request that long (a round trip to a real region, for scripts/stage_costs.py). The harness's own
 clients talk to moto directly and see no faults.
 """
 from __future__ import annotations
@@ -27,9 +28,9 @@ class _QuietServer(ThreadingHTTPServer):
 class FaultyProxy:
     """Forward to ``upstream``; inject faults; count what it did."""
 
-    def __init__(self, upstream: str, error_rate: float, seed: int = 7) -> None:
+    def __init__(self, upstream: str, error_rate: float, seed: int = 7, latency: float = 0.0) -> None:
         self.upstream = urlsplit(upstream)
-        self.error_rate = error_rate
+        self.error_rate, self.latency = error_rate, latency
         self.refuse_leases = threading.Event()
         self.stall: dict[str, tuple[float, int]] = {}  # SQS action → (seconds, how many of its requests)
         self.counts: Counter[str] = Counter()
@@ -84,6 +85,8 @@ class FaultyProxy:
             req.connection.shutdown(2)  # no answer at all: the client sees a reset
             return None
         self.counts["forwarded"] += 1
+        if self.latency:
+            time.sleep(self.latency)
         return self._forward(req, body)
 
     def _maybe_stall(self, action: str) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.sandboxes import split_by_job
+from tests.sandboxes import name_of, split_by_job
 from worker.sandbox.base import SandboxRequest
 from worker.sandbox.docker import LABEL_JOB, docker_client, engine_ready
 from worker.settings import load_settings, with_overrides
@@ -65,8 +65,8 @@ def our_containers(client, **labels):
 def busy_sandboxes(client, work_dir: str) -> list:
     """Sandbox containers running a job now (tests/sandboxes.py): not warm ones still waiting."""
     running = [c for c in our_containers(client) if c.status == "running"]
-    busy, _ = split_by_job([c.name for c in running], work_dir)
-    return [c for c in running if c.name in busy]
+    busy, _ = split_by_job([name_of(c) for c in running], work_dir)
+    return [c for c in running if name_of(c) in busy]
 
 
 def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None):

@@ -3,6 +3,7 @@ it never serves a second job nor sees another job's files; a dead or unfit one f
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 
@@ -129,5 +130,46 @@ def test_the_janitor_knows_warm_containers_by_their_owner(docker_settings, docke
         assert reap(docker_settings.work_dir, owner=owners.instance_id()) >= 1
         assert warm.id not in [c.id for c in warm_containers(docker)]
         assert sandbox.run(request).result["status"] == "ok", "its job runs cold: no job fails"
+    finally:
+        sandbox.close()
+
+
+def test_a_used_warm_directory_holds_no_input_once_its_run_returned(warm_sandbox, docker, media, tmp_path, cleanup):
+    request = job(tmp_path, media["clip"])
+    cleanup(request)
+    warm_sandbox.prepare(request)
+    wait_for(lambda: running_warm(docker), timeout=60)
+    used = warm_sandbox._slot._next.result().directory
+    assert warm_sandbox.run(request).result["status"] == "ok"
+    # the remover may not have reached it yet: whatever is left of it holds no upload and no spec
+    assert not os.path.exists(os.path.join(used, "in", "input"))
+    assert not os.path.exists(os.path.join(used, "in", "spec.json"))
+
+
+@pytest.fixture
+def retaggable(docker_settings, docker):
+    """The sandbox image under a tag of this test's own, moved to a rebuilt copy mid-test (and removed)."""
+    tag = f"media-worker-ffmpeg:retag-{os.getpid()}"
+    docker.images.get(docker_settings.sandbox_image).tag(tag)
+    yield tag
+    docker.images.remove(tag, force=True)  # the tag; and the rebuilt image, which has no other
+
+
+def test_a_warm_container_of_an_image_its_tag_no_longer_names_runs_no_job(docker_settings, retaggable, docker,
+                                                                          media, tmp_path, cleanup):
+    sandbox = DockerSandbox(with_overrides(docker_settings, sandbox_warm=True, sandbox_image=retaggable))
+    try:
+        request = job(tmp_path, media["clip"])
+        cleanup(request)
+        sandbox.prepare(request)
+        old = wait_for(lambda: running_warm(docker), timeout=60)
+        # rebuilt and tagged again (a codec's security fix): one more layer gives the same files a new ID
+        recipe = f"FROM {retaggable}\nLABEL media-worker.test-rebuilt=1\n".encode()
+        rebuilt, _ = docker.images.build(fileobj=io.BytesIO(recipe), tag=retaggable, rm=True)
+        assert rebuilt.id != old.attrs["Image"]
+        result = sandbox.run(request)
+        assert result.result["status"] == "ok" and result.start_seconds > 0, "run cold, on the new image"
+        after = wait_for(lambda: (c := running_warm(docker)) and c.id != old.id and c, timeout=60)
+        assert after.attrs["Image"] == rebuilt.id, "the next warm one is made from what the tag names now"
     finally:
         sandbox.close()

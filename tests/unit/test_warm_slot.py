@@ -73,3 +73,56 @@ def test_close_removes_the_waiting_one_and_stops_renewing(tmp_path):
     warm.refill("t")  # after close: nothing starts
     assert len(engine.started) == 1
     assert threading.active_count() < 20, "no timer per refill left behind"
+
+
+def test_a_warm_container_of_an_image_its_tag_no_longer_names_is_not_used(tmp_path):
+    engine = Engine()
+    current = {"image": "sha256:old"}
+    warm = WarmSlot(str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect,
+                    engine.remove, outdated=lambda c: None if current["image"] == "sha256:old" else "retagged")
+    warm.refill("t")
+    current["image"] = "sha256:new"  # the operator rebuilt and tagged the image again meanwhile
+    assert warm.take("t") is None, "the job runs cold, on the image the tag names now"
+    warm.close()
+    assert engine.removed == engine.started and len(engine.started) == 1
+
+
+def test_used_containers_never_pile_up_behind_a_slow_remover(tmp_path):
+    engine, release = Engine(), threading.Event()
+    threads: list[str] = []
+
+    def slow_remove(name, directory):
+        threads.append(threading.current_thread().name)
+        if threading.current_thread().name.startswith("warm-remove"):
+            release.wait(10)  # the engine takes its time over every background removal
+        engine.remove(name, directory)
+
+    warm = WarmSlot(str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect,
+                    slow_remove)
+    used = []
+    for _ in range(warm_module.MAX_PENDING_REMOVALS + 2):
+        warm.refill("t")
+        used.append(warm.take("t"))
+        warm.retire(used[-1])
+    inline = [t for t in threads if not t.startswith("warm-remove")]
+    assert len(inline) >= 1, f"past the cap the job's thread removes its own: {threads}"
+    assert not any(t.startswith("warm-remove") for t in inline)
+    release.set()
+    warm.close()
+    assert sorted(engine.removed) == sorted(u.name for u in used)
+
+
+def test_a_failed_removal_is_logged_and_the_slot_goes_on(tmp_path, caplog):
+    engine = Engine()
+
+    def broken_remove(name, directory):
+        raise OSError("the engine went away")
+
+    warm = WarmSlot(str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect,
+                    broken_remove)
+    warm.refill("t")
+    warm.retire(warm.take("t"))
+    warm.refill("t")
+    assert warm.take("t") is not None, "the slot still works"
+    warm.close()
+    assert "could not remove warm sandbox" in caplog.text

@@ -81,8 +81,10 @@ def survey(path: str) -> tuple[list[str], bool]:
     return hosts, closed
 
 
-def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: dict[str, str]) -> None:
-    """Run the fixer as the sandbox user over ``hosts`` (our directories; each is mounted); raises on failure."""
+def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: dict[str, str],
+            runtime: str = "") -> None:
+    """Run the fixer as the sandbox user over ``hosts`` (our directories; each is mounted), on the jobs' OCI
+    runtime (it walks what a hostile job made); raises on failure."""
     for i in range(0, len(hosts), _MOUNTS_PER_RUN):
         batch = hosts[i:i + _MOUNTS_PER_RUN]
         for host in batch:
@@ -97,7 +99,7 @@ def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: d
                 command=["purge" if purge else "release"] + [f"/fix/{n}" for n in range(len(batch))],
                 name=name, detach=True, user=f"{SANDBOX_USER}:{SANDBOX_USER}", network_mode="none",
                 read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=16,
-                mem_limit="128m", volumes=mounts, labels=labels)
+                mem_limit="128m", volumes=mounts, labels=labels, **({"runtime": runtime} if runtime else {}))
             code = int(container.wait(timeout=FIXER_TIMEOUT)["StatusCode"])
             if code != 0:
                 raise RuntimeError(f"the cleanup container exited {code}: {container.logs(tail=5)!r}")
@@ -109,7 +111,7 @@ def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: d
                     log.warning("could not remove cleanup container %s: %s", name, exc)
 
 
-def release_outputs(client: Any, image: str, output_dir: str, labels: dict[str, str]) -> None:
+def release_outputs(client: Any, image: str, output_dir: str, labels: dict[str, str], runtime: str = "") -> None:
     """After a run, not as root: open up what the sandbox closed in ``output_dir``, so that we can read and
     delete it. A run of our program makes no directories: nothing to do, no container, in the usual case."""
     if os.geteuid() == 0:
@@ -118,7 +120,7 @@ def release_outputs(client: Any, image: str, output_dir: str, labels: dict[str, 
     if closed:
         log.warning("the sandbox left directories we cannot open in %s: opening them as user %d", output_dir,
                     SANDBOX_USER)
-        open_up(client, image, hosts, purge=False, labels=labels)
+        open_up(client, image, hosts, purge=False, labels=labels, runtime=runtime)
 
 
 def remove_tree(path: str, settings: Settings) -> bool:
@@ -131,14 +133,17 @@ def remove_tree(path: str, settings: Settings) -> bool:
     if hosts and settings.runtime == "docker":
         from worker.sandbox.docker import docker_client, owner_labels
 
-        client = docker_client(timeout=FIXER_TIMEOUT + 10)
+        client = None
         try:
+            client = docker_client(timeout=FIXER_TIMEOUT + 10)  # in here: an engine that is gone is no crash
             labels = owner_labels(settings.work_dir, FIXER_TIMEOUT, job="cleanup")
-            open_up(client, settings.sandbox_image, hosts, purge=True, labels=labels)
+            open_up(client, settings.sandbox_image, hosts, purge=True, labels=labels,
+                    runtime=settings.sandbox_oci_runtime)
         except Exception as exc:  # noqa: BLE001 - the next sweep tries again
             log.warning("could not purge %s as user %d: %s", path, SANDBOX_USER, exc)
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         shutil.rmtree(path, ignore_errors=True)
     gone = not os.path.lexists(path)
     if not gone:

@@ -77,7 +77,8 @@ class DockerSandbox(Sandbox):
         if settings.sandbox_warm:
             self._background_client = docker_client()  # the warm starts' and removals' own connection
             self._slot = WarmSlot(settings.work_dir, owners.instance_id(), settings.sandbox_warm_max_age,
-                                  self._start_warm, self.limits_of, self._inspect, self._remove_warm)
+                                  self._start_warm, self.limits_of, self._inspect, self._remove_warm,
+                                  self._outdated)
 
     def prepare(self, template: SandboxRequest) -> None:
         """Start the first warm sandbox (see worker.sandbox.warm)."""
@@ -129,8 +130,13 @@ class DockerSandbox(Sandbox):
         if self._slot is None:
             return self._run_cold(request)
         warm = self._slot.take(request)
-        # the next job's container starts now, while this one runs: back-to-back jobs find it ready
-        self._slot.refill(request)
+        try:
+            # the next job's container starts now, while this one runs: back-to-back jobs find it ready
+            self._slot.refill(request)
+        except BaseException:
+            if warm is not None:
+                self._slot.retire(warm)
+            raise
         return self._run_warm(warm, request) if warm is not None else self._run_cold(request)
 
     def _run_warm(self, warm: Warm, request: SandboxRequest) -> SandboxResult:
@@ -168,8 +174,12 @@ class DockerSandbox(Sandbox):
                 self._remove_by_name(warm.name)  # timed out, failed, lost, never took it: it must stop now
             try:
                 if taken:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(warm.out_dir, TAKEN_MARKER))
+                    # the run is over (exited, or removed above): the input leaves the tmpfs now, not when the
+                    # remover gets to the directory; a marker the program made into something else stays
+                    for done in (warm_input, os.path.join(warm.in_dir, "spec.json"),
+                                 os.path.join(warm.out_dir, TAKEN_MARKER)):
+                        with contextlib.suppress(OSError):
+                            os.unlink(done)
                     os.rmdir(request.output_dir)
                     os.replace(warm.out_dir, request.output_dir)
                     self._release(request)
@@ -203,6 +213,12 @@ class DockerSandbox(Sandbox):
     def _inspect(self, name: str) -> Any:
         """The container on the job thread's connection (the warm start ran on the background one)."""
         return self._client.containers.get(name)
+
+    def _outdated(self, container: Any) -> str | None:
+        """Why a warm container must not run a job although its limits fit: its image is not the one the tag
+        names now (rebuilt and tagged again since it started, e.g. for a codec's security fix)."""
+        current = self._client.images.get(self._settings.sandbox_image).id
+        return None if container.attrs.get("Image") == current else "made from an image its tag no longer names"
 
     def _remove_warm(self, name: str, directory: str) -> None:
         self._remove_by_name(name, self._background_client)
@@ -267,7 +283,8 @@ class DockerSandbox(Sandbox):
     def _release(self, request: SandboxRequest) -> None:
         labels = {**request.labels, **owner_labels(self._settings.work_dir, FIXER_TIMEOUT)}
         try:
-            release_outputs(self._client, self._settings.sandbox_image, request.output_dir, labels)
+            release_outputs(self._client, self._settings.sandbox_image, request.output_dir, labels,
+                            self._settings.sandbox_oci_runtime)
         except Exception as exc:  # noqa: BLE001 - the janitor purges it once this child is gone
             log.warning("could not open up %s as user %d: %s", request.output_dir, SANDBOX_USER, exc)
 

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 LABEL_WARM = "media-worker.warm"
 AGE_MARGIN_SECONDS = 30.0  # a warm container this close to its own idle exit is not handed a job
 TAKE_WAIT_SECONDS = 30.0  # a job waits this long at most for a warm start already under way
+MAX_PENDING_REMOVALS = 2  # used containers (each with its input on the tmpfs) waiting for the remover
 
 
 @dataclass
@@ -64,17 +65,22 @@ class WarmSlot:
 
     ``start(template, directory, name)`` creates and starts a container for jobs like ``template`` (a
     SandboxRequest) or raises; ``key_of(request)`` is the limits a container is made with; ``inspect(name)``
-    is the container as the *job's* engine connection sees it (None when gone); ``remove(name, directory)``
-    removes one and its directory. Starts and removals have a thread each, so a slow removal (a hostile
-    job's closed directories) never holds up the next start."""
+    is the container as the *job's* engine connection sees it (None when gone); ``outdated(container)`` says
+    why an inspected one must not be used (made from an image its tag no longer names), or None;
+    ``remove(name, directory)`` removes one and its directory. Starts and removals have a thread each, so a
+    slow removal (a hostile job's closed directories) never holds up the next start; past
+    ``MAX_PENDING_REMOVALS`` waiting, the job's thread removes its own, so used ones cannot pile up."""
 
     def __init__(self, work_dir: str, owner: str, max_age: float, start: Callable[[Any, str, str], Any],
                  key_of: Callable[[Any], tuple[Any, ...]], inspect: Callable[[str], Any],
-                 remove: Callable[[str, str], None]) -> None:
+                 remove: Callable[[str, str], None], outdated: Callable[[Any], str | None] = lambda c: None) -> None:
         self._work_dir, self._owner, self._max_age = work_dir, owner, max_age
         self._start, self._key_of, self._inspect, self._remove = start, key_of, inspect, remove
+        self._outdated = outdated
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-start")
         self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-remove")
+        self._pending_removals = 0
+        self._removals_lock = threading.Lock()
         self._next: Future[Warm | None] | None = None
         self._template: Any = None
         self._timer: threading.Timer | None = None
@@ -116,11 +122,30 @@ class WarmSlot:
         return warm
 
     def retire(self, warm: Warm) -> None:
-        """Remove a taken (or unfit) warm container and its directory, in the background."""
+        """Remove a taken (or unfit) warm container and its directory, in the background (here when
+        ``MAX_PENDING_REMOVALS`` already wait, or once closed)."""
+        with self._removals_lock:  # not self._lock: a discard callback retires with that one held
+            inline = self._pending_removals >= MAX_PENDING_REMOVALS
+            if not inline:
+                self._pending_removals += 1
+        if not inline:
+            try:
+                self._remover.submit(self._removal, warm)
+                return
+            except RuntimeError:  # closed
+                with self._removals_lock:
+                    self._pending_removals -= 1
+        self._removal(warm, counted=False)
+
+    def _removal(self, warm: Warm, counted: bool = True) -> None:
         try:
-            self._remover.submit(self._remove, warm.name, warm.directory)
-        except RuntimeError:  # closed: remove it here
             self._remove(warm.name, warm.directory)
+        except Exception:  # noqa: BLE001 - the janitor removes what is left, by its labels and directory prefix
+            log.exception("could not remove warm sandbox %s", warm.name)
+        finally:
+            if counted:
+                with self._removals_lock:
+                    self._pending_removals -= 1
 
     def close(self) -> None:
         """Remove the warm container (a start not begun is cancelled); return once the removals are done."""
@@ -193,7 +218,12 @@ class WarmSlot:
         except Exception as exc:  # noqa: BLE001 - gone with the engine, removed by someone: replace it
             return f"cannot be inspected: {exc}"
         status = getattr(warm.container, "status", None)
-        return None if status == "running" else f"it is {status or 'gone'}"
+        if status != "running":
+            return f"it is {status or 'gone'}"
+        try:
+            return self._outdated(warm.container)
+        except Exception as exc:  # noqa: BLE001 - cannot tell: a cold start uses the tag as it is now
+            return f"its image cannot be checked: {exc}"
 
 
 def appears(path: str, seconds: float) -> bool:
