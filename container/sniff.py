@@ -1,7 +1,7 @@
 """Content sniffing inside the sandbox: libmagic on the first bytes → one accepted media type.
 
 libmagic is a C parser of the upload, so it runs here, never in a process that holds credentials (the host
-only matches a few fixed signatures, see ``worker.precheck``). Each accepted MIME type maps to exactly one
+only matches a few fixed signatures, see ``worker.child.precheck``). Each accepted MIME type maps to exactly one
 FFmpeg demuxer: FFmpeg never guesses the format of an upload, so playlists and other formats that open
 further files cannot be smuggled in under a media name. The extension and the uploader's Content-Type are
 never trusted.

@@ -35,7 +35,7 @@ def pct(values: list[float], q: float) -> float:
 def make_corpus(directory: str, quick: bool, parts: str = "abcdef") -> tuple[list[str], list[str], list[str], str]:
     """(clips of 5-30 s at mixed sizes, 1 s clips, 1 MP JPEGs, a conforming 854x480 H.264 High clip for the
     copy path); only what ``parts`` need is generated."""
-    from worker.samples import make_image, make_video
+    from worker.local.samples import make_image, make_video
 
     sizes = [(1280, 720), (854, 480), (640, 360), (426, 240)]
     lengths = [5, 5, 5, 5] if quick else [5, 10, 15, 20, 30] * 4
@@ -186,7 +186,7 @@ def run_pipeline(files: list[str], *, pool: int, threads: int, profiles_path: st
     import boto3
 
     from tests.chaos.harness import wait_until_serving
-    from worker.localstack import free_port, local_stack
+    from worker.local.stack import free_port, local_stack
 
     run = PipelineRun()
     with local_stack(name=f"bench{os.getpid() % 1000}-{int(time.time() * 1000) % 100000}") as stack, \

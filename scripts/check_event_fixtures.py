@@ -1,4 +1,4 @@
-"""Run S3 event bodies captured by other projects through worker.events.parse_body and compare each with
+"""Run S3 event bodies captured by other projects through worker.s3events.parse.parse_body and compare each with
 what a correct parser returns (an EXPECTED.json beside them), e.g.::
 
     python scripts/check_event_fixtures.py ../shared/fixtures/s3events
@@ -13,7 +13,7 @@ import pathlib
 import sys
 
 from worker.errors import PoisonMessage
-from worker.events import parse_body
+from worker.s3events.parse import parse_body
 
 FIELDS = ("bucket", "key", "size", "etag", "version_id", "event_name")
 

@@ -16,10 +16,10 @@ import av
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from tests.colour import compare  # noqa: E402
-from tests.devices import hdr_video  # noqa: E402
-from tests.functional.test_hdr import first_frame_rgb, reference_rgb  # noqa: E402
-from tests.sandboxed import run_container  # noqa: E402
+from tests.support.colour import compare  # noqa: E402
+from tests.support.devices import hdr_video  # noqa: E402
+from tests.support.colour import first_frame_rgb, reference_rgb
+from tests.support.sandboxed import run_container  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from worker.samples import make_video  # noqa: E402
+from worker.local.samples import make_video  # noqa: E402
 from worker.sandbox.base import SandboxRequest  # noqa: E402
 from worker.sandbox.docker import DockerSandbox  # noqa: E402
 from worker.settings import load_settings  # noqa: E402

@@ -13,7 +13,7 @@ worker: a client sharing the server's interpreter would contend with it for the 
 answers in a few ms of its own CPU and no network time; ``--rtt-ms`` puts a proxy in between that holds each
 request that long (tests/chaos/proxy.py), as a round trip to a real region would.
 hand-off a received message reaching the parent's main loop: the Inbox's self-pipe wakes it (now) ÷ the
-         next 100 ms tick of the old loop (``TICK`` in worker/service.py)
+         next 100 ms tick of the old loop (``TICK`` in worker/parent/service.py)
 path     the floor of the path around a job, no worker involved: a small PUT to the temp bucket until its
          S3 event is received from the queue (long poll), and one SendMessage until it is received (what a
          status event costs the bench's own receive)
@@ -39,14 +39,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.chaos.proxy import FaultyProxy  # noqa: E402
-from worker import publish  # noqa: E402
+from worker.child import publish  # noqa: E402
 from worker.clients import s3_client, sqs_client  # noqa: E402
-from worker.localstack import local_stack  # noqa: E402
-from worker.outputs import collect_outputs  # noqa: E402
-from worker.receiver import Inbox  # noqa: E402
-from worker.samples import make_video  # noqa: E402
-from worker.service import TICK  # noqa: E402
-from worker.storage import Storage  # noqa: E402
+from worker.local.stack import local_stack  # noqa: E402
+from worker.child.outputs import collect_outputs  # noqa: E402
+from worker.parent.receiver import Inbox  # noqa: E402
+from worker.local.samples import make_video  # noqa: E402
+from worker.parent.service import TICK  # noqa: E402
+from worker.child.storage import Storage  # noqa: E402
 
 
 def interleaved(runs: int, now: Callable[[], None], before: Callable[[], None]) -> dict[str, Any]:

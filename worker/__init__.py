@@ -1,10 +1,16 @@
 """media-worker: the host service that turns S3 uploads into published media.
 
-Follow one message by opening the modules in this order: ``events`` (S3 event →
-source records), ``sqs`` and ``leases`` (receive, keep leased, settle),
-``service`` (the parent loop), ``pool`` (child processes), ``job`` (one upload:
-head → sniff → download → sandbox → publish), ``storage`` and ``keys`` (S3 and
-the deterministic output layout), ``sandbox`` (where untrusted media is touched).
+The packages are the processes (the README's layout says where each step lives):
+
+- ``parent``  the long-lived process: receives from SQS, keeps leases, runs the pool, settles, reports
+- ``child``   one pool child's job: skip if done → admit → fetch → sandbox → publish (S3 only, never SQS)
+- ``sandbox`` where untrusted media is touched: one single-use container per job
+- ``s3events`` S3 notifications, SNS and EventBridge envelopes → source records
+- ``ops``     operator commands (provision, DLQ, presigned uploads)
+- ``local``   the embedded moto stack, sample media and the demo (development only)
+
+Shared by all: ``settings`` (one validated object), ``errors`` (retryable vs permanent), ``clients``
+(boto3), ``logs``, ``region``, ``owners`` (which live process owns a directory or container), ``cli``.
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 """``python -m worker``: ``run`` (the default), ``demo``, ``local-stack`` and the operator commands of
-:mod:`worker.opscli` (``provision``, ``presign``, ``submit``, ``dlq``)."""
+:mod:`worker.ops.cli` (``provision``, ``presign``, ``submit``, ``dlq``)."""
 from __future__ import annotations
 
 import signal
@@ -12,10 +12,10 @@ import click
 from botocore.exceptions import NoRegionError
 
 from worker import __version__
-from worker.delivery import DELIVERIES
+from worker.ops.delivery import DELIVERIES
 from worker.errors import SettingsError
 from worker.logs import configure
-from worker.opscli import COMMANDS
+from worker.ops.cli import COMMANDS
 from worker.region import NO_REGION, RegionError, ensure_region
 from worker.settings import RUNTIMES, Settings, load_settings
 
@@ -71,7 +71,7 @@ def run(**flags: Any) -> None:
     signal.signal(signal.SIGINT, on_signal)
     settings = _settings(flags)
     configure(settings.log_level, settings.log_format)
-    from worker.service import Service
+    from worker.parent.service import Service
 
     try:
         # Before any client: boto3 alone misses AWS_REGION and the instance's region (see worker.region).
@@ -94,7 +94,7 @@ def run(**flags: Any) -> None:
 def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
     """Process a generated sample set on an embedded local stack; exit 0 only if all went as expected."""
     configure("WARNING")
-    from worker.demo import run_demo
+    from worker.local.demo import run_demo
 
     sys.exit(run_demo(pool, runtime, timeout, delivery))
 
@@ -108,8 +108,8 @@ def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
 def local_stack_cmd(port: int, delivery: str, raw_delivery: bool) -> None:
     """Keep a provisioned local S3/SQS/SNS/EventBridge (moto) running and print the environment for a worker."""
     configure("WARNING")
-    from worker.demo import print_environment
-    from worker.localstack import local_stack
+    from worker.local.demo import print_environment
+    from worker.local.stack import local_stack
 
     with local_stack(port, name="local", delivery=delivery, raw_delivery=raw_delivery) as stack:
         print_environment(stack.environment())

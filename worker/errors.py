@@ -52,7 +52,7 @@ class Reason(str, Enum):
     WORK_DIR_FULL = "work_dir_full"
     INTERNAL_ERROR = "internal_error"
     SHUTDOWN = "shutdown"
-    # a status event's target refused it or could not be reached (worker.status; never a job's outcome)
+    # a status event's target refused it or could not be reached (worker.parent.status_events; never a job's outcome)
     STATUS_TARGET = "status_target_error"
     # poison messages (message level)
     MALFORMED_MESSAGE = "malformed_message"

@@ -44,7 +44,7 @@ class Settings:
     temp_bucket: str = _setting("", "Bucket users upload to; events of other buckets are refused.", required=True)
     production_bucket: str = _setting("", "Bucket that receives outputs, manifests and rejection records.", required=True)
     pool: int = _setting(lambda: os.cpu_count() or 1, "Number of child processes (concurrent jobs).", lo=1, hi=64)
-    profiles_path: str = _setting("", "Output profiles TOML file; empty means the shipped worker/profiles.toml.")
+    profiles_path: str = _setting("", "Output profiles TOML file; empty means the shipped worker/child/profiles.toml.")
     runtime: str = _setting("docker", "Sandbox runtime: docker, process (not isolated), or auto (docker when an "
                                       "engine answers, else process: for the demo and the local stack).",
                             choices=RUNTIMES)
@@ -239,7 +239,7 @@ def _validate(settings: Settings, given: Mapping[str, Any], require_queue: bool)
 
 
 def _status_problems(settings: Settings) -> list[str]:
-    from worker.status.targets import WEBHOOK, parse_targets
+    from worker.parent.status_events.targets import WEBHOOK, parse_targets
 
     try:  # an SQS URL is told from a webhook by boto3's endpoint variables (AWS_ENDPOINT_URL…)
         targets = parse_targets(settings.status_target, os.environ)

@@ -12,7 +12,7 @@ from urllib.parse import quote_plus
 
 from tests.chaos.proxy import FaultyProxy
 from tests.chaos.uploads import Uploads
-from tests.sandboxes import name_of, split_by_job
+from tests.support.sandboxes import name_of, split_by_job
 
 # kill_child: every child holds its warm sandbox (waiting, or running its job); kill_container: a sandbox
 # running a job (cold, or warm and handed over); kill_warm_container: a warm one still waiting for its job

@@ -24,8 +24,8 @@ from tests.chaos.invariants import check_invariants
 from tests.chaos.proxy import FaultyProxy
 from tests.chaos.uploads import Uploads, make_corpus
 from worker.clients import s3_client, sqs_client
-from worker.localstack import LOCAL_CREDENTIALS, free_port, moto_server
-from worker.provision import provision
+from worker.local.stack import LOCAL_CREDENTIALS, free_port, moto_server
+from worker.ops.provision import provision
 from worker.sandbox.docker import docker_client
 
 

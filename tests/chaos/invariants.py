@@ -20,10 +20,10 @@ import os
 from collections import Counter, defaultdict
 from typing import Any
 
-from worker.dlq import inspect
+from worker.ops.dlq import inspect
 from worker.errors import PoisonMessage
-from worker.events import parse_body
-from worker.keys import MANIFEST_NAME, MEDIA_PREFIX, REJECTED_PREFIX, source_id
+from worker.s3events.parse import parse_body
+from worker.child.keys import MANIFEST_NAME, MEDIA_PREFIX, REJECTED_PREFIX, source_id
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:

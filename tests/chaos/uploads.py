@@ -7,9 +7,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from worker.events import SourceRecord
-from worker.keys import source_id
-from worker.samples import make_audio, make_corrupt, make_image, make_video
+from worker.s3events.parse import SourceRecord
+from worker.child.keys import source_id
+from worker.local.samples import make_audio, make_corrupt, make_image, make_video
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import av
 
 from scripts.bench import BENCH_PROFILE
 from scripts.benchlib import ffmpeg_ladder, run_container
-from worker.profiles import load_profiles
-from worker.samples import make_video
+from worker.child.profiles import load_profiles
+from worker.local.samples import make_video
 
 
 def _streams(path):

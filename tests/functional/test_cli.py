@@ -10,33 +10,12 @@ import time
 
 import pytest
 
-from tests.conftest import wait_for
-from worker.events import SourceRecord
-from worker.keys import manifest_key
+from tests.support.waiting import wait_for
+from worker.s3events.parse import SourceRecord
+from worker.child.keys import manifest_key
+from tests.support.workers import log_text, start_worker
 
 pytestmark = pytest.mark.slow
-
-
-def start_worker(stack, environ=None, pool=1, **settings):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
-    env.update({"MEDIA_WORKER_QUEUE_URL": stack.resources.queue_url,
-                "MEDIA_WORKER_TEMP_BUCKET": stack.resources.temp_bucket,
-                "MEDIA_WORKER_PRODUCTION_BUCKET": stack.resources.production_bucket,
-                "MEDIA_WORKER_POLL_WAIT": "1", "MEDIA_WORKER_WORK_DIR": stack.work_dir,
-                "MEDIA_WORKER_VISIBILITY_TIMEOUT": "30", "PYTHONUNBUFFERED": "1", "MEDIA_WORKER_METRICS_PORT": "0"})
-    env["MEDIA_WORKER_RUNTIME"] = "docker"  # the production runtime; Docker is required for the suite
-    env.update({f"MEDIA_WORKER_{k.upper()}": str(v) for k, v in settings.items()})
-    env.update(environ or {})
-    log = open(os.path.join(os.path.dirname(stack.work_dir), "worker.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", str(pool)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    return proc, log
-
-
-def log_text(log):
-    log.flush()
-    log.seek(0)
-    return log.read()
 
 
 def test_sigterm_lets_the_running_job_finish_then_exits_0(stack, media):
@@ -113,7 +92,7 @@ def test_the_demo_passes(args):
 
 def test_local_stack_and_a_worker_pointed_at_it_by_aws_endpoint_url(tmp_path, media):
     """The two commands a developer runs by hand: the stack prints its environment, the worker uses only that."""
-    from tests.conftest import free_port_for_test
+    from tests.support.waiting import free_port_for_test
     import boto3
 
     port = free_port_for_test()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from container.verify import moov_before_mdat
-from tests.expect import video_outputs
-from tests.sandboxed import integrated_loudness, run_container, streams
+from tests.support.expect import video_outputs
+from tests.support.sandboxed import integrated_loudness, run_container, streams
 
 
 def test_video_with_audio(tmp_path, media):

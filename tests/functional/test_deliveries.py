@@ -7,11 +7,16 @@ import uuid
 
 import pytest
 
-from tests.conftest import RunningService, Stack, wait_for
-from tests.functional.test_pipeline import collecting_service, exists, read_json
-from tests.unit.test_envelopes import eventbridge, sns_envelope
+from tests.support.stack import Stack
+
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.pipeline import collecting_service, exists, read_json
+from tests.support.envelopes import eventbridge, sns_envelope
 from worker.clients import events_client, s3_client, sns_client, sqs_client
-from worker.provision import provision
+from worker.ops.provision import provision
+from tests.support.status_queues import received, status_queue
 
 pytestmark = pytest.mark.slow
 
@@ -22,22 +27,6 @@ def delivered_stack(tmp_path, delivery: str, raw: bool = False) -> Stack:
                           queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10, delivery=delivery,
                           sns=sns_client(), events=events_client(), raw_delivery=raw)
     return Stack(resources, s3_client(), sqs_client(1), str(tmp_path / "work"))
-
-
-def status_queue(stack: Stack) -> str:
-    return stack.sqs.create_queue(QueueName=f"{stack.resources.temp_bucket}-status")["QueueUrl"]
-
-
-def received(stack: Stack, url: str) -> list[dict]:
-    """Every message of ``url`` so far, as JSON (deleted as read)."""
-    got = []
-    while True:
-        batch = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not batch:
-            return got
-        for message in batch:
-            got.append(json.loads(message["Body"]))
-            stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def manifests(stack: Stack) -> list[str]:

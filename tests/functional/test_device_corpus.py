@@ -1,4 +1,4 @@
-"""Files in the shapes phones, browsers and apps produce (tests.devices: made by Debian's ffmpeg, libheif and
+"""Files in the shapes phones, browsers and apps produce (tests.support.devices: made by Debian's ffmpeg, libheif and
 Pillow), through the sandbox program: each is published with correct outputs, checked here by Debian's
 ffprobe and by pixels, independently of the program's own checks."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from tests.devices import DEVICES, ffmpeg
-from tests.sandboxed import run_container
+from tests.support.devices import DEVICES, ffmpeg
+from tests.support.sandboxed import run_container
 from worker.sandbox.result_schema import problem
 
 QUADRANTS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "white": (240, 240, 240)}

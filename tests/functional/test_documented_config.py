@@ -1,5 +1,5 @@
 """The worker starts as the deployment docs configure it: deploy/systemd/env.example, the CloudFormation
-user data and the README's ``docker run`` line, each giving the region as ``AWS_REGION`` (boto3 alone reads
+user data and docs/SANDBOX.md's ``docker run`` line, each giving the region as ``AWS_REGION`` (boto3 alone reads
 only ``AWS_DEFAULT_REGION``); and on EC2 with no region variable at all, from IMDSv2 (a fake on 127.0.0.1)."""
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import Stack, free_port_for_test, wait_for
-from tests.functional.test_cli import log_text
-from tests.imds import FakeIMDS
-from worker.provision import provision
-from worker.samples import make_image
+from tests.support.stack import Stack
+
+from tests.support.waiting import free_port_for_test, wait_for
+from tests.support.workers import log_text
+from tests.support.imds import FakeIMDS
+from worker.ops.provision import provision
+from worker.local.samples import make_image
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +49,10 @@ def user_data() -> dict[str, str]:
 
 
 def readme_docker_run() -> dict[str, str]:
-    """The ``-e NAME=value`` flags of the README's ``docker run -d --name media-worker`` example."""
-    text = (ROOT / "README.md").read_text()
+    """The ``-e NAME=value`` flags of the ``docker run -d --name media-worker`` example (docs/SANDBOX.md)."""
+    text = (ROOT / "docs" / "SANDBOX.md").read_text()
     command = re.search(r"^docker run -d --name media-worker (?:.*\\\n)*.*$", text, re.M)
-    assert command, "no `docker run -d --name media-worker` example in the README"
+    assert command, "no `docker run -d --name media-worker` example in docs/SANDBOX.md"
     return dict(re.findall(r"(?:^|\s)-e\s+([A-Z_][A-Z0-9_]*)=(\S*)", command.group(0)))
 
 
@@ -90,7 +92,7 @@ def documented_environment(documented: dict[str, str], stack: Stack) -> dict[str
     env.update({"MEDIA_WORKER_QUEUE_URL": stack.resources.queue_url,
                 "MEDIA_WORKER_TEMP_BUCKET": stack.resources.temp_bucket,
                 "MEDIA_WORKER_PRODUCTION_BUCKET": stack.resources.production_bucket})
-    # The files run the docker runtime (the README's image reaches it through the socket); the process
+    # The files run the docker runtime (the documented image reaches it through the socket); the process
     # runtime keeps this test light and needs no engine; configuration of the region is the point here.
     env["MEDIA_WORKER_RUNTIME"] = "process"
     left = {k: v for k, v in env.items() if "..." in v or "${" in v}

@@ -2,35 +2,18 @@
 its colours against Debian's ffmpeg `zscale` + `tonemap=hable` reference, measured in ΔE*76."""
 from __future__ import annotations
 
-import os
 import subprocess
 
 import av
-import numpy as np
 import pytest
 
-from tests.colour import compare
-from tests.devices import HDR_TRC, hdr_video
-from tests.sandboxed import run_container
+from tests.support.colour import compare
+from tests.support.devices import HDR_TRC, hdr_video
+from tests.support.sandboxed import run_container
+from tests.support.colour import first_frame_rgb, reference_rgb
 
-REFERENCE = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
-             "zscale=t=bt709:m=bt709:r=pc,format=gbrp")
-REFERENCE_SDR = "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,zscale=t=bt709:m=bt709:r=pc,format=gbrp"
 # measured on 640x360 colour bars (docs/BENCHMARKS.md, "HDR"): mean colour 0.6–1.5, median cell 1.0–1.8
 MAX_MEAN_DELTA_E, MAX_CELL_DELTA_E = 3.0, 3.0
-
-
-def first_frame_rgb(path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
-
-
-def reference_rgb(source, tmp_path) -> np.ndarray:
-    out = tmp_path / "reference.png"
-    chain = REFERENCE_SDR if "bt2020." in os.path.basename(str(source)) else REFERENCE
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-frames:v", "1", "-vf", chain, str(out)],
-                   check=True)
-    return first_frame_rgb(out)
 
 
 @pytest.mark.parametrize("transfer", ["hlg", "pq", "bt2020"])

@@ -13,15 +13,18 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import RunningService, free_port_for_test, wait_for
-from tests.fakes import FailingSandbox
-from tests.functional.test_cli import log_text, start_worker
-from tests.functional.test_pipeline import collecting_service, exists, record
+from tests.support.service import RunningService
+
+from tests.support.waiting import free_port_for_test, wait_for
+from tests.support.fakes import FailingSandbox
+from tests.support.workers import log_text, start_worker
+from tests.support.pipeline import collecting_service, exists, record
 from worker import __version__
 from worker.clients import sns_client
-from worker.job import JobRunner
-from worker.keys import manifest_key
-from worker.metrics import Metrics
+from worker.child.job import JobRunner
+from worker.child.keys import manifest_key
+from worker.parent.metrics import Metrics
+from tests.support.status_queues import drain_events, events_queue
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +92,7 @@ def test_metrics_health_and_readiness_of_a_working_service(stack, media):
 
 def test_not_ready_until_a_poll_succeeds():
     from worker.settings import load_settings
-    from worker.service import Service
+    from worker.parent.service import Service
 
     settings = load_settings({"queue_url": "http://127.0.0.1:9/q", "temp_bucket": "t", "production_bucket": "p",
                               "runtime": "process", "metrics_port": 0}, environ={"AWS_DEFAULT_REGION": "us-east-1"})
@@ -106,23 +109,6 @@ def test_lease_and_pool_totals_reach_the_counters():
     values = {m.name: m.samples[0].value for m in metrics.registry.collect() if m.samples}
     assert (values["media_worker_child_deaths"], values["media_worker_child_recycles"],
             values["media_worker_lease_extensions"], values["media_worker_lease_extension_failures"]) == (3, 1, 5, 1)
-
-
-def events_queue(stack, name):
-    return stack.sqs.create_queue(QueueName=f"{stack.resources.queue_url.rsplit('/', 1)[1]}-{name}")["QueueUrl"]
-
-
-def drain_events(stack, url, count):
-    events = []
-
-    def more():
-        for m in stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
-            events.append(json.loads(m["Body"]))
-            stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        return len(events) >= count
-
-    wait_for(more, timeout=90)
-    return events
 
 
 def test_status_events_for_published_rejected_and_dead_lettered(stack, media):

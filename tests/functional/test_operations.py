@@ -15,9 +15,9 @@ import boto3
 import pytest
 import requests
 
-from tests.conftest import wait_for
-from worker.metrics import Metrics
-from worker.uploads import presigned_post, submit
+from tests.support.waiting import wait_for
+from worker.parent.metrics import Metrics
+from worker.ops.presign import presigned_post, submit
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -297,7 +297,7 @@ def test_dlq_inspect_sees_every_message_not_the_same_ten(stack):
     for i in range(25):
         stack.sqs.send_message(QueueUrl=stack.resources.dlq_url, MessageBody=f"letter {i}")
     from worker.clients import sqs_client
-    from worker.dlq import inspect
+    from worker.ops.dlq import inspect
 
     letters = inspect(sqs_client(0), stack.resources.dlq_url, stack.resources.temp_bucket, limit=100)
     assert sorted(x.body for x in letters) == sorted(f"letter {i}" for i in range(25))

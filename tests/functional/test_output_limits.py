@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.sandboxed import run_container
+from tests.support.sandboxed import run_container
 
 
 def test_outputs_past_the_cap_are_rejected_over_limit_naming_the_output(tmp_path, media):

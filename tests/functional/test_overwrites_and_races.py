@@ -13,19 +13,24 @@ import uuid
 import pytest
 from botocore.stub import Stubber
 
-from tests.conftest import RunningService, Stack, wait_for
-from tests.fakes import ScriptedSandbox, SlowSandbox
-from tests.functional.test_observability import drain_events, events_queue
-from tests.functional.test_pipeline import collecting_service, exists, read_json, record
+from tests.support.stack import Stack
+
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.fakes import ScriptedSandbox, SlowSandbox
+from tests.support.status_queues import drain_events, events_queue
+from tests.support.pipeline import collecting_service, exists, read_json, record
 from worker.clients import s3_client, sqs_client
 from worker.errors import PermanentError, Reason, RetryableError
-from worker.events import SourceRecord
-from worker.job import DUPLICATE, PUBLISHED, Job, JobRunner
-from worker.keys import exhaustion_key, manifest_key, rejection_key, version_prefix
-from worker.provision import provision
-from worker.publish import Publisher
+from worker.s3events.parse import SourceRecord
+from worker.child.job import DUPLICATE, PUBLISHED, Job, JobRunner
+from worker.child.keys import exhaustion_key, manifest_key, rejection_key, version_prefix
+from worker.ops.provision import provision
+from worker.child.publish import Publisher
 from worker.sandbox.process import ProcessSandbox
-from worker.storage import Storage
+from worker.child.storage import Storage
+from tests.support.envelopes import s3_event
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +43,6 @@ def unversioned_stack(moto_endpoint: str, tmp_path) -> Stack:
     resources = provision(s3, sqs, temp_bucket=f"{name}-temp", production_bucket=f"{name}-prod",
                           queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10, versioned=False)
     return Stack(resources, s3, sqs, str(tmp_path / "work"))
-
-
-def s3_event(stack: Stack, key: str, etag: str, *, with_version: bool = False) -> str:
-    """An ObjectCreated event; without ``with_version`` in the shape moto's notifications have (no versionId)."""
-    obj = {"key": key, "eTag": etag, "size": 1}
-    if with_version:
-        obj["versionId"] = stack.versions[(key, etag)]
-    return json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
-        "bucket": {"name": stack.resources.temp_bucket}, "object": obj}}]})
 
 
 def hold_next_message(stack: Stack) -> dict:

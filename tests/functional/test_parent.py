@@ -11,12 +11,14 @@ import pytest
 from botocore.config import Config
 
 from tests.chaos.proxy import FaultyProxy
-from tests.conftest import RunningService, wait_for
-from tests.fakes import SlowSandbox
-from tests.functional.test_overwrites_and_races import s3_event
-from tests.functional.test_pipeline import collecting_service, exists, record
-from worker.job import JobRunner
-from worker.keys import manifest_key
+from tests.support.service import RunningService
+from tests.support.waiting import wait_for
+from tests.support.fakes import SlowSandbox
+from tests.support.envelopes import s3_event
+from tests.support.pipeline import collecting_service, exists, record
+from worker.child.job import JobRunner
+from worker.child.keys import manifest_key
+from tests.support.service import record_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -83,18 +85,6 @@ def test_a_bad_record_is_copied_alone_to_the_dlq_and_the_good_one_is_processed(s
     assert copy["MessageAttributes"]["media-worker-reason"]["StringValue"] == "foreign_bucket"
     # (the upload's own S3 event is a second message: its job is the duplicate)
     assert sorted(o.status for _, o in outcomes) == ["duplicate", "published"] and service.stats["bad_records"] == 1
-
-
-def record_ticks(service) -> list[float]:
-    """The times of the main loop's ticks (each pets systemd's watchdog), as they happen."""
-    ticks, real = [], service._observe
-
-    def observed():
-        ticks.append(time.monotonic())
-        real()
-
-    service._observe = observed
-    return ticks
 
 
 class VideoIsSlow(SlowSandbox):

@@ -11,40 +11,16 @@ import time
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from tests.expect import video_outputs
-from tests.conftest import RunningService, wait_for
-from tests.fakes import FailingSandbox, SlowSandbox
+from tests.support.expect import video_outputs
+from tests.support.service import RunningService
+from tests.support.waiting import wait_for
+from tests.support.fakes import FailingSandbox, SlowSandbox
 from worker.clients import sqs_client
-from worker.events import SourceRecord
-from worker.job import JobRunner
-from worker.keys import manifest_key, rejection_key
-from worker.service import Service
+from worker.child.job import JobRunner
+from worker.child.keys import manifest_key, rejection_key
+from tests.support.pipeline import record, read_json, exists, collecting_service
 
 pytestmark = pytest.mark.slow
-
-
-def record(stack, key, etag):
-    """The source record of an upload as moto's S3 notification names it: by ETag (moto sends no versionId,
-    even for a versioned bucket; S3 does, and the worker then pins by it)."""
-    return SourceRecord(stack.resources.temp_bucket, key, None, etag, None, "ObjectCreated:Put")
-
-
-def read_json(stack, key):
-    return json.loads(stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=key)["Body"].read())
-
-
-def exists(stack, key, bucket=None):
-    try:
-        stack.s3.head_object(Bucket=bucket or stack.resources.production_bucket, Key=key)
-        return True
-    except stack.s3.exceptions.ClientError:
-        return False
-
-
-def collecting_service(settings, **kwargs):
-    outcomes = []
-    service = Service(settings, on_outcome=lambda job, outcome: outcomes.append((job, outcome)), **kwargs)
-    return service, outcomes
 
 
 def test_upload_is_published_with_a_manifest_and_the_message_deleted(stack, media):

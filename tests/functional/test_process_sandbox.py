@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.expect import video_outputs
+from tests.support.expect import video_outputs
 from worker.errors import Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.sandbox.base import RunExit, SandboxRequest, interpret
 from worker.sandbox.process import ProcessSandbox

@@ -16,9 +16,9 @@ from container.probe import probe_input
 from container.sniff import sniff_file
 from container.timeline import Decoded
 from container.verify import duration_tolerance, verify_outputs
-from tests.expect import video_outputs
-from tests.sandboxed import integrated_loudness, run_container, streams
-from worker.samples import make_animation, make_audio, make_video
+from tests.support.expect import video_outputs
+from tests.support.sandboxed import integrated_loudness, run_container, streams
+from worker.local.samples import make_animation, make_audio, make_video
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,16 @@ import json
 
 import pytest
 
-from tests.conftest import RunningService, wait_for
-from tests.functional.test_deliveries import received, status_queue
-from tests.functional.test_pipeline import collecting_service
-from tests.unit.test_webhooks import SECRET, readme_verifier
-from tests.webhooks import HANG, webhook_receiver
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.status_queues import received, status_queue
+from tests.support.pipeline import collecting_service
+from tests.support.webhooks import SECRET, readme_verifier
+from tests.support.webhooks import HANG, webhook_receiver
 from worker.clients import events_client
-from worker.status import sender as sender_module
-from worker.status.webhook import SIGNATURE_HEADER
+from worker.parent.status_events import sender as sender_module
+from worker.parent.status_events.webhook import SIGNATURE_HEADER
 
 pytestmark = pytest.mark.slow
 

@@ -7,16 +7,18 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.conftest import RunningService, wait_for
-from tests.fakes import SlowSandbox
-from tests.functional.test_pipeline import collecting_service, exists, record
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.fakes import SlowSandbox
+from tests.support.pipeline import collecting_service, exists, record
 from worker.errors import PermanentError, Reason, RetryableError
-from worker.events import SourceRecord
-from worker.job import JobRunner
-from worker.keys import manifest_key
-from worker.leases import MAX_LEASE_SECONDS, LeaseBook
-from worker.sqs import Message, Queue
-from worker.storage import Storage
+from worker.s3events.parse import SourceRecord
+from worker.child.job import JobRunner
+from worker.child.keys import manifest_key
+from worker.parent.leases import MAX_LEASE_SECONDS, LeaseBook
+from worker.parent.sqs import Message, Queue
+from worker.child.storage import Storage
 
 
 def dead_s3():

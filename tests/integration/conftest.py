@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 
-from tests.sandboxes import name_of, split_by_job
-from worker.sandbox.base import SandboxRequest
+from tests.support.media import device_files, media  # noqa: F401 - fixtures
+from tests.support.stack import moto_endpoint, stack  # noqa: F401 - fixtures
 from worker.sandbox.docker import LABEL_JOB, docker_client, engine_ready
 from worker.settings import load_settings, with_overrides
+from tests.support.sandboxes import our_containers
 
 IMAGE_ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "t", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
 
@@ -46,43 +46,6 @@ def docker(docker_settings):
     client = docker_client()
     yield client
     client.close()
-
-
-def our_containers(client, **labels):
-    """Sandbox containers (inspected); a container removed between the listing and its inspection (docker-py
-    inspects each one it lists) makes the listing start over rather than fail the test."""
-    import docker.errors
-
-    filters = ["media-worker.job"] + [f"{k}={v}" for k, v in labels.items()]
-    for _ in range(20):
-        try:
-            return client.containers.list(all=True, filters={"label": filters})
-        except docker.errors.NotFound:
-            continue
-    return client.containers.list(all=True, filters={"label": filters}, sparse=True)
-
-
-def busy_sandboxes(client, work_dir: str) -> list:
-    """Sandbox containers running a job now (tests/sandboxes.py): not warm ones still waiting."""
-    running = [c for c in our_containers(client) if c.status == "running"]
-    busy, _ = split_by_job([name_of(c) for c in running], work_dir)
-    return [c for c in running if name_of(c) in busy]
-
-
-def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None):
-    """A job directory on the host tmpfs (or in ``base``), as the worker lays it out."""
-    base = base or ("/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path))
-    job_dir = os.path.join(base, f"mw-test-{os.getpid()}-{time.monotonic_ns()}")
-    os.makedirs(os.path.join(job_dir, "in"))
-    os.makedirs(os.path.join(job_dir, "out"))
-    inp = os.path.join(job_dir, "in", "input")
-    if source == "fifo":
-        os.mkfifo(inp)  # the program blocks reading it: a real hang
-    else:
-        shutil.copy(source, inp)
-    job_id = os.path.basename(job_dir)
-    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec or {"threads": 1, "demuxer": "mov"},
-                          timeout, memory_mb, {LABEL_JOB: job_id})
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@ import time
 
 import pytest
 
-from tests.conftest import RunningService, wait_for
-from tests.corpus import LOCAL_SECRET, corpus
-from tests.functional.test_pipeline import collecting_service, exists, read_json, record
-from tests.integration.conftest import our_containers
-from worker.keys import manifest_key, rejection_key
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.corpus import LOCAL_SECRET, corpus
+from tests.support.pipeline import collecting_service, exists, read_json, record
+from tests.support.sandboxes import our_containers
+from worker.child.keys import manifest_key, rejection_key
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LIMIT = 300_000

@@ -5,11 +5,12 @@ import os
 
 import pytest
 
-from tests.browser import chromium, play, playable, serve
-from tests.conftest import RunningService, wait_for
-from tests.functional.test_pipeline import collecting_service, exists, read_json, record
-from worker.keys import manifest_key
-from worker.samples import make_video
+from tests.support.browser import chromium, play, playable, serve
+from tests.support.service import RunningService
+from tests.support.waiting import wait_for
+from tests.support.pipeline import collecting_service, exists, read_json, record
+from worker.child.keys import manifest_key
+from worker.local.samples import make_video
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 

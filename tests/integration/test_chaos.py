@@ -11,9 +11,9 @@ import pytest
 
 from tests.chaos.faults import FAULT_KINDS
 from tests.chaos.harness import ChaosConfig, run_chaos
-from tests.conftest import wait_for
-from tests.functional.test_cli import log_text, start_worker
-from tests.integration.conftest import busy_sandboxes, our_containers
+from tests.support.waiting import wait_for
+from tests.support.workers import log_text, start_worker
+from tests.support.sandboxes import busy_sandboxes, our_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -1,15 +1,17 @@
-"""Files as real devices make them (tests.devices) through the whole pipeline: moto's HTTP server, the pool,
+"""Files as real devices make them (tests.support.devices) through the whole pipeline: moto's HTTP server, the pool,
 the host's signature check, the Docker sandbox (libmagic, FFmpeg and libheif inside it), the result's schema,
 publishing. Every one is published with a manifest that matches its objects; none goes the retry way."""
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import RunningService, wait_for
-from tests.devices import DEVICES
-from tests.functional.test_pipeline import collecting_service, read_json, record
-from tests.integration.test_docker_pipeline import assert_outputs_match_the_manifest
-from worker.keys import manifest_key
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.devices import DEVICES
+from tests.support.pipeline import collecting_service, read_json, record
+from tests.support.expect import assert_outputs_match_the_manifest
+from worker.child.keys import manifest_key
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 SNIFFED = {".heic": "image/heic", ".avif": "image/avif", ".m4a": "audio/x-m4a", ".mp3": "audio/mpeg",

@@ -15,12 +15,12 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import job, our_containers
-from tests.lockholder import died_holding
+from tests.support.sandboxes import job, our_containers
+from tests.support.lockholder import died_holding
 from worker import owners
 from worker.errors import RetryableError
-from worker.janitor import Janitor
-from worker.job import job_dir_prefix
+from worker.parent.janitor import Janitor
+from worker.child.job import job_dir_prefix
 from worker.sandbox.docker import LABEL_JOB, DockerSandbox
 
 pytestmark = pytest.mark.docker

@@ -1,4 +1,4 @@
-"""No container is left running when the engine's client fails (the real engine, behind tests/dockerproxy.py).
+"""No container is left running when the engine's client fails (the real engine, behind tests/support/dockerproxy.py).
 
 The proxy lets the engine act on a request and then drops the client's connection, so docker-py sees a
 ``requests`` ConnectionError (no DockerException) for something that did happen.
@@ -11,10 +11,10 @@ import time
 import docker as docker_sdk
 import pytest
 
-from tests.dockerproxy import DockerProxy
-from tests.integration.conftest import job, our_containers
+from tests.support.dockerproxy import DockerProxy
+from tests.support.sandboxes import job, our_containers
 from worker.errors import Reason, ResourceExhausted, RetryableError
-from worker.janitor import Janitor
+from worker.parent.janitor import Janitor
 from worker.sandbox.docker import LABEL_DEADLINE, LABEL_JOB, DockerSandbox, owner_labels
 
 pytestmark = pytest.mark.docker

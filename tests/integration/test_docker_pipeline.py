@@ -1,19 +1,21 @@
 """The whole pipeline through moto's HTTP server and the docker runtime."""
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 
 import pytest
 
-from tests.conftest import RunningService, wait_for
-from tests.expect import video_outputs
-from tests.functional.test_pipeline import collecting_service, exists, read_json, record
-from tests.integration.conftest import busy_sandboxes, our_containers
-from worker.keys import manifest_key, rejection_key
-from worker.samples import make_animation
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.expect import video_outputs
+from tests.support.pipeline import collecting_service, exists, read_json, record
+from tests.support.sandboxes import busy_sandboxes, our_containers
+from worker.child.keys import manifest_key, rejection_key
+from worker.local.samples import make_animation
 from worker.sandbox.docker import LABEL_PID
+from tests.support.expect import assert_outputs_match_the_manifest
 
 SHIPPED_PROFILES = os.path.join(os.path.dirname(__file__), "..", "..", "worker", "profiles.toml")
 
@@ -48,15 +50,6 @@ def test_uploads_are_published_through_locked_down_containers_that_go_away(stack
         "manifest.json", f"{manifest['job']['attempt_id']}/hls_master.m3u8")
     assert manifest["fast_path"]["used"] is False
     assert_outputs_match_the_manifest(stack, outputs)
-
-
-def assert_outputs_match_the_manifest(stack, outputs):
-    """Every listed object exists with the listed size, digest and content type."""
-    for o in outputs:
-        got = stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=o["key"])
-        body = got["Body"].read()
-        assert (len(body), hashlib.sha256(body).hexdigest(), got["ContentType"]) == \
-            (o["size"], o["sha256"], o["content_type"]), o["name"]
 
 
 def test_each_kind_gets_exactly_its_profile_outputs_through_docker(stack, media, docker, docker_settings, tmp_path):

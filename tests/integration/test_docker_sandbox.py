@@ -9,9 +9,9 @@ import time
 import pytest
 from testcontainers.core.container import DockerContainer
 
-from tests.expect import video_outputs
-from tests.integration.conftest import job, our_containers
-from tests.lockholder import died_holding, hold_lock
+from tests.support.expect import video_outputs
+from tests.support.sandboxes import job, our_containers
+from tests.support.lockholder import died_holding, hold_lock
 from worker import owners
 from worker.errors import Reason, ResourceExhausted
 from worker.sandbox.base import prepare_spec
@@ -165,8 +165,8 @@ def test_a_container_that_cannot_start_is_not_left_behind(sandbox_settings, dock
 
 def test_a_dead_childs_running_sandbox_goes_before_its_directory(docker_settings, docker, tmp_path):
     """The container still writes into the job directory: removing the directory first would leave it behind."""
-    from worker.janitor import Janitor
-    from worker.job import job_dir_prefix
+    from worker.parent.janitor import Janitor
+    from worker.child.job import job_dir_prefix
 
     dead = owners.new_id()
     work = tmp_path / "work"

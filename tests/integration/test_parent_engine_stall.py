@@ -1,4 +1,4 @@
-"""A busy engine holds back no lease (issue 14): the Docker engine, behind tests/dockerproxy.py, takes 40 s to
+"""A busy engine holds back no lease (issue 14): the Docker engine, behind tests/support/dockerproxy.py, takes 40 s to
 answer every container listing — what the janitor asks after a pool child dies — while another job runs.
 Its lease keeps being extended, it is never redelivered, and the main loop keeps ticking."""
 from __future__ import annotations
@@ -10,12 +10,14 @@ import time
 
 import pytest
 
-from tests.conftest import RunningService, wait_for
-from tests.dockerproxy import DockerProxy
-from tests.functional.test_parent import record_ticks
-from tests.functional.test_pipeline import collecting_service, exists, record
-from worker.job import JobRunner
-from worker.keys import manifest_key
+from tests.support.service import RunningService
+
+from tests.support.waiting import wait_for
+from tests.support.dockerproxy import DockerProxy
+from tests.support.service import record_ticks
+from tests.support.pipeline import collecting_service, exists, record
+from worker.child.job import JobRunner
+from worker.child.keys import manifest_key
 from worker.sandbox.docker import DockerSandbox
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -10,9 +10,11 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import RunningService, free_port_for_test, wait_for
-from tests.functional.test_pipeline import collecting_service, exists, record
-from worker.keys import manifest_key
+from tests.support.service import RunningService
+
+from tests.support.waiting import free_port_for_test, wait_for
+from tests.support.pipeline import collecting_service, exists, record
+from worker.child.keys import manifest_key
 
 pytestmark = [pytest.mark.slow]
 ALERTS = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "prometheus", "alerts.yml")

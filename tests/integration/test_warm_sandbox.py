@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from tests.conftest import wait_for
-from tests.expect import video_outputs
-from tests.integration.conftest import job, our_containers
+from tests.support.waiting import wait_for
+from tests.support.expect import video_outputs
+from tests.support.sandboxes import job, our_containers
 from worker import owners
 from worker.sandbox.docker import LABEL_JOB, LABEL_OWNER, DockerSandbox
 from worker.sandbox.reaper import reap

@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import wait_for
-from tests.functional.test_pipeline import exists, record
-from tests.integration.conftest import our_containers
+from tests.support.waiting import wait_for
+from tests.support.pipeline import exists, record
+from tests.support.sandboxes import our_containers
 from worker import __version__
-from worker.keys import manifest_key
-from worker.localstack import LOCAL_CREDENTIALS
+from worker.child.keys import manifest_key
+from worker.local.stack import LOCAL_CREDENTIALS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

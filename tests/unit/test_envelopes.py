@@ -6,9 +6,9 @@ import json
 import pytest
 
 from worker.errors import PoisonMessage, Reason
-from worker.events import parse_body
-
-TOPIC = "arn:aws:sns:eu-west-1:111122223333:media-uploads"
+from worker.s3events.parse import parse_body
+from tests.support.envelopes import eventbridge, sns_envelope
+from tests.support.envelopes import TOPIC
 
 
 def s3_event(key: str = "clips/a+b%2Bc.mp4", bucket: str = "temp", name: str = "ObjectCreated:Put") -> dict:
@@ -20,32 +20,6 @@ def s3_event(key: str = "clips/a+b%2Bc.mp4", bucket: str = "temp", name: str = "
                "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
                "object": {"key": key, "size": 2048, "eTag": "0123456789abcdef0123456789abcdef",
                           "versionId": "3HL4kqtJlcpXroDTDmJ", "sequencer": "0A1B2C3D4E5F678901"}}}]}
-
-
-def sns_envelope(message: dict | str, topic: str = TOPIC, kind: str = "Notification") -> str:
-    """An SNS notification as SQS receives it without raw message delivery (sns-message-and-json-formats)."""
-    return json.dumps({
-        "Type": kind, "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", "TopicArn": topic,
-        "Subject": "Amazon S3 Notification",
-        "Message": message if isinstance(message, str) else json.dumps(message),
-        "Timestamp": "2026-12-01T10:00:00.123Z", "SignatureVersion": "1", "Signature": "EXAMPLEpH+...",
-        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000.pem",
-        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=..."})
-
-
-def eventbridge(detail_type: str = "Object Created", key: str = "clips/a b.mp4", bucket: str = "temp",
-                **obj: object) -> str:
-    """An S3 event on EventBridge as an SQS target receives it (userguide, ev-events)."""
-    return json.dumps({
-        "version": "0", "id": "2d4eba74-fd51-3966-4bfa-b013c9da8ff1", "detail-type": detail_type,
-        "source": "aws.s3", "account": "111122223333", "time": "2026-12-01T10:00:00Z", "region": "eu-west-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {"version": "0", "bucket": {"name": bucket},
-                   "object": {"key": key, "size": 5, "etag": "b1946ac92492d2347c6235b4d2611184",
-                              "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "sequencer": "617f08299329d189",
-                              **obj},
-                   "request-id": "N4N7GDK58NMKJ12R", "requester": "111122223333",
-                   "source-ip-address": "192.0.2.1", "reason": "PutObject"}})
 
 
 def test_an_sns_envelope_is_unwrapped_and_its_message_parsed_as_a_notification():

@@ -3,7 +3,7 @@ import pytest
 
 from worker.errors import (MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted,
                            RetryableError, ShutdownRequested)
-from worker.settle import backoff_seconds
+from worker.parent.settle import backoff_seconds
 
 
 def test_tree_shape():

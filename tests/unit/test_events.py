@@ -4,7 +4,7 @@ import json
 import pytest
 
 from worker.errors import PoisonMessage, Reason
-from worker.events import parse_body
+from worker.s3events.parse import parse_body
 
 
 def event(*records, bucket="temp"):

@@ -7,9 +7,9 @@ from urllib.parse import quote_plus
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from worker.errors import PoisonMessage, RejectedInput
-from worker.events import parse_body
-from worker.keys import manifest_key, rejection_key
-from worker.precheck import Signature, check_key, check_signature
+from worker.s3events.parse import parse_body
+from worker.child.keys import manifest_key, rejection_key
+from worker.child.precheck import Signature, check_key, check_signature
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from tests.lockholder import died_holding, hold_lock
+from tests.support.lockholder import died_holding, hold_lock
 from worker import owners
-from worker.janitor import Janitor
-from worker.job import job_dir_prefix
+from worker.parent.janitor import Janitor
+from worker.child.job import job_dir_prefix
 from worker.settings import load_settings
 
 NEVER = 2 ** 22 + 4321  # above the default pid_max: never alive

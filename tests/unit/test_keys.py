@@ -1,6 +1,6 @@
 """Deterministic keys whose prefixes never nest."""
-from worker.events import SourceRecord
-from worker.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id, version_prefix
+from worker.s3events.parse import SourceRecord
+from worker.child.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id, version_prefix
 
 
 def rec(key="a.mp4", etag="e1", version=None, bucket="temp"):

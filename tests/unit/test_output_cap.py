@@ -4,7 +4,7 @@ import os
 
 from container.limits import MiB, output_cap
 from container.spec import DEFAULT_PROFILE
-from worker.outputs import output_ceiling
+from worker.child.outputs import output_ceiling
 from worker.sandbox.base import OUTPUT_RLIMIT_SLACK, SandboxRequest, file_size_limit
 from worker.settings import load_settings
 

@@ -13,12 +13,12 @@ import boto3
 from botocore.stub import Stubber
 
 from worker.errors import Reason
-from worker.events import parse_body
-from worker.metrics import Metrics
-from worker.pool import Pool
-from worker.receiver import Receiver
+from worker.s3events.parse import parse_body
+from worker.parent.metrics import Metrics
+from worker.parent.pool import Pool
+from worker.parent.receiver import Receiver
 from worker.settings import Settings, load_settings
-from worker.sqs import Message, Queue
+from worker.parent.sqs import Message, Queue
 
 ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "temp", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
 
@@ -148,8 +148,8 @@ def test_a_flag_sets_its_setting(tmp_path):
 
 
 def test_a_redelivery_while_its_settle_is_under_way_waits_for_it_and_shares_no_lease():
-    from worker.leases import LeaseBook
-    from worker.settle import InFlight, SettleThread
+    from worker.parent.leases import LeaseBook
+    from worker.parent.settle import InFlight, SettleThread
 
     release = threading.Event()
 
@@ -181,7 +181,7 @@ def test_a_redelivery_while_its_settle_is_under_way_waits_for_it_and_shares_no_l
 
 
 def test_an_extension_that_met_an_error_is_tried_again_a_second_later_not_every_tick():
-    from worker.leases import RETRY_SECONDS, LeaseBook
+    from worker.parent.leases import RETRY_SECONDS, LeaseBook
 
     now = [100.0]
     calls = []

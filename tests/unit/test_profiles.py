@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from worker.errors import SettingsError
-from worker.profiles import SCHEMA, load_profiles
+from worker.child.profiles import SCHEMA, load_profiles
 
 GOOD = """
 metadata_field = "profile"

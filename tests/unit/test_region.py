@@ -8,7 +8,7 @@ import sys
 import boto3
 import pytest
 
-from tests.imds import REGION_PATH, TOKEN_PATH, FakeIMDS
+from tests.support.imds import REGION_PATH, TOKEN_PATH, FakeIMDS
 from worker.region import NO_REGION, RegionError, ensure_region, instance_region
 
 # botocore's own variable name; pointing it at a closed loopback port means even a mistake never leaves the host.

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from worker.errors import Reason, RetryableError
-from worker.outputs import collect_outputs
+from worker.child.outputs import collect_outputs
 from worker.sandbox.base import MAX_RESULT_BYTES, RunExit, interpret
 from worker.sandbox.result_schema import problem
 

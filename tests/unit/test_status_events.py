@@ -8,8 +8,8 @@ import time
 import pytest
 
 from worker.errors import PermanentError, Reason, RetryableError
-from worker.status import PUBLISHED, StatusEvents, status_event
-from worker.status import sender as sender_module
+from worker.parent.status_events import PUBLISHED, StatusEvents, status_event
+from worker.parent.status_events import sender as sender_module
 
 
 def _event(n: int) -> dict:

@@ -9,12 +9,12 @@ import time
 import pytest
 
 from worker.errors import Reason, RetryableError
-from worker.publish import Publisher
-from worker.receiver import Inbox
+from worker.child.publish import Publisher
+from worker.parent.receiver import Inbox
 
 
 class Store:
-    """Records uploads; one key fails (a seam we own: worker.storage.Storage's two calls used here)."""
+    """Records uploads; one key fails (a seam we own: worker.child.storage.Storage's two calls used here)."""
 
     def __init__(self, failing: str | None = None) -> None:
         self.failing, self.uploaded, self.deleted, self.lock = failing, [], [], threading.Lock()

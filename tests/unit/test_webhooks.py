@@ -1,33 +1,21 @@
-"""Signed webhooks against a local receiver over real HTTP: the README's verifier accepts the signature, a 5xx
+"""Signed webhooks against a local receiver over real HTTP: docs/OPERATIONS.md's verifier accepts the signature, a 5xx
 is retried, a 4xx is not, a hanging receiver costs one bounded try; and how each target form is told apart."""
 from __future__ import annotations
 
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.webhooks import HANG, webhook_receiver
+from tests.support.webhooks import HANG, webhook_receiver
 from worker.errors import PermanentError, RetryableError
-from worker.status import PUBLISHED, StatusEvents, status_event
-from worker.status import sender as sender_module
-from worker.status import webhook as webhook_module
-from worker.status.targets import EVENTBRIDGE, SNS, SQS, WEBHOOK, parse_targets
-from worker.status.webhook import SIGNATURE_HEADER, Webhook, signature
-
-SECRET = "whsec_0123456789abcdef"
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-
-
-def readme_verifier():
-    """The ``verify`` function the README gives receivers, run as written."""
-    block = next(b for b in re.findall(r"```python\n(.*?)```", README, re.S) if "def verify(" in b)
-    assert len(block.strip().splitlines()) <= 12, "the README promises a verifier of about ten lines"
-    namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code, under test
-    return namespace["verify"]
+from worker.parent.status_events import PUBLISHED, StatusEvents, status_event
+from worker.parent.status_events import sender as sender_module
+from worker.parent.status_events import webhook as webhook_module
+from worker.parent.status_events.targets import EVENTBRIDGE, SNS, SQS, WEBHOOK, parse_targets
+from worker.parent.status_events.webhook import SIGNATURE_HEADER, Webhook, signature
+from tests.support.webhooks import SECRET, readme_verifier
 
 
 def event(n: int = 0) -> dict:

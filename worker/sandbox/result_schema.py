@@ -2,7 +2,7 @@
 
 Every key is known, every string and list is bounded, every number is a number: a result that does not
 conform is a ``sandbox_error`` (worker.sandbox.base), and none of it reaches the manifest. Segments are not
-listed here but in their playlists, which worker.outputs reads (a 4 h source with three rungs and 1 s
+listed here but in their playlists, which worker.child.outputs reads (a 4 h source with three rungs and 1 s
 segments is 43 200 segments; its result stays far below the 1 MiB cap).
 """
 from __future__ import annotations

@@ -1,0 +1,314 @@
+"""One job, run inside a pool child: check → head → signature → download → sandbox → publish (see worker.child.publish).
+
+A job never raises: every path ends in an :class:`Outcome` the parent turns
+into an SQS action (delete, or back off and let the queue retry).
+"""
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import errno
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from worker import __version__, owners
+from worker.owners import job_dir_prefix
+from worker.clients import s3_client
+from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
+from worker.s3events.parse import SourceRecord
+from worker.child.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id
+from worker.logs import configure, job_context
+from worker.child.outputs import collect_outputs, fast_path, key_of, output_ceiling
+from worker.child.profiles import load_profiles
+from worker.child.publish import Publisher
+from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
+from worker.child.spelling import resolve_spelling
+from worker.settings import Settings
+from worker.child.precheck import HEAD_BYTES, check_key, check_signature
+from worker.child.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PUBLISHED, REJECTED, DUPLICATE, RETRY = "published", "rejected", "duplicate", "retry"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source record of one SQS message."""
+
+    job_id: str
+    message_id: str
+    receive_count: int
+    record: SourceRecord
+    keep_source: bool = False  # the source must stay (an ambiguous key spelling: see worker.child.spelling)
+
+    def log_fields(self) -> dict[str, str]:
+        """The structured log fields of this job (see worker.logs)."""
+        return {"job_id": self.job_id, "message_id": self.message_id, "bucket": self.record.bucket,
+                "key": self.record.key, "source_id": source_id(self.record)}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended. ``status`` is published, rejected, duplicate or retry."""
+
+    job_id: str
+    status: str
+    reason: str | None = None
+    message: str = ""
+    key: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    bytes_in: int = 0  # downloaded from the temp bucket
+    bytes_out: int = 0  # published to the production bucket
+    announce: str | None = None  # a duplicate re-announces the version's outcome (same event id): at least once
+    source_key: str | None = None  # the key's spelling that named the upload, when the event gave two
+    source_delete: str | None = None  # deleted, kept (a newer upload replaced it) or failed
+
+
+def new_job_id() -> str:
+    """A short unique job id (directory names, logs, container labels)."""
+    return uuid.uuid4().hex[:12]
+
+
+class JobRunner:
+    """Runs jobs in one child; owns that child's S3 client and sandbox."""
+
+    def __init__(self, settings: Settings, sandbox_factory: Callable[[Settings], Sandbox] = create_sandbox) -> None:
+        self._settings = settings
+        self._storage = Storage(s3_client(), settings.production_bucket)
+        self._publisher = Publisher(self._storage)
+        self._sandbox = sandbox_factory(settings)
+        self._profiles = load_profiles(settings.profiles_path)
+        self._owner = owners.claim(settings.work_dir)  # creates the work directory; our job dirs are named by it
+        if multiprocessing.parent_process() is not None:  # a spawned pool child starts with no logging set up
+            configure(settings.log_level, settings.log_format)
+        work = settings.work_dir  # a template only: the limits the next job's sandbox is made with
+        self._sandbox.prepare(self._request("template", os.path.join(work, "input"), work, {}, {}))
+
+    def _request(self, job_id: str, input_path: str, out_dir: str, spec: dict[str, Any],
+                 labels: dict[str, str]) -> SandboxRequest:
+        """A sandbox run of this child: the job's ``spec`` with this host's threads and limits."""
+        spec = {**spec, "threads": self._settings.codec_threads,
+                "limits": {**self._settings.limits(), "max_output_bytes": output_ceiling(self._settings)}}
+        return SandboxRequest(job_id=job_id, input_path=input_path, output_dir=out_dir, spec=spec,
+                              timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
+                              labels=labels)
+
+    def __call__(self, job: Job) -> Outcome:
+        """Run one job to an outcome; never raises an ``Exception``."""
+        with job_context(job_id=job.job_id, message_id=job.message_id, bucket=job.record.bucket, key=job.record.key,
+                         source_id=source_id(job.record)):
+            return self._run(job)
+
+    def _run(self, job: Job) -> Outcome:
+        timings: dict[str, float] = {}
+        if job.record.alt_key is None:
+            return self._attempt(job, timings)
+        try:  # an EventBridge key with two spellings: settle which one first (see worker.child.spelling)
+            with self._stage(timings, "spelling"):
+                spelling = resolve_spelling(job.record, self._storage)
+        except RetryableError as exc:
+            return self._retry(job, exc, {**timings, "total": timings.get("spelling", 0.0)})
+        except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
+            log.exception("job %s: the key's spelling could not be settled", job.job_id)
+            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)),
+                               {**timings, "total": timings.get("spelling", 0.0)})
+        if spelling.ambiguous:
+            log.warning("both spellings of s3://%s/%s hold the event's bytes (unversioned): publishing %r, keeping "
+                        "the source", job.record.bucket, job.record.key, spelling.record.key)
+        job = dataclasses.replace(job, record=spelling.record, keep_source=spelling.ambiguous)
+        return dataclasses.replace(self._attempt(job, timings), source_key=job.record.key)
+
+    def _attempt(self, job: Job, timings: dict[str, float]) -> Outcome:
+        job_dir = os.path.join(self._settings.work_dir, job_dir_prefix(self._owner) + job.job_id)
+        started = time.monotonic()
+        try:
+            os.makedirs(job_dir, mode=0o700)
+            return self._process(job, job_dir, timings)
+        except ResourceExhausted as exc:
+            return self._exhausted(job, exc, timings)
+        except PermanentError as exc:
+            return self._reject(job, exc, timings)
+        except RetryableError as exc:
+            return self._retry(job, exc, timings)
+        except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                # the host's scratch space, not the upload: back off and let the queue bring it again
+                full = RetryableError(Reason.WORK_DIR_FULL, f"no space left in {self._settings.work_dir}: {exc}")
+                return self._retry(job, full, timings)
+            log.exception("job %s failed unexpectedly", job.job_id)
+            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
+        finally:
+            timings["total"] = time.monotonic() - started
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    @contextmanager
+    def _stage(self, timings: dict[str, float], name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            timings[name] = time.monotonic() - t0
+
+    def _process(self, job: Job, job_dir: str, timings: dict[str, float]) -> Outcome:
+        record, store = job.record, self._storage
+        check_key(record.key, self._settings.max_key_length)
+        with self._stage(timings, "check"):
+            done = self._already_done(job, timings)
+        if done is not None:
+            return done
+        with self._stage(timings, "head"):
+            head = store.head_source(record)
+        if head.size == 0:
+            raise RejectedInput(Reason.EMPTY_FILE, "the upload is empty")
+        if head.size > self._settings.max_file_size:
+            raise RejectedInput(Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}")
+        with self._stage(timings, "signature"):  # fixed bytes only: libmagic and FFmpeg run in the sandbox
+            signature = check_signature(store.read_head_bytes(record, HEAD_BYTES))
+        in_dir, out_dir = os.path.join(job_dir, "in"), os.path.join(job_dir, "out")
+        input_path = os.path.join(in_dir, "input")
+        os.makedirs(in_dir, mode=0o700)
+        os.makedirs(out_dir, mode=0o700)
+        with self._stage(timings, "download"):
+            store.download(record, input_path, head.size)
+        profile, profile_names = self._profiles.select(record.key, head.metadata)
+        request = self._request(job.job_id, input_path, out_dir, {"kind_hint": signature.kind_hint, "profile": profile},
+                                {"media-worker.job": job.job_id, "media-worker.message": job.message_id})
+        with self._stage(timings, "sandbox"):
+            result = self._sandbox.run(request)
+        inside = {k: float(v) for k, v in (result.result.get("timings") or {}).items() if isinstance(v, (int, float))}
+        timings["transcode"] = inside.get("transcode", 0.0)
+        timings["media_probe"], timings["media_verify"] = inside.get("probe", 0.0), inside.get("verify", 0.0)
+        # what the sandbox run cost beyond the program's own work: container create/start/stop, interpreter start
+        timings["container_start"] = max(0.0, timings["sandbox"] - sum(inside.values()))
+        outputs = collect_outputs(result.result, out_dir, attempt_prefix(record, job.job_id))
+        with self._stage(timings, "upload"):
+            self._publisher.upload(out_dir, outputs)
+            manifest = {
+                "schema": 2,
+                "source": {**record.identity(), "size": head.size, "etag": head.etag or record.etag,
+                           "declared_content_type": head.content_type},
+                "source_id": source_id(record),
+                "signature": signature.name,
+                "sniffed": result.result.get("sniffed"),
+                "kind": result.result.get("kind"),
+                "profile": profile_names.get(str(result.result.get("kind"))),
+                "probe": result.result.get("probe"),
+                "hls_master": key_of(outputs, "hls_master"),
+                "fast_path": fast_path(result.result),
+                "outputs": outputs,
+                "timings": dict(timings),
+                "versions": {"worker": __version__, **result.result.get("versions", {})},
+                "job": {"job_id": job.job_id, "attempt_id": job.job_id, "message_id": job.message_id,
+                        "receive_count": job.receive_count},
+                "created_at": _now(),
+            }
+            claim = self._publisher.claim(record, job.job_id, manifest)  # last: the manifest names every output
+        if not claim.won:
+            log.info("another attempt (%s) settled this version first; this one's objects are removed",
+                     claim.winner)
+            return self._already_done(job, timings) or Outcome(job.job_id, DUPLICATE, message=claim.result,
+                                                               timings=timings)
+        self._sweep(record)  # best effort: published is published; a later duplicate sweeps again
+        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=manifest_key(record),
+                       timings=timings, bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs),
+                       source_delete=self._delete_source(job, head.etag or record.etag, head.version_id))
+
+    def _already_done(self, job: Job, timings: dict[str, float]) -> Outcome | None:
+        """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
+        record, store = job.record, self._storage
+        with ThreadPoolExecutor(2, thread_name_prefix="check") as both:  # two round trips at once, not in turn
+            # in copies of this context, so that their log lines carry the job's fields
+            published = both.submit(contextvars.copy_context().run, store.exists, manifest_key(record))
+            rejected = both.submit(contextvars.copy_context().run, store.read_json, rejection_key(record))
+        if published.result():
+            self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
+            return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(record),
+                           timings=timings, announce=PUBLISHED,
+                           source_delete=self._delete_source(job, record.etag))
+        rejection = rejected.result()
+        if rejection is not None:
+            return Outcome(job.job_id, DUPLICATE, reason=str(rejection.get("reason") or "") or None,
+                           message="already rejected", key=rejection_key(record), timings=timings, announce=REJECTED)
+        return None
+
+    def _sweep(self, record: SourceRecord) -> None:
+        try:
+            self._publisher.sweep(record)
+        except MediaWorkerError as exc:
+            log.warning("could not sweep the objects of other attempts of %s: %s", manifest_key(record), exc)
+
+    def _delete_source(self, job: Job, etag: str | None, version_id: str | None = None) -> str | None:
+        """Remove the processed temp version; never a newer upload of the key, never an error."""
+        record = job.record
+        if not self._settings.delete_source:
+            return None
+        if job.keep_source:  # it may be another upload's object: the temp bucket's lifecycle rule removes it
+            return "kept"
+        try:
+            if self._storage.delete_source(record, etag, version_id):
+                return "deleted"
+        except MediaWorkerError as exc:
+            # Outputs are published; the temp bucket's lifecycle rule removes the leftover.
+            log.warning("could not delete the source s3://%s/%s: %s", record.bucket, record.key, exc)
+            return "failed"
+        log.info("kept s3://%s/%s: a newer upload replaced the processed version", record.bucket, record.key)
+        return "kept"
+
+    def _exhausted(self, job: Job, exc: ResourceExhausted, timings: dict[str, float]) -> Outcome:
+        """Killed for time or memory: permanent on the version's second real exhaustion, counted by a marker
+        in the production bucket (not by receives: a drain or a dead child is no exhaustion)."""
+        marker = exhaustion_key(job.record)
+        try:
+            if self._storage.exists(marker):
+                return self._reject(job, exc.permanent(), timings)
+            self._storage.put_json(marker, {"schema": 1, "reason": exc.reason.value, "message": exc.message,
+                                            "source": job.record.identity(), "job_id": job.job_id, "at": _now()})
+        except RetryableError as store_exc:
+            log.warning("could not read or write the exhaustion marker %s: %s", marker, store_exc)
+        return self._retry(job, exc, timings)
+
+    def _reject(self, job: Job, exc: PermanentError, timings: dict[str, float]) -> Outcome:
+        key = rejection_key(job.record)
+        doc = {"schema": 1, "reason": exc.reason.value, "message": exc.message, "source": job.record.identity(),
+               "source_id": source_id(job.record), "event_time": job.record.event_time,
+               "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
+               "rejected_at": _now()}
+        try:
+            # A version is published or rejected, never both: a duplicate delivery may have published it
+            # (and deleted the source, hence source_gone here) while this attempt ran.
+            done = self._already_done(job, timings)
+            if done is None:
+                if not self._storage.create_json(key, doc):
+                    done = self._already_done(job, timings)
+                elif self._storage.exists(manifest_key(job.record)):
+                    # an attempt published while this one rejected: the manifest wins (see worker.child.publish)
+                    self._storage.delete_keys([key])
+                    done = self._already_done(job, timings)
+        except RetryableError as write_exc:
+            return self._retry(job, write_exc, timings)
+        if done is not None:
+            return done
+        log.info("rejected s3://%s/%s: %s", job.record.bucket, job.record.key, exc)
+        return Outcome(job.job_id, REJECTED, reason=exc.reason.value, message=exc.message, key=key, timings=timings)
+
+    def _retry(self, job: Job, exc: RetryableError, timings: dict[str, float]) -> Outcome:
+        log.warning("job %s for s3://%s/%s will be retried: %s", job.job_id, job.record.bucket, job.record.key, exc)
+        return Outcome(job.job_id, RETRY, reason=exc.reason.value, message=exc.message, timings=timings)
+
+    def close(self) -> None:
+        """Release the sandbox runtime."""
+        self._sandbox.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

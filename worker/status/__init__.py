@@ -1,6 +1,0 @@
-"""Status events for the user's application: what they say (document), where they go (targets, webhook)
-and how they are sent without ever holding up the worker (sender)."""
-from worker.status.document import DEAD_LETTERED, PUBLISHED, REJECTED, announce, status_event
-from worker.status.sender import StatusEvents
-
-__all__ = ["DEAD_LETTERED", "PUBLISHED", "REJECTED", "StatusEvents", "announce", "status_event"]
