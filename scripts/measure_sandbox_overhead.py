@@ -51,7 +51,7 @@ def main() -> None:
             os.makedirs(os.path.join(job_dir, "out"))
             shutil.copy(clip, os.path.join(job_dir, "in", "input"))
             request = SandboxRequest(f"bench{i}", os.path.join(job_dir, "in", "input"), os.path.join(job_dir, "out"),
-                                     {"threads": 1, "demuxer": "mov", "kind": "video"}, 120, 1024, {})
+                                     {"demuxer": "mov", "kind": "video"}, 120, 1024, {}, threads=1)
             result = sandbox.run(request)
             own = sum(result.result["timings"].values())
             inside.append(own)

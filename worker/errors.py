@@ -22,7 +22,7 @@ from enum import Enum
 
 
 class Reason(str, Enum):
-    """Machine-readable reason codes. Values are a stable, documented API."""
+    """Machine-readable reason codes. Values are a stable, documented API (docs/REASONS.md)."""
 
     # permanent: the upload is rejected
     EMPTY_FILE = "empty_file"
@@ -58,6 +58,19 @@ class Reason(str, Enum):
     MALFORMED_MESSAGE = "malformed_message"
     FOREIGN_BUCKET = "foreign_bucket"
     FOREIGN_TOPIC = "foreign_topic"
+
+    @property
+    def permanent(self) -> bool:
+        """Retrying cannot help: the upload is rejected (a rejection record, the message deleted). Every
+        other reason is retried with backoff (jobs) or goes the retry way to the DLQ (poison messages)."""
+        return self in _PERMANENT
+
+
+_PERMANENT = frozenset({
+    Reason.EMPTY_FILE, Reason.TOO_LARGE, Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
+    Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED, Reason.ANIMATED_IMAGE,
+    Reason.TIMEOUT_REPEATED, Reason.MEMORY_REPEATED, Reason.SOURCE_GONE, Reason.SOURCE_SUPERSEDED, Reason.BAD_KEY,
+})
 
 
 class MediaWorkerError(Exception):

@@ -24,7 +24,8 @@ from tests.support.pipeline import collecting_service, exists, read_json, record
 from worker.clients import s3_client, sqs_client
 from worker.errors import PermanentError, Reason, RetryableError
 from worker.s3events.parse import SourceRecord
-from worker.child.job import DUPLICATE, PUBLISHED, Job, JobRunner
+from worker.child.job import Job, JobRunner
+from worker.child.outcome import Status
 from worker.child.keys import exhaustion_key, manifest_key, rejection_key, version_prefix
 from worker.ops.provision import provision
 from worker.child.publish import Publisher
@@ -75,14 +76,14 @@ def test_a_late_duplicate_of_an_old_version_never_deletes_the_newer_upload(reque
     service, outcomes = collecting_service(stack.settings())
     with RunningService(service):
         wait_for(lambda: len(outcomes) == 1)
-        assert outcomes[0][1].status == DUPLICATE
+        assert outcomes[0][1].status == Status.DUPLICATE
         head = stack.s3.head_object(Bucket=stack.resources.temp_bucket, Key="a.mp4")
         assert head["ETag"].strip('"') == v2, "the newer upload is still there"
         stack.sqs.change_message_visibility(QueueUrl=stack.resources.queue_url,
                                             ReceiptHandle=v2_event["ReceiptHandle"], VisibilityTimeout=0)
         wait_for(lambda: exists(stack, manifest_key(record(stack, "a.mp4", v2))), timeout=60)
         wait_for(lambda: stack.counts() == (0, 0))
-    assert [o.status for _, o in outcomes] == [DUPLICATE, PUBLISHED]
+    assert [o.status for _, o in outcomes] == [Status.DUPLICATE, Status.PUBLISHED]
     assert not exists(stack, rejection_key(record(stack, "a.mp4", v2)))
     kept = service.metrics.source_deletes.labels("kept")._value.get()
     # the duplicate names v1 by its ETag (as moto's events do): If-Match refuses to delete v2
@@ -128,9 +129,9 @@ def test_two_attempts_of_one_version_publish_one_consistent_set(stack, media):
         t.start()
     for t in threads:
         t.join(120)
-    assert sorted(o.status for o in outcomes) == [DUPLICATE, PUBLISHED], outcomes
+    assert sorted(o.status for o in outcomes) == [Status.DUPLICATE, Status.PUBLISHED], outcomes
     manifest = read_json(stack, manifest_key(rec))
-    winner = next(o for o in outcomes if o.status == PUBLISHED).job_id
+    winner = next(o for o in outcomes if o.status == Status.PUBLISHED).job_id
     assert manifest["job"]["attempt_id"] == winner
     stored = set(stack.production_keys(version_prefix(rec)))
     assert stored == {o["key"] for o in manifest["outputs"]} | {manifest_key(rec)}, "the loser removed its own"
@@ -178,7 +179,7 @@ def test_duplicate_deliveries_send_one_published_event_id(stack, media):
     with RunningService(service):
         wait_for(lambda: len(outcomes) == 3, timeout=90)
         events = drain_events(stack, target, 3)
-    assert sorted(o.status for _, o in outcomes).count(PUBLISHED) == 1
+    assert sorted(o.status for _, o in outcomes).count(Status.PUBLISHED) == 1
     published = [e for e in events if e["type"] == "published"]
     assert len(published) == 3, "every duplicate re-announces (at least once)"
     assert len({e["event_id"] for e in published}) == 1, "one event id per published version"
@@ -236,7 +237,7 @@ def test_a_drain_release_on_the_last_allowed_receive_never_sends_the_message_to_
     service, outcomes = collecting_service(stack.settings())
     with RunningService(service):
         wait_for(lambda: exists(stack, manifest_key(record(stack, "drained.mp4", etag))), timeout=60)
-    assert [o.status for _, o in outcomes] == [PUBLISHED] and outcomes[0][0].receive_count == 1
+    assert [o.status for _, o in outcomes] == [Status.PUBLISHED] and outcomes[0][0].receive_count == 1
     assert stack.counts(stack.resources.dlq_url) == (0, 0)
 
 
@@ -297,7 +298,7 @@ def test_a_rejection_racing_a_publish_leaves_the_version_published_only(stack):
                                   {rejection_key(rec2): (manifest_key(rec2), {"outputs": [], "job": {}})})
     runner._publisher = Publisher(runner._storage)
     outcome = runner._reject(Job("j", "m", 1, rec2), PermanentError(Reason.TIMEOUT_REPEATED, "again"), {})
-    assert (outcome.status, outcome.announce) == (DUPLICATE, PUBLISHED)
+    assert (outcome.status, outcome.announce) == (Status.DUPLICATE, Status.PUBLISHED)
     assert exists(stack, manifest_key(rec2)) and not exists(stack, rejection_key(rec2))
 
 
@@ -312,5 +313,5 @@ def test_a_child_killed_on_the_last_allowed_receive_is_resent_not_dead_lettered(
         os.kill(next(iter(pids.values())), signal.SIGKILL)  # as the host's OOM killer would
         wait_for(lambda: exists(stack, manifest_key(record(stack, "oom-killed.mp4", etag))), timeout=90)
     assert [(j.receive_count, o.reason) for j, o in outcomes][:1] == [(3, "worker_died")]
-    assert outcomes[-1][1].status == PUBLISHED and outcomes[-1][0].receive_count == 1
+    assert outcomes[-1][1].status == Status.PUBLISHED and outcomes[-1][0].receive_count == 1
     assert service.stats["resent"] == 1 and stack.counts(stack.resources.dlq_url) == (0, 0)

@@ -24,7 +24,9 @@ def request(tmp_path, source, *, timeout=60.0, memory_mb=2048, spec=None):
         os.mkfifo(inp)  # a reader blocks forever on it: a real hang
     else:
         shutil.copy(source, inp)
-    return SandboxRequest("j1", str(inp), str(job / "out"), spec or {"threads": 1}, timeout, memory_mb, {})
+    spec = spec or {}
+    return SandboxRequest("j1", str(inp), str(job / "out"), spec, timeout, memory_mb, {},
+                          threads=int(spec.get("threads", 1)))
 
 
 def sandbox():

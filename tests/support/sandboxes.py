@@ -68,5 +68,6 @@ def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None
     else:
         shutil.copy(source, inp)
     job_id = os.path.basename(job_dir)
-    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec or {"threads": 1, "demuxer": "mov"},
-                          timeout, memory_mb, {LABEL_JOB: job_id})
+    spec = spec or {"demuxer": "mov"}
+    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec, timeout, memory_mb, {LABEL_JOB: job_id},
+                          threads=int(spec.get("threads", 1)))

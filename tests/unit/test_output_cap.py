@@ -37,5 +37,12 @@ def test_the_ceiling_is_max_output_mb_or_the_work_directorys_share_if_less(tmp_p
 
 
 def test_the_file_size_rlimit_sits_above_the_ceiling_the_sandbox_is_given():
-    request = SandboxRequest("j", "/x/in/input", "/x/out", {"limits": {"max_output_bytes": 100 * MiB}}, 1.0, 256, {})
+    request = SandboxRequest("j", "/x/in/input", "/x/out", {}, 1.0, 256, {}, output_cap=100 * MiB)
     assert file_size_limit(request) == 100 * MiB + OUTPUT_RLIMIT_SLACK
+
+
+def test_the_program_reads_the_runs_threads_and_output_cap_from_its_spec():
+    request = SandboxRequest("j", "/x/in/input", "/x/out", {"kind_hint": "video", "limits": {"max_fps": 60}}, 1.0,
+                             256, {}, threads=3, output_cap=5 * MiB)
+    assert request.program_spec() == {"kind_hint": "video", "threads": 3,
+                                      "limits": {"max_fps": 60, "max_output_bytes": 5 * MiB}}

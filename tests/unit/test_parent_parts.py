@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 
 import boto3
 from botocore.stub import Stubber
@@ -15,6 +14,7 @@ from botocore.stub import Stubber
 from worker.errors import Reason
 from worker.s3events.parse import parse_body
 from worker.parent.metrics import Metrics
+from worker.parent.observer import Observer
 from worker.parent.pool import Pool
 from worker.parent.receiver import Receiver
 from worker.settings import Settings, load_settings
@@ -99,7 +99,7 @@ def test_messages_a_long_poll_returns_after_the_stop_go_to_the_drain_or_are_rele
         stop = threading.Event()
         fake = _OneBatchQueue(stop)
         inbox: queue.Queue = queue.Queue()
-        receiver = Receiver(fake, load_settings({}, environ=ENV), Metrics(), Counter(), inbox, lambda: 2,
+        receiver = Receiver(fake, load_settings({}, environ=ENV), Observer(Metrics()), inbox, lambda: 2,
                             lambda n: None, lambda: None)
         if closed:
             receiver.closed.set()  # the main loop has ended: nobody would settle them
@@ -119,9 +119,9 @@ def test_while_the_runtime_is_not_ready_the_receiver_takes_nothing():
             calls.append(args)
             return []
 
-    metrics = Metrics()
-    stats: Counter = Counter()
-    receiver = Receiver(Never(), load_settings({}, environ=ENV), metrics, stats, queue.Queue(), lambda: 2,
+    observer = Observer(Metrics())
+    metrics, stats = observer.metrics, observer.totals
+    receiver = Receiver(Never(), load_settings({}, environ=ENV), observer, queue.Queue(), lambda: 2,
                         lambda n: None, lambda: "the engine does not answer").start(stop)
     time.sleep(0.5)
     stop.set()

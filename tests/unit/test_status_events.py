@@ -8,12 +8,13 @@ import time
 import pytest
 
 from worker.errors import PermanentError, Reason, RetryableError
-from worker.parent.status_events import PUBLISHED, StatusEvents, status_event
+from worker.parent.status_events import StatusEvents, status_event
+from worker.child.outcome import Status
 from worker.parent.status_events import sender as sender_module
 
 
 def _event(n: int) -> dict:
-    return status_event(PUBLISHED, source={"key": f"k{n}"}, message_id="m", job_id=str(n))
+    return status_event(Status.PUBLISHED, source={"key": f"k{n}"}, message_id="m", job_id=str(n))
 
 
 def _wait_for(predicate, timeout: float = 5.0) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.webhooks import HANG, webhook_receiver
 from worker.errors import PermanentError, RetryableError
-from worker.parent.status_events import PUBLISHED, StatusEvents, status_event
+from worker.parent.status_events import StatusEvents, status_event
+from worker.child.outcome import Status
 from worker.parent.status_events import sender as sender_module
 from worker.parent.status_events import webhook as webhook_module
 from worker.parent.status_events.targets import EVENTBRIDGE, SNS, SQS, WEBHOOK, parse_targets
@@ -19,7 +20,7 @@ from tests.support.webhooks import SECRET, readme_verifier
 
 
 def event(n: int = 0) -> dict:
-    return status_event(PUBLISHED, source={"bucket": "t", "key": f"k{n}.mp4"}, message_id="m", job_id=str(n),
+    return status_event(Status.PUBLISHED, source={"bucket": "t", "key": f"k{n}.mp4"}, message_id="m", job_id=str(n),
                         source_id=f"s{n}")
 
 

@@ -1,4 +1,6 @@
-"""One job, run inside a pool child: check → head → signature → download → sandbox → publish (see worker.child.publish).
+"""One job, run inside a pool child, in named stages: skip if done (``_already_done``) → admit (``_admit``:
+key, HEAD, signature) → fetch (``_fetch``) → sandbox (``_sandboxed``) → publish (outputs, then the manifest
+of worker.child.manifest, last: see worker.child.publish).
 
 A job never raises: every path ends in an :class:`Outcome` the parent turns
 into an SQS action (delete, or back off and let the queue retry).
@@ -16,29 +18,29 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from worker import __version__, owners
+from worker import owners
 from worker.owners import job_dir_prefix
 from worker.clients import s3_client
 from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
 from worker.s3events.parse import SourceRecord
 from worker.child.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id
 from worker.logs import configure, job_context
-from worker.child.outputs import collect_outputs, fast_path, key_of, output_ceiling
+from worker.child.outputs import collect_outputs, output_ceiling
 from worker.child.profiles import load_profiles
-from worker.child.publish import Publisher
+from worker.child.manifest import Admitted, build_manifest, now
+from worker.child.publish import Claim, Publisher
 from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
 from worker.child.spelling import resolve_spelling
 from worker.settings import Settings
 from worker.child.precheck import HEAD_BYTES, check_key, check_signature
 from worker.child.storage import Storage
+from worker.child.outcome import Outcome, Status
 
 log = logging.getLogger(__name__)
 
-PUBLISHED, REJECTED, DUPLICATE, RETRY = "published", "rejected", "duplicate", "retry"
 
 
 @dataclass(frozen=True)
@@ -55,23 +57,6 @@ class Job:
         """The structured log fields of this job (see worker.logs)."""
         return {"job_id": self.job_id, "message_id": self.message_id, "bucket": self.record.bucket,
                 "key": self.record.key, "source_id": source_id(self.record)}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a job ended. ``status`` is published, rejected, duplicate or retry."""
-
-    job_id: str
-    status: str
-    reason: str | None = None
-    message: str = ""
-    key: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    bytes_in: int = 0  # downloaded from the temp bucket
-    bytes_out: int = 0  # published to the production bucket
-    announce: str | None = None  # a duplicate re-announces the version's outcome (same event id): at least once
-    source_key: str | None = None  # the key's spelling that named the upload, when the event gave two
-    source_delete: str | None = None  # deleted, kept (a newer upload replaced it) or failed
 
 
 def new_job_id() -> str:
@@ -97,11 +82,10 @@ class JobRunner:
     def _request(self, job_id: str, input_path: str, out_dir: str, spec: dict[str, Any],
                  labels: dict[str, str]) -> SandboxRequest:
         """A sandbox run of this child: the job's ``spec`` with this host's threads and limits."""
-        spec = {**spec, "threads": self._settings.codec_threads,
-                "limits": {**self._settings.limits(), "max_output_bytes": output_ceiling(self._settings)}}
-        return SandboxRequest(job_id=job_id, input_path=input_path, output_dir=out_dir, spec=spec,
-                              timeout=self._settings.job_timeout, memory_mb=self._settings.sandbox_memory_mb,
-                              labels=labels)
+        return SandboxRequest(job_id=job_id, input_path=input_path, output_dir=out_dir,
+                              spec={**spec, "limits": self._settings.limits()}, timeout=self._settings.job_timeout,
+                              memory_mb=self._settings.sandbox_memory_mb, labels=labels,
+                              threads=self._settings.codec_threads, output_cap=output_ceiling(self._settings))
 
     def __call__(self, job: Job) -> Outcome:
         """Run one job to an outcome; never raises an ``Exception``."""
@@ -160,66 +144,74 @@ class JobRunner:
             timings[name] = time.monotonic() - t0
 
     def _process(self, job: Job, job_dir: str, timings: dict[str, float]) -> Outcome:
-        record, store = job.record, self._storage
-        check_key(record.key, self._settings.max_key_length)
+        """The stages, in order: skip if done → admit → fetch → sandbox → publish. Each raises the error of
+        its kind (worker.errors) when the job cannot go on; ``_attempt`` turns that into the outcome."""
         with self._stage(timings, "check"):
             done = self._already_done(job, timings)
         if done is not None:
             return done
+        admitted = self._admit(job, timings)
+        in_dir, out_dir = os.path.join(job_dir, "in"), os.path.join(job_dir, "out")
+        input_path = self._fetch(job, admitted, in_dir, out_dir, timings)
+        profile, profile_names = self._profiles.select(job.record.key, admitted.head.metadata)
+        result = self._sandboxed(job, admitted, profile, input_path, out_dir, timings)
+        outputs = collect_outputs(result, out_dir, attempt_prefix(job.record, job.job_id))
+        with self._stage(timings, "upload"):
+            self._publisher.upload(out_dir, outputs)
+            manifest = build_manifest(job, admitted, result, outputs, profile_names, timings)
+            claim = self._publisher.claim(job.record, job.job_id, manifest)  # last: it names every output
+        return self._published(job, admitted, claim, outputs, timings)
+
+    def _admit(self, job: Job, timings: dict[str, float]) -> Admitted:
+        """Metadata and 256 fixed bytes, before anything is downloaded: the key, the size from a HEAD of
+        exactly this version, and the signature table (libmagic and FFmpeg run in the sandbox only)."""
+        record = job.record
+        check_key(record.key, self._settings.max_key_length)
         with self._stage(timings, "head"):
-            head = store.head_source(record)
+            head = self._storage.head_source(record)
         if head.size == 0:
             raise RejectedInput(Reason.EMPTY_FILE, "the upload is empty")
         if head.size > self._settings.max_file_size:
             raise RejectedInput(Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}")
-        with self._stage(timings, "signature"):  # fixed bytes only: libmagic and FFmpeg run in the sandbox
-            signature = check_signature(store.read_head_bytes(record, HEAD_BYTES))
-        in_dir, out_dir = os.path.join(job_dir, "in"), os.path.join(job_dir, "out")
+        with self._stage(timings, "signature"):
+            signature = check_signature(self._storage.read_head_bytes(record, HEAD_BYTES))
+        return Admitted(head, signature)
+
+    def _fetch(self, job: Job, admitted: Admitted, in_dir: str, out_dir: str, timings: dict[str, float]) -> str:
+        """Stream exactly the admitted version into the job's directory on the tmpfs; return its path."""
         input_path = os.path.join(in_dir, "input")
         os.makedirs(in_dir, mode=0o700)
         os.makedirs(out_dir, mode=0o700)
         with self._stage(timings, "download"):
-            store.download(record, input_path, head.size)
-        profile, profile_names = self._profiles.select(record.key, head.metadata)
-        request = self._request(job.job_id, input_path, out_dir, {"kind_hint": signature.kind_hint, "profile": profile},
+            self._storage.download(job.record, input_path, admitted.head.size)
+        return input_path
+
+    def _sandboxed(self, job: Job, admitted: Admitted, profile: dict[str, Any], input_path: str, out_dir: str,
+                   timings: dict[str, float]) -> dict[str, Any]:
+        """One sandbox run; its checked ``result.json``, and the program's own timings beside ours."""
+        request = self._request(job.job_id, input_path, out_dir,
+                                {"kind_hint": admitted.signature.kind_hint, "profile": profile},
                                 {"media-worker.job": job.job_id, "media-worker.message": job.message_id})
         with self._stage(timings, "sandbox"):
-            result = self._sandbox.run(request)
-        inside = {k: float(v) for k, v in (result.result.get("timings") or {}).items() if isinstance(v, (int, float))}
+            result = self._sandbox.run(request).result
+        inside = {k: float(v) for k, v in (result.get("timings") or {}).items() if isinstance(v, (int, float))}
         timings["transcode"] = inside.get("transcode", 0.0)
         timings["media_probe"], timings["media_verify"] = inside.get("probe", 0.0), inside.get("verify", 0.0)
         # what the sandbox run cost beyond the program's own work: container create/start/stop, interpreter start
         timings["container_start"] = max(0.0, timings["sandbox"] - sum(inside.values()))
-        outputs = collect_outputs(result.result, out_dir, attempt_prefix(record, job.job_id))
-        with self._stage(timings, "upload"):
-            self._publisher.upload(out_dir, outputs)
-            manifest = {
-                "schema": 2,
-                "source": {**record.identity(), "size": head.size, "etag": head.etag or record.etag,
-                           "declared_content_type": head.content_type},
-                "source_id": source_id(record),
-                "signature": signature.name,
-                "sniffed": result.result.get("sniffed"),
-                "kind": result.result.get("kind"),
-                "profile": profile_names.get(str(result.result.get("kind"))),
-                "probe": result.result.get("probe"),
-                "hls_master": key_of(outputs, "hls_master"),
-                "fast_path": fast_path(result.result),
-                "outputs": outputs,
-                "timings": dict(timings),
-                "versions": {"worker": __version__, **result.result.get("versions", {})},
-                "job": {"job_id": job.job_id, "attempt_id": job.job_id, "message_id": job.message_id,
-                        "receive_count": job.receive_count},
-                "created_at": _now(),
-            }
-            claim = self._publisher.claim(record, job.job_id, manifest)  # last: the manifest names every output
+        return result
+
+    def _published(self, job: Job, admitted: Admitted, claim: Claim, outputs: list[dict[str, Any]],
+                   timings: dict[str, float]) -> Outcome:
+        """The outcome once the manifest was written (or another attempt's was there first)."""
+        record, head = job.record, admitted.head
         if not claim.won:
             log.info("another attempt (%s) settled this version first; this one's objects are removed",
                      claim.winner)
-            return self._already_done(job, timings) or Outcome(job.job_id, DUPLICATE, message=claim.result,
+            return self._already_done(job, timings) or Outcome(job.job_id, Status.DUPLICATE, message=claim.result,
                                                                timings=timings)
         self._sweep(record)  # best effort: published is published; a later duplicate sweeps again
-        return Outcome(job.job_id, PUBLISHED, message=f"{len(outputs)} outputs", key=manifest_key(record),
+        return Outcome(job.job_id, Status.PUBLISHED, message=f"{len(outputs)} outputs", key=manifest_key(record),
                        timings=timings, bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs),
                        source_delete=self._delete_source(job, head.etag or record.etag, head.version_id))
 
@@ -232,13 +224,13 @@ class JobRunner:
             rejected = both.submit(contextvars.copy_context().run, store.read_json, rejection_key(record))
         if published.result():
             self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
-            return Outcome(job.job_id, DUPLICATE, message="already published", key=manifest_key(record),
-                           timings=timings, announce=PUBLISHED,
+            return Outcome(job.job_id, Status.DUPLICATE, message="already published", key=manifest_key(record),
+                           timings=timings, announce=Status.PUBLISHED,
                            source_delete=self._delete_source(job, record.etag))
         rejection = rejected.result()
         if rejection is not None:
-            return Outcome(job.job_id, DUPLICATE, reason=str(rejection.get("reason") or "") or None,
-                           message="already rejected", key=rejection_key(record), timings=timings, announce=REJECTED)
+            return Outcome(job.job_id, Status.DUPLICATE, reason=str(rejection.get("reason") or "") or None,
+                           message="already rejected", key=rejection_key(record), timings=timings, announce=Status.REJECTED)
         return None
 
     def _sweep(self, record: SourceRecord) -> None:
@@ -272,7 +264,7 @@ class JobRunner:
             if self._storage.exists(marker):
                 return self._reject(job, exc.permanent(), timings)
             self._storage.put_json(marker, {"schema": 1, "reason": exc.reason.value, "message": exc.message,
-                                            "source": job.record.identity(), "job_id": job.job_id, "at": _now()})
+                                            "source": job.record.identity(), "job_id": job.job_id, "at": now()})
         except RetryableError as store_exc:
             log.warning("could not read or write the exhaustion marker %s: %s", marker, store_exc)
         return self._retry(job, exc, timings)
@@ -282,7 +274,7 @@ class JobRunner:
         doc = {"schema": 1, "reason": exc.reason.value, "message": exc.message, "source": job.record.identity(),
                "source_id": source_id(job.record), "event_time": job.record.event_time,
                "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
-               "rejected_at": _now()}
+               "rejected_at": now()}
         try:
             # A version is published or rejected, never both: a duplicate delivery may have published it
             # (and deleted the source, hence source_gone here) while this attempt ran.
@@ -299,16 +291,12 @@ class JobRunner:
         if done is not None:
             return done
         log.info("rejected s3://%s/%s: %s", job.record.bucket, job.record.key, exc)
-        return Outcome(job.job_id, REJECTED, reason=exc.reason.value, message=exc.message, key=key, timings=timings)
+        return Outcome(job.job_id, Status.REJECTED, reason=exc.reason.value, message=exc.message, key=key, timings=timings)
 
     def _retry(self, job: Job, exc: RetryableError, timings: dict[str, float]) -> Outcome:
         log.warning("job %s for s3://%s/%s will be retried: %s", job.job_id, job.record.bucket, job.record.key, exc)
-        return Outcome(job.job_id, RETRY, reason=exc.reason.value, message=exc.message, timings=timings)
+        return Outcome(job.job_id, Status.RETRY, reason=exc.reason.value, message=exc.message, timings=timings)
 
     def close(self) -> None:
         """Release the sandbox runtime."""
         self._sandbox.close()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

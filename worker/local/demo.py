@@ -15,7 +15,8 @@ import click
 
 from worker.clients import s3_client
 from worker.s3events.parse import SourceRecord
-from worker.child.job import DUPLICATE, PUBLISHED, REJECTED, Job, Outcome
+from worker.child.job import Job
+from worker.child.outcome import Outcome, Status
 from worker.child.keys import manifest_key, rejection_key
 from worker.local.stack import local_stack
 from worker.local.samples import Sample, demo_samples
@@ -56,7 +57,7 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0, delivery: str = "s
         def on_outcome(job: Job, outcome: Outcome) -> None:
             record = job.record.spelled(outcome.source_key) if outcome.source_key else job.record
             row = rows.get(record.key)
-            if row and outcome.status in (PUBLISHED, REJECTED, DUPLICATE):
+            if row and outcome.status in (Status.PUBLISHED, Status.REJECTED, Status.DUPLICATE):
                 row.outcome, row.record = outcome, record
             if all(r.outcome for r in rows.values()):
                 done.set()

@@ -14,10 +14,9 @@ import queue
 import random
 import threading
 import time
-from collections import Counter
 from typing import Any, Callable
 
-from worker.parent.metrics import Metrics
+from worker.parent.observer import Observer
 from worker.settings import Settings
 from worker.parent.sqs import Message, Queue
 
@@ -29,10 +28,10 @@ READY_RECHECK = 5.0  # seconds between readiness checks while holding off
 class Receiver:
     """Feeds ``inbox`` with (message, received at) pairs until ``stop`` is set."""
 
-    def __init__(self, queue_: Queue, settings: Settings, metrics: Metrics, stats: Counter[str],
+    def __init__(self, queue_: Queue, settings: Settings, observer: Observer,
                  inbox: "queue.Queue[tuple[Message, float]]", free_slots: Callable[[], int],
                  on_received: Callable[[int], None], runtime_problem: Callable[[], str | None]) -> None:
-        self._queue, self._settings, self._metrics, self._stats = queue_, settings, metrics, stats
+        self._queue, self._settings, self._observer = queue_, settings, observer
         self._inbox, self._free_slots, self._on_received = inbox, free_slots, on_received
         self._runtime_problem = runtime_problem
         self.last_poll: float | None = None  # unix time of the last receive that succeeded
@@ -61,19 +60,14 @@ class Receiver:
                 messages = self._queue.receive(free, self._settings.poll_wait, self._settings.visibility_timeout)
             except Exception as exc:  # noqa: BLE001 - the loop must outlive every error
                 failures += 1
-                self._stats["receive_errors"] += 1
-                self._metrics.receive_errors.inc()
+                self._observer.receive_failed()
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
                 log.error("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, exc)
                 stop.wait(delay)
                 continue
             failures = 0
             self.last_poll = time.time()
-            self._stats["polls"] += 1
-            self._stats["messages_received"] += len(messages)
-            self._metrics.polled(len(messages))
-            if not messages:
-                self._stats["empty_polls"] += 1
+            self._observer.polled(len(messages))
             if self.closed.is_set():
                 self._release(messages)
                 return
@@ -91,16 +85,16 @@ class Receiver:
             else:
                 log.info("receiving again: the sandbox runtime is ready")
             self.holding_off = problem
-            self._metrics.receiving.set(0 if problem else 1)
+            self._observer.receiving(problem is None)
         if problem:
-            self._stats["held_off"] += 1
+            self._observer.held_off()
             stop.wait(READY_RECHECK)
         return problem is not None
 
     def _release(self, messages: list[Message]) -> None:
         for message in messages:
             self._queue.set_visibility(message, 0)
-            self._stats["released_after_stop"] += 1
+        self._observer.released_after_stop(len(messages))
         if messages:
             log.info("released %d messages that arrived after the stop began", len(messages))
 

@@ -24,9 +24,11 @@ from worker.parent.health import RuntimeCheck, queue_stats_loop, readiness
 from worker.errors import PoisonMessage, Reason
 from worker.s3events.parse import excerpt, parse_body
 from worker.parent.janitor import Janitor
-from worker.child.job import RETRY, Job, JobRunner, Outcome, new_job_id
+from worker.child.job import Job, JobRunner, new_job_id
+from worker.child.outcome import Outcome, Status
 from worker.parent.leases import Heartbeats, LeaseBook
 from worker.parent.metrics import Metrics, MetricsServer
+from worker.parent.observer import Observer
 from worker.parent.pool import Completion, Pool
 from worker.child.profiles import load_profiles
 from worker.parent.receiver import Inbox, Receiver
@@ -57,15 +59,15 @@ class Service:
         self.janitor = Janitor(settings)
         self.pool = Pool(settings.pool, runner_factory, settings if runner_arg is None else runner_arg,
                          max_jobs=settings.max_jobs_per_child, on_child_death=self.janitor.after_child_death)
-        self.stats: Counter[str] = Counter()
-        self.metrics = Metrics()
+        self.observer = Observer(Metrics())  # every count of the parent (worker.parent.observer)
+        self.metrics, self.stats = self.observer.metrics, self.observer.totals
         self.metrics.pool_size.set(settings.pool)
         self.status = StatusEvents(transports(settings.status_target, settings.webhook_secret, os.environ),
                                    self.metrics.status_result, retry_for=settings.status_retry_seconds)
         self.notifier = Notifier()
-        self.settler = Settler(self.queue, settings, self.metrics, self.stats, self.status)
+        self.settler = Settler(self.queue, settings, self.observer, self.status)
         self._runtime = RuntimeCheck(settings)
-        self._report = OutcomeReporter(self.stats, self.metrics, self.status, on_outcome)
+        self._report = OutcomeReporter(self.observer, self.status, on_outcome)
         self._inbox = Inbox()  # of (Message, received at)
         self._inflight: dict[str, InFlight] = {}
         self._pending: deque[Job] = deque()
@@ -73,7 +75,7 @@ class Service:
         self._held = 0  # messages received and not yet settled (inbox and settles in progress included)
         self._settles = SettleThread(self.settler, self.leases, self._inbox.put, self._settled)
         self._deadlines: dict[str, float] = {}  # job id → when its host side must be over (monotonic)
-        self.receiver = Receiver(self.queue, settings, self.metrics, self.stats, self._inbox, self._free_slots,
+        self.receiver = Receiver(self.queue, settings, self.observer, self._inbox, self._free_slots,
                                  self._received, self._runtime)
         self.heartbeats = Heartbeats(self.leases, TICK)
 
@@ -166,8 +168,7 @@ class Service:
                     self._abandon()
                     return True
         except Exception:  # noqa: BLE001 - see the docstring
-            self.stats["main_loop_errors"] += 1
-            self.metrics.loop_errors.inc()
+            self.observer.loop_error()
             log.exception("the main loop survived an unexpected error")
             time.sleep(TICK)
         return False
@@ -196,14 +197,14 @@ class Service:
             except PoisonMessage as exc:
                 log.error("message %s is unusable (%s); retry path towards the DLQ; it starts %r",
                           message.message_id, exc, excerpt(message.body))
-                self.stats[f"poison_{exc.reason.value}"] += 1
-                flight.outcomes.append(Outcome("-", RETRY, exc.reason.value, exc.message))
+                self.observer.poison(exc.reason.value)
+                flight.outcomes.append(Outcome("-", Status.RETRY, exc.reason.value, exc.message))
                 self._settle(flight)
                 continue
             for ignored in parsed.ignored:
                 log.info("ignoring event %s in message %s", ignored, message.message_id)
             if parsed.test_event:
-                self.stats["test_events"] += 1
+                self.observer.test_event()
             flight.bad = parsed.bad
             for record in parsed.records:
                 job = Job(new_job_id(), message.message_id, message.receive_count, record)
@@ -217,7 +218,7 @@ class Service:
         with the newest receipt handle, the only one SQS still honours."""
         log.warning("message %s redelivered while its jobs run here (receive %d): adopting the new receipt",
                     message.message_id, message.receive_count)
-        self.stats["redelivered_in_flight"] += 1
+        self.observer.redelivered_in_flight()
         flight.message = message
         with self._lock:
             self._held -= 1
@@ -250,14 +251,13 @@ class Service:
         self._deadlines.pop(job.job_id, None)
         if completion.died:
             reason = reason or (Reason.SHUTDOWN if cancelled else Reason.WORKER_DIED)
-            outcome = Outcome(job.job_id, RETRY, reason.value, f"pool child exited with {completion.exitcode}")
+            outcome = Outcome(job.job_id, Status.RETRY, reason.value, f"pool child exited with {completion.exitcode}")
         else:
             outcome = completion.result
         try:
             self._report(job, outcome)
         except Exception:  # noqa: BLE001 - a report that failed must not leave the message unsettled
-            self.stats["main_loop_errors"] += 1
-            self.metrics.loop_errors.inc()
+            self.observer.loop_error()
             log.exception("reporting job %s failed; its message is settled all the same", job.job_id)
         flight = self._inflight.get(job.message_id)
         if flight is None:

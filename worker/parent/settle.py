@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,12 +20,13 @@ from typing import Any, Callable
 from worker.ops.dlq import dlq_url_of
 from worker.errors import Reason
 from worker.s3events.parse import BadRecord
-from worker.child.job import RETRY, Job, Outcome
+from worker.child.job import Job
+from worker.child.outcome import Outcome, Status
 from worker.child.keys import source_id
-from worker.parent.metrics import Metrics
+from worker.parent.observer import Observer
 from worker.settings import Settings
 from worker.parent.sqs import Message, Queue
-from worker.parent.status_events import DEAD_LETTERED, StatusEvents, status_event
+from worker.parent.status_events import StatusEvents, status_event
 
 log = logging.getLogger(__name__)
 # Failures that say nothing about the upload: on the last allowed receive the message is sent again instead
@@ -58,9 +58,8 @@ def backoff_seconds(receive_count: int, base: int, cap: int) -> int:
 class Settler:
     """Chooses and performs the SQS action of a finished message; counts it."""
 
-    def __init__(self, queue: Queue, settings: Settings, metrics: Metrics, stats: Counter[str],
-                 status: StatusEvents) -> None:
-        self.queue, self.settings, self.metrics, self.stats, self.status = queue, settings, metrics, stats, status
+    def __init__(self, queue: Queue, settings: Settings, observer: Observer, status: StatusEvents) -> None:
+        self.queue, self.settings, self.observer, self.status = queue, settings, observer, status
         self.max_receives: int | None = None  # the redrive policy's, read at start
         self._dlq: str | None = None
 
@@ -71,11 +70,10 @@ class Settler:
         if flight.cancelled:
             retire()
             self._release(flight)
-        elif any(o.status == RETRY for o in flight.outcomes) or (flight.bad and not self._report_bad(flight)):
+        elif any(o.status == Status.RETRY for o in flight.outcomes) or (flight.bad and not self._report_bad(flight)):
             delay = backoff_seconds(message.receive_count, self.settings.retry_backoff_base,
                                     self.settings.retry_backoff_max)
-            self.stats["retried"] += 1
-            self.metrics.settled.labels("retry").inc()
+            self.observer.settled("retry")
             retire()
             if self._last_receive(message) and self._resent(flight):
                 return
@@ -83,12 +81,9 @@ class Settler:
             if self._last_receive(message):
                 self._dead_lettered(flight)
         elif self._delete(message, retire):
-            self.stats["deleted"] += 1
-            self.metrics.settled.labels("delete").inc()
-            self.metrics.deleted.inc()
+            self.observer.settled("delete")
         else:
-            self.stats["delete_failures"] += 1
-            self.metrics.settled.labels("delete_failed").inc()
+            self.observer.settled("delete_failed")
 
     def _delete(self, message: Message, retire: Callable[[], object]) -> bool:
         try:
@@ -115,8 +110,7 @@ class Settler:
                                                      "media-worker-detail": bad.message,
                                                      "media-worker-source-message": message.message_id}):
                 return False
-            self.metrics.bad_records.labels(bad.reason.value).inc()
-            self.stats["bad_records"] += 1
+            self.observer.bad_record(bad.reason.value)
         return True
 
     def _last_receive(self, message: Message) -> bool:
@@ -130,22 +124,20 @@ class Settler:
                 return
             log.error("message %s was not re-sent on its last receive; releasing it towards the DLQ",
                       message.message_id)
-            flight.outcomes.append(Outcome("-", RETRY, Reason.SHUTDOWN.value, "released by a drain"))
+            flight.outcomes.append(Outcome("-", Status.RETRY, Reason.SHUTDOWN.value, "released by a drain"))
             self._dead_lettered(flight)
-        self.stats["released"] += 1
-        self.metrics.settled.labels("release").inc()
+        self.observer.settled("release")
         self.queue.set_visibility(message, 0)
 
     def _resent(self, flight: InFlight, drain: bool = False) -> bool:
         """Send the body again as a new message when nothing that failed was the upload's fault."""
         message = flight.message
-        failed = {o.reason for o in flight.outcomes if o.status == RETRY}
+        failed = {o.reason for o in flight.outcomes if o.status == Status.RETRY}
         if not (drain or (failed and failed <= NOT_THE_UPLOADS_FAULT)) or message.resends >= MAX_RESENDS:
             return False
         if not self.queue.resend(message):
             return False
-        self.stats["resent"] += 1
-        self.metrics.settled.labels("resend").inc()
+        self.observer.settled("resend")
         log.warning("message %s re-sent on its last allowed receive (%s)", message.message_id,
                     "drain" if drain else ", ".join(sorted(failed)))
         return True
@@ -154,8 +146,8 @@ class Settler:
         """The message used its last receive: the queue moves it to the DLQ instead of redelivering it.
         One event for each record that failed (or was never run); records that ended otherwise have theirs."""
         message = flight.message
-        failed = [o for o in flight.outcomes if o.status == RETRY]
-        settled = {o.job_id for o in flight.outcomes if o.status != RETRY}
+        failed = [o for o in flight.outcomes if o.status == Status.RETRY]
+        settled = {o.job_id for o in flight.outcomes if o.status != Status.RETRY}
         jobs = [job for job in [*flight.done, *flight.jobs.values()] if job.job_id not in settled]
         first = failed[0] if failed else None
         log.error("message %s leaves for the DLQ after %d receives: %s", message.message_id,
@@ -169,7 +161,7 @@ class Settler:
             # an EventBridge key with two spellings is named as its job found it, as in its other events
             spelled = outcome.source_key if outcome is not None and job and outcome.job_id == job.job_id else None
             record = (job.record.spelled(spelled) if spelled else job.record) if job else None
-            self.status.emit(status_event(DEAD_LETTERED, source=record.identity() if record else None,
+            self.status.emit(status_event(Status.DEAD_LETTERED, source=record.identity() if record else None,
                                           message_id=message.message_id, job_id=job.job_id if job else None,
                                           reason=outcome.reason if outcome else None,
                                           detail=outcome.message if outcome else "",

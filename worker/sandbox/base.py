@@ -22,14 +22,16 @@ RESULT_NAME = "result.json"
 MAX_RESULT_BYTES = 1024 * 1024
 OUTPUT_RLIMIT_SLACK = 64 * 1024 * 1024  # one muxed packet past the cap is caught after its write
 DEFAULT_OUTPUT_CAP = 1 << 30  # container.limits.Limits.max_output_bytes
-_PERMANENT_REASONS = {r.value for r in (Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
-                                         Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED,
-                                         Reason.ANIMATED_IMAGE)}
+# what a sandbox's rejection may name (each permanent); anything else it names is read as corrupt_media
+SANDBOX_REJECTIONS = frozenset(r.value for r in (Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
+                                                 Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED,
+                                                 Reason.ANIMATED_IMAGE))
 
 
 @dataclass(frozen=True)
 class SandboxRequest:
-    """One run: read ``input_path``, write into ``output_dir``, obey ``spec``."""
+    """One run: read ``input_path``, write into ``output_dir``, obey ``spec``, with ``threads`` codec threads
+    (and as many CPUs) and at most ``output_cap`` bytes of outputs."""
 
     job_id: str
     input_path: str
@@ -38,6 +40,13 @@ class SandboxRequest:
     timeout: float
     memory_mb: int
     labels: dict[str, str]
+    threads: int = 1
+    output_cap: int = DEFAULT_OUTPUT_CAP
+
+    def program_spec(self) -> dict[str, Any]:
+        """What the program reads: the job's spec with this run's threads and output cap."""
+        limits = {**(self.spec.get("limits") or {}), "max_output_bytes": self.output_cap}
+        return {**self.spec, "threads": self.threads, "limits": limits}
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
         return result
     if run.exit_code == EXIT_REJECTED and result and result.get("status") == "rejected":
         reason = result.get("reason")
-        code = Reason(reason) if reason in _PERMANENT_REASONS else Reason.CORRUPT_MEDIA
+        code = Reason(reason) if reason in SANDBOX_REJECTIONS else Reason.CORRUPT_MEDIA
         raise RejectedInput(code, str(result.get("message", ""))[:2000])
     if run.exit_code is not None and (run.exit_code < 0 or run.exit_code >= 128):
         signum = -run.exit_code if run.exit_code < 0 else run.exit_code - 128
@@ -117,17 +126,15 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
 
 
 def file_size_limit(request: SandboxRequest) -> int:
-    """The run's file-size rlimit: above the program's own output cap, so the cap is what an upload meets (a
-    spec without one gets the program's default cap, 1 GiB)."""
-    limits = request.spec.get("limits") or {}
-    return int(limits.get("max_output_bytes") or DEFAULT_OUTPUT_CAP) + OUTPUT_RLIMIT_SLACK
+    """The run's file-size rlimit: above the program's own output cap, so the cap is what an upload meets."""
+    return request.output_cap + OUTPUT_RLIMIT_SLACK
 
 
 def prepare_spec(request: SandboxRequest) -> str:
     """Write the job spec beside the input (both runtimes read it from there); return its path."""
     path = os.path.join(os.path.dirname(request.input_path), "spec.json")
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(request.spec, fh)
+        json.dump(request.program_spec(), fh)
     return path
 
 

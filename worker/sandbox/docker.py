@@ -96,7 +96,7 @@ class DockerSandbox(Sandbox):
         from docker.types import Ulimit
 
         in_dir, out_dir = os.path.dirname(request.input_path), request.output_dir
-        threads = max(1, int(request.spec.get("threads", 1)))
+        threads = max(1, request.threads)
         file_cap = file_size_limit(request)
         memory = f"{request.memory_mb}m"
         return {
@@ -163,7 +163,7 @@ class DockerSandbox(Sandbox):
             os.chmod(warm_input, 0o644)
             pending = os.path.join(warm.in_dir, ".spec.json.part")
             with open(pending, "w", encoding="utf-8") as fh:
-                json.dump(request.spec, fh)
+                json.dump(request.program_spec(), fh)
             os.chmod(pending, 0o644)
             os.replace(pending, os.path.join(warm.in_dir, "spec.json"))
             taken = appears(os.path.join(warm.out_dir, TAKEN_MARKER), TAKE_CONFIRM_SECONDS)

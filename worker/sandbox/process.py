@@ -46,7 +46,7 @@ class ProcessSandbox(Sandbox):
         os.makedirs(scratch, exist_ok=True)
         spec_path = prepare_spec(request)
         memory = request.memory_mb * 1024 * 1024
-        cpu_seconds = int(request.timeout * max(1, int(request.spec.get("threads", 1)))) + 10
+        cpu_seconds = int(request.timeout * max(1, request.threads)) + 10
         file_size = file_size_limit(request)
         cmd = [sys.executable, "-s", "-m", "worker.sandbox.launch", str(memory), str(cpu_seconds), str(file_size),
                "--", sys.executable, "-s", "-m", "container", "--input", request.input_path,
