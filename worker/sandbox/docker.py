@@ -1,23 +1,15 @@
-"""The ``docker`` runtime: one short-lived, locked-down container per job.
+"""The ``docker`` runtime: one short-lived, locked-down container per job (its options and labels:
+worker.sandbox.lockdown), started ahead of its job when warm sandboxes are on (worker.sandbox.warm).
 
-Per job: no network, read-only root file system, all capabilities dropped,
-no-new-privileges, user 65534, pids/memory/CPU limits, a size-capped tmpfs
-for scratch, the input directory mounted read-only and the output directory
-read-write (both on the host's tmpfs), an output file-size ulimit, and labels
-naming the job, message, host, the processes that started it (pids, and the
-instance ids of worker.owners), the work directory and the run's deadline. The
-container is waited on until the deadline and killed and removed whatever the
-engine's client raises; should even the removal fail, the janitor removes it
-once past its deadline.
+The container is waited on until the deadline and killed and removed whatever the engine's client raises;
+should even the removal fail, the janitor removes it once past its deadline.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import math
 import os
-import socket
 import time
 from typing import Any
 
@@ -27,16 +19,17 @@ import urllib3
 from worker import owners
 from worker.errors import Reason, RetryableError
 from worker.sandbox.base import (EXIT_OK, EXIT_REJECTED, RESULT_NAME, RunExit, Sandbox, SandboxRequest, SandboxResult,
-                                 file_size_limit, interpret, prepare_spec)
+                                 interpret, prepare_spec)
 from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs, remove_tree
+from worker.sandbox.lockdown import (LABEL_DEADLINE, LABEL_HOST, LABEL_JOB, LABEL_OWNER, LABEL_PARENT,
+                                     LABEL_PARENT_OWNER, LABEL_PID, LABEL_WORK_DIR, container_options, limits_of,
+                                     owner_labels)
 from worker.sandbox.warm import LABEL_WARM, Warm, WarmSlot, appears
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-LABEL_JOB, LABEL_HOST, LABEL_PID, LABEL_PARENT = ("media-worker.job", "media-worker.host", "media-worker.pid",
-                                                  "media-worker.parent")
-LABEL_OWNER, LABEL_PARENT_OWNER = "media-worker.owner", "media-worker.parent-owner"  # instance ids: these decide
-LABEL_WORK_DIR, LABEL_DEADLINE = "media-worker.work-dir", "media-worker.deadline"  # unix seconds
+__all__ = ["LABEL_DEADLINE", "LABEL_HOST", "LABEL_JOB", "LABEL_OWNER", "LABEL_PARENT", "LABEL_PARENT_OWNER", "LABEL_PID",
+           "LABEL_WORK_DIR", "DockerSandbox", "docker_client", "engine_ready", "owner_labels"]
 DEADLINE_GRACE_SECONDS = 60.0
 INPUT_NAME = "input"  # what the job runner names the download (and a warm container expects)
 TAKEN_MARKER = ".taken"  # a warm program writes it into /job/out once it has its spec
@@ -87,42 +80,11 @@ class DockerSandbox(Sandbox):
 
     def limits_of(self, request: SandboxRequest) -> tuple[Any, ...]:
         """What a container is made with for ``request``: a warm one serves only a job with the same."""
-        options = self.container_options(request)
-        return (options["image"], options.get("runtime"), options["mem_limit"], options["nano_cpus"],
-                options["pids_limit"], tuple(options["tmpfs"].items()),
-                tuple(sorted((u["Name"], u["Soft"], u["Hard"]) for u in options["ulimits"])))
-    def container_options(self, request: SandboxRequest) -> dict[str, Any]:
-        """Everything ``containers.run`` is given: the lock-down in one place (tests inspect it)."""
-        from docker.types import Ulimit
+        return limits_of(self.container_options(request))
 
-        in_dir, out_dir = os.path.dirname(request.input_path), request.output_dir
-        threads = max(1, request.threads)
-        file_cap = file_size_limit(request)
-        memory = f"{request.memory_mb}m"
-        return {
-            "image": self._settings.sandbox_image,
-            "command": ["--input", "/job/in/" + os.path.basename(request.input_path), "--output-dir", "/job/out",
-                        "--spec", "/job/in/spec.json"],
-            "name": f"media-worker-{request.job_id}",
-            "detach": True,
-            "network_mode": "none",
-            "read_only": True,
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "user": f"{SANDBOX_USER}:{SANDBOX_USER}",
-            "pids_limit": self._settings.sandbox_pids_limit,
-            "mem_limit": memory,
-            "memswap_limit": memory,  # no swap: an over-limit run is OOM-killed, not slowed down
-            "nano_cpus": threads * 1_000_000_000,
-            "ipc_mode": "private",
-            "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={self._settings.sandbox_tmpfs_mb}m,mode=1777"},
-            "volumes": {in_dir: {"bind": "/job/in", "mode": "ro"}, out_dir: {"bind": "/job/out", "mode": "rw"}},
-            "ulimits": [Ulimit(name="fsize", soft=file_cap, hard=file_cap), Ulimit(name="core", soft=0, hard=0)],
-            "environment": {"HOME": "/tmp", "TMPDIR": "/tmp"},
-            "working_dir": "/tmp",
-            "labels": {**request.labels, **owner_labels(self._settings.work_dir, request.timeout)},
-            **({"runtime": self._settings.sandbox_oci_runtime} if self._settings.sandbox_oci_runtime else {}),
-        }
+    def container_options(self, request: SandboxRequest) -> dict[str, Any]:
+        """Everything ``containers.run`` is given (worker.sandbox.lockdown; tests inspect it)."""
+        return container_options(self._settings, request)
 
     def run(self, request: SandboxRequest) -> SandboxResult:
         """The job in the slot's warm container when there is a fit one, else in a container started now;
@@ -293,18 +255,6 @@ class DockerSandbox(Sandbox):
             self._slot.close()  # the warm container goes with this child
             self._background_client.close()
         self._client.close()
-
-
-def owner_labels(work_dir: str, timeout: float, *, job: str | None = None) -> dict[str, str]:
-    """Labels naming who started a container and when it must be gone (the janitor's only clues)."""
-    labels = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid()), LABEL_PARENT: str(os.getppid()),
-              LABEL_OWNER: owners.instance_id(), LABEL_WORK_DIR: os.path.abspath(work_dir),
-              LABEL_DEADLINE: str(math.ceil(time.time() + timeout))}
-    if owners.parent_id():
-        labels[LABEL_PARENT_OWNER] = str(owners.parent_id())
-    if job:
-        labels[LABEL_JOB] = job
-    return labels
 
 
 def _at_deadline(exc: Exception, waited: float, timeout: float) -> bool:
