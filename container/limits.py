@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from container.errors import Rejected
-from container.timeline import Extent
+from container.extent import Extent
 
 OVER = "over_limit"
 MiB = 1024 * 1024

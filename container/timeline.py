@@ -20,6 +20,7 @@ from typing import Any
 import av
 
 from container.errors import Rejected
+from container.extent import Extent
 
 # demuxers whose duration comes from an index or a sample count, not from an estimate
 INDEXED_DEMUXERS = frozenset({"mov", "matroska", "avi", "wav", "flac"})
@@ -59,29 +60,6 @@ def scan(container: av.container.InputContainer, streams: list[Any]) -> Timeline
     except av.error.FFmpegError as exc:
         raise Rejected("corrupt_media", f"the file is damaged after {extent.seconds:.1f} s of media: {exc}") from None
     return Timeline(seconds=extent.seconds, audio_frame=extent.audio_frame, video_seconds=video.seconds)
-
-
-class Extent:
-    """First start and last end of media time per stream type; the longest audio frame seen."""
-
-    def __init__(self) -> None:
-        self._start: float | None = None
-        self._end: float | None = None
-        self.audio_frame = 0.0
-
-    def add(self, kind: str, start: float, length: float) -> None:
-        """One frame or packet of ``length`` seconds at ``start``."""
-        self._start = start if self._start is None else min(self._start, start)
-        self._end = start + length if self._end is None else max(self._end, start + length)
-        if kind == "audio":
-            self.audio_frame = max(self.audio_frame, length)
-
-    @property
-    def seconds(self) -> float:
-        """Media time covered, from the earliest start to the latest end."""
-        if self._start is None or self._end is None:
-            return 0.0
-        return max(0.0, self._end - self._start)
 
 
 @dataclass(frozen=True)
