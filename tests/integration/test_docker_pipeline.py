@@ -17,7 +17,7 @@ from worker.local.samples import make_animation
 from worker.sandbox.docker import LABEL_PID
 from tests.support.expect import assert_outputs_match_the_manifest
 
-SHIPPED_PROFILES = os.path.join(os.path.dirname(__file__), "..", "..", "worker", "profiles.toml")
+SHIPPED_PROFILES = os.path.join(os.path.dirname(__file__), "..", "..", "worker", "child", "profiles.toml")
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import glob
 import os
 import shutil
 import time
-from worker.sandbox.base import SandboxRequest
+from worker.sandbox.base import DEFAULT_OUTPUT_CAP, SandboxRequest
 from worker.sandbox.docker import LABEL_JOB
 
 WARM_PREFIX = "media-worker-warm"
@@ -69,5 +69,6 @@ def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None
         shutil.copy(source, inp)
     job_id = os.path.basename(job_dir)
     spec = spec or {"demuxer": "mov"}
+    cap = (spec.get("limits") or {}).get("max_output_bytes") or DEFAULT_OUTPUT_CAP
     return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec, timeout, memory_mb, {LABEL_JOB: job_id},
-                          threads=int(spec.get("threads", 1)))
+                          threads=int(spec.get("threads", 1)), output_cap=int(cap))

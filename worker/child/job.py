@@ -1,5 +1,5 @@
-"""One job, run inside a pool child, in named stages: skip if done (``_already_done``) → admit (``_admit``:
-key, HEAD, signature) → fetch (``_fetch``) → sandbox (``_sandboxed``) → publish (outputs, then the manifest
+"""One job, run inside a pool child, in named stages: the key checked, skip if done (``_already_done``) →
+admit (``_admit``: HEAD, signature) → fetch (``_fetch``) → sandbox (``_sandboxed``) → publish (outputs, then the manifest
 of worker.child.manifest, last: see worker.child.publish).
 
 A job never raises: every path ends in an :class:`Outcome` the parent turns
@@ -146,6 +146,7 @@ class JobRunner:
     def _process(self, job: Job, job_dir: str, timings: dict[str, float]) -> Outcome:
         """The stages, in order: skip if done → admit → fetch → sandbox → publish. Each raises the error of
         its kind (worker.errors) when the job cannot go on; ``_attempt`` turns that into the outcome."""
+        check_key(job.record.key, self._settings.max_key_length)  # no request for a key we would never take
         with self._stage(timings, "check"):
             done = self._already_done(job, timings)
         if done is not None:
@@ -163,10 +164,10 @@ class JobRunner:
         return self._published(job, admitted, claim, outputs, timings)
 
     def _admit(self, job: Job, timings: dict[str, float]) -> Admitted:
-        """Metadata and 256 fixed bytes, before anything is downloaded: the key, the size from a HEAD of
-        exactly this version, and the signature table (libmagic and FFmpeg run in the sandbox only)."""
+        """Metadata and 256 fixed bytes, before anything is downloaded (the key was checked first): the size
+        from a HEAD of exactly this version, and the signature table (libmagic and FFmpeg run in the sandbox
+        only)."""
         record = job.record
-        check_key(record.key, self._settings.max_key_length)
         with self._stage(timings, "head"):
             head = self._storage.head_source(record)
         if head.size == 0:

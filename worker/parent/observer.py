@@ -41,8 +41,8 @@ class Observer:
     def held_off(self) -> None:
         self.totals["held_off"] += 1
 
-    def released_after_stop(self, count: int) -> None:
-        self.totals["released_after_stop"] += count
+    def released_after_stop(self) -> None:
+        self.totals["released_after_stop"] += 1
 
     # the main loop
     def loop_error(self) -> None:

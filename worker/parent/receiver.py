@@ -94,7 +94,7 @@ class Receiver:
     def _release(self, messages: list[Message]) -> None:
         for message in messages:
             self._queue.set_visibility(message, 0)
-        self._observer.released_after_stop(len(messages))
+            self._observer.released_after_stop()
         if messages:
             log.info("released %d messages that arrived after the stop began", len(messages))
 
