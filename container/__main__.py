@@ -10,6 +10,7 @@ The exit code tells the host what happened (see ``container.errors``);
 ``result.json`` in the output directory says it in words and carries the probe
 and the verified outputs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,15 @@ import av
 
 from container import __version__
 from container.audio import transcode_audio
-from container.errors import (EXIT_IDLE, EXIT_INTERNAL, EXIT_NO_MEMORY, EXIT_OK, EXIT_REJECTED, OutputCheckFailed,
-                              Rejected)
+from container.errors import (
+    EXIT_IDLE,
+    EXIT_INTERNAL,
+    EXIT_NO_MEMORY,
+    EXIT_OK,
+    EXIT_REJECTED,
+    OutputCheckFailed,
+    Rejected,
+)
 from container.image import transcode_image
 from container.probe import probe_input
 from container.sniff import sniff_file
@@ -59,8 +67,11 @@ def run(input_path: str, out_dir: str, spec: JobSpec) -> dict[str, Any]:
         # would otherwise put 43 200 entries in this file
         "outputs": [item for item in outputs if item["kind"] != "hls_segment"],
         "versions": {"container": __version__, "pyav": av.__version__, "ffmpeg": av.ffmpeg_version_info},
-        "timings": {"probe": probed - started, "transcode": transcoded - probed,
-                    "verify": time.monotonic() - transcoded},
+        "timings": {
+            "probe": probed - started,
+            "transcode": transcoded - probed,
+            "verify": time.monotonic() - transcoded,
+        },
     }
 
 
@@ -95,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--spec", required=True, help="path of the job spec JSON")
-    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the spec (a warm sandbox)")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for the spec (a warm sandbox)"
+    )
     args = parser.parse_args(argv)
     if args.wait:
         if not _wait_for(args.spec, args.wait):
@@ -113,15 +126,27 @@ def main(argv: list[str] | None = None) -> int:
         # Under an address-space limit FFmpeg reports ENOMEM or "generic external error".
         result, code = {"status": "error", "reason": "out_of_memory", "message": repr(exc)}, EXIT_NO_MEMORY
     except OutputCheckFailed as exc:
-        result, code = {"status": "error", "reason": "output_check_failed", "message": str(exc)}, EXIT_INTERNAL
+        result, code = (
+            {"status": "error", "reason": "output_check_failed", "message": str(exc)},
+            EXIT_INTERNAL,
+        )
     except Exception as exc:  # noqa: BLE001 - the host needs a result whatever broke
         if isinstance(exc, OSError) and exc.errno == errno.EFBIG:  # the file-size rlimit, above our own cap
             name, size = _largest_output(args.output_dir)
-            result, code = {"status": "rejected", "reason": "over_limit",
-                            "message": f"{name} reached the output file-size limit at {size} bytes"}, EXIT_REJECTED
+            result, code = (
+                {
+                    "status": "rejected",
+                    "reason": "over_limit",
+                    "message": f"{name} reached the output file-size limit at {size} bytes",
+                },
+                EXIT_REJECTED,
+            )
         else:
             traceback.print_exc()
-            result, code = {"status": "error", "reason": "internal_error", "message": repr(exc)}, EXIT_INTERNAL
+            result, code = (
+                {"status": "error", "reason": "internal_error", "message": repr(exc)},
+                EXIT_INTERNAL,
+            )
     _write_result(args.output_dir, result)
     return code
 

@@ -13,6 +13,7 @@
 * SDR sources in BT.2020 primaries get a LUT too, without the tone curve: BT.1886 to light, BT.2020 →
   BT.709 primaries, clipped, and back.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,14 +24,40 @@ from typing import Any
 import av
 
 PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020"}
-TRANSFERS = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-             13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
-MATRICES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc",
-            10: "bt2020c"}
+TRANSFERS = {
+    1: "bt709",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    18: "arib-std-b67",
+}
+MATRICES = {
+    0: "gbr",
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
 HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
 # the scale filter's names for a source matrix
-_SCALE_MATRIX = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "smpte240m": "smpte240m",
-                 "fcc": "fcc", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+_SCALE_MATRIX = {
+    "bt709": "bt709",
+    "bt470bg": "bt601",
+    "smpte170m": "bt601",
+    "smpte240m": "smpte240m",
+    "fcc": "fcc",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
 BT709 = 1  # AVCOL_PRI_BT709 = AVCOL_TRC_BT709 = AVCOL_SPC_BT709
 LIMITED = 1  # AVCOL_RANGE_MPEG
 LUT_POINTS = 33
@@ -38,8 +65,11 @@ LUT_POINTS = 33
 
 def frame_tags(frame: av.VideoFrame) -> dict[str, str | None]:
     """A decoded frame's transfer, primaries and matrix by FFmpeg's names (None where unspecified)."""
-    return {"color_trc": TRANSFERS.get(int(frame.color_trc)), "color_primaries": PRIMARIES.get(int(frame.color_primaries)),
-            "colorspace": MATRICES.get(int(frame.colorspace))}
+    return {
+        "color_trc": TRANSFERS.get(int(frame.color_trc)),
+        "color_primaries": PRIMARIES.get(int(frame.color_primaries)),
+        "colorspace": MATRICES.get(int(frame.colorspace)),
+    }
 
 
 def lut_transfer(video: Any) -> str | None:
@@ -53,13 +83,25 @@ def video_chain(video: Any, width: int, height: int, pix_fmt: str = "yuv420p") -
     """The filters that take a source frame to a BT.709 SDR frame of ``width`` × ``height`` (after rotation)."""
     lut = lut_transfer(video)
     if lut is not None:
-        return [("scale", f"{width}:{height}:flags=lanczos:in_color_matrix=bt2020"),
-                ("format", "gbrp16le"), ("lut3d", f"file={tone_map_lut(lut)}:interp=tetrahedral"),
-                ("scale", "out_color_matrix=bt709:out_range=tv"), ("format", pix_fmt), _TAG_709]
-    matrix = _SCALE_MATRIX.get(video.colorspace or "") or ("bt709" if min(video.width, video.height) >= 720
-                                                           else "bt601")
-    return [("scale", f"{width}:{height}:flags=lanczos:in_color_matrix={matrix}:out_color_matrix=bt709"
-                      ":out_range=tv"), ("format", pix_fmt), _TAG_709]
+        return [
+            ("scale", f"{width}:{height}:flags=lanczos:in_color_matrix=bt2020"),
+            ("format", "gbrp16le"),
+            ("lut3d", f"file={tone_map_lut(lut)}:interp=tetrahedral"),
+            ("scale", "out_color_matrix=bt709:out_range=tv"),
+            ("format", pix_fmt),
+            _TAG_709,
+        ]
+    matrix = _SCALE_MATRIX.get(video.colorspace or "") or (
+        "bt709" if min(video.width, video.height) >= 720 else "bt601"
+    )
+    return [
+        (
+            "scale",
+            f"{width}:{height}:flags=lanczos:in_color_matrix={matrix}:out_color_matrix=bt709:out_range=tv",
+        ),
+        ("format", pix_fmt),
+        _TAG_709,
+    ]
 
 
 _TAG_709 = ("setparams", "color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")

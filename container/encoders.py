@@ -1,4 +1,5 @@
 """Encoder set-up shared by the video, audio and image paths."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -25,27 +26,41 @@ def fit_within(width: int, height: int, max_long: int, max_short: int) -> tuple[
     return even(width * scale, min(width, long_limit)), even(height * scale, min(height, short_limit))
 
 
-_TRANSPOSE = {90: [("transpose", "cclock")], -90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")]}
+_TRANSPOSE = {
+    90: [("transpose", "cclock")],
+    -90: [("transpose", "clock")],
+    180: [("hflip", ""), ("vflip", "")],
+}
 
 
-def scaling_graph(template: Any, rotation: int, width: int, height: int,
-                  pix_fmt: str = "yuv420p", video: Any = None) -> av.filter.Graph:
+def scaling_graph(
+    template: Any, rotation: int, width: int, height: int, pix_fmt: str = "yuv420p", video: Any = None
+) -> av.filter.Graph:
     """buffer (shaped like the ``template`` stream or frame) → undo the display rotation (as ffmpeg's autorotate
     does) → scale → pixel format → sink; with ``video`` (the probe's VideoInfo), the scale also converts to
     BT.709 SDR (see container.color)."""
     graph = av.filter.Graph()
     in_range = ""
     if isinstance(template, av.VideoFrame):
-        chain = [graph.add_buffer(width=template.width, height=template.height, format=template.format.name,
-                                  time_base=Fraction(1, 1))]
+        chain = [
+            graph.add_buffer(
+                width=template.width,
+                height=template.height,
+                format=template.format.name,
+                time_base=Fraction(1, 1),
+            )
+        ]
         # a buffer made from a frame's shape knows nothing of its range: a JPEG's full range must be said
         in_range = {1: ":in_range=tv", 2: ":in_range=pc"}.get(int(template.color_range), "")
     else:
         chain = [graph.add_buffer(template=template)]
     for name, args in _TRANSPOSE.get(rotation, []):
         chain.append(graph.add(name, args))
-    steps = video_chain(video, width, height, pix_fmt) if video is not None else \
-        [("scale", f"{width}:{height}:flags=lanczos{in_range}:out_range=tv"), ("format", pix_fmt)]  # WebP: limited
+    steps = (
+        video_chain(video, width, height, pix_fmt)
+        if video is not None
+        else [("scale", f"{width}:{height}:flags=lanczos{in_range}:out_range=tv"), ("format", pix_fmt)]
+    )  # WebP: limited
     for name, args in steps:
         chain.append(graph.add(name, args))
     chain.append(graph.add("buffersink"))
@@ -53,8 +68,16 @@ def scaling_graph(template: Any, rotation: int, width: int, height: int,
     return graph
 
 
-def add_h264(out: av.container.OutputContainer, *, width: int, height: int, fps: float,
-             time_base: Fraction, threads: int, settings: dict[str, Any]) -> av.video.stream.VideoStream:
+def add_h264(
+    out: av.container.OutputContainer,
+    *,
+    width: int,
+    height: int,
+    fps: float,
+    time_base: Fraction,
+    threads: int,
+    settings: dict[str, Any],
+) -> av.video.stream.VideoStream:
     """libx264, yuv420p, capped CRF, GOP of about ``gop_seconds``."""
     stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -75,7 +98,9 @@ def add_h264(out: av.container.OutputContainer, *, width: int, height: int, fps:
     return stream
 
 
-def add_aac(out: av.container.OutputContainer, *, source_rate: int, bitrate_kbps: int) -> av.audio.stream.AudioStream:
+def add_aac(
+    out: av.container.OutputContainer, *, source_rate: int, bitrate_kbps: int
+) -> av.audio.stream.AudioStream:
     """AAC-LC stereo; PyAV resamples and re-frames the decoded audio for it."""
     rate = source_rate if source_rate in AAC_RATES else 48000
     stream = out.add_stream("aac", rate=rate)
@@ -92,8 +117,13 @@ def write_jpeg(frame: av.VideoFrame, path: str, quality: int) -> None:
         stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuvj420p"
         # Pinning qmin = qmax is how the mjpeg encoder takes a fixed quality (2 best … 31 worst).
         stream.codec_context.options = {"qmin": str(quality), "qmax": str(quality)}
-        image = frame.reformat(format="yuvj420p", src_colorspace=Colorspace.ITU709, dst_colorspace=Colorspace.ITU601,
-                               src_color_range=ColorRange.MPEG, dst_color_range=ColorRange.JPEG)
+        image = frame.reformat(
+            format="yuvj420p",
+            src_colorspace=Colorspace.ITU709,
+            dst_colorspace=Colorspace.ITU601,
+            src_color_range=ColorRange.MPEG,
+            dst_color_range=ColorRange.JPEG,
+        )
         image.pts = 0
         for packet in stream.encode(image):
             out.mux(packet)

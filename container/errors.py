@@ -4,6 +4,7 @@ Exit codes are the contract with the host (``worker.sandbox.base``):
 0 success, 64 usage, 65 rejected input, 70 internal error, 71 out of memory, 75 a warm sandbox that was
 handed no job in its time (it did nothing; the host starts another).
 """
+
 from __future__ import annotations
 
 EXIT_OK = 0

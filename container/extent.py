@@ -1,5 +1,6 @@
 """The media time a stream of frames or packets covers (no FFmpeg here: container.limits and
 container.timeline both count with it)."""
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ at most twice the profile's GOP apart (so HLS segments stay short); in an MP4/Qu
 to a faststart MP4). Its audio is copied too when it is AAC-LC stereo at 44.1 or 48 kHz, else encoded as
 every other rendition's is. The decision and its reason go into the manifest.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ class CopyPlan:
         return {"used": self.index is not None, "audio_copied": self.copy_audio, "reason": self.reason}
 
 
-def plan_copy(src: str, probe: Probe, sizes: list[tuple[int, int, int]], settings: dict[str, Any]) -> CopyPlan:
+def plan_copy(
+    src: str, probe: Probe, sizes: list[tuple[int, int, int]], settings: dict[str, Any]
+) -> CopyPlan:
     """Decide the fast path; ``sizes`` holds (width, height, maxrate_kbps) per planned rendition."""
     video = probe.video
     assert video is not None
@@ -46,8 +49,13 @@ def plan_copy(src: str, probe: Probe, sizes: list[tuple[int, int, int]], setting
     # A copy is re-tagged bt709 (h264_metadata): right for a BT.709 source, and for an untagged one of 720
     # lines or more, which the encode path takes as BT.709 too (container.color); never for anything else.
     if any(t not in ("bt709", None) for t in tags) or (None in tags and min(video.width, video.height) < 720):
-        return CopyPlan(None, False, "colour tags (primaries, transfer, matrix) {} are not bt709".format(
-            "/".join(t or "unspecified" for t in tags)))
+        return CopyPlan(
+            None,
+            False,
+            "colour tags (primaries, transfer, matrix) {} are not bt709".format(
+                "/".join(t or "unspecified" for t in tags)
+            ),
+        )
     match = [i for i, (w, h, _) in enumerate(sizes) if (w, h) == (video.width, video.height)]
     if not match:
         return CopyPlan(None, False, f"{video.width}x{video.height} is no rendition's size")
@@ -57,21 +65,29 @@ def plan_copy(src: str, probe: Probe, sizes: list[tuple[int, int, int]], setting
         if stream.codec_context.profile != "High":
             return CopyPlan(None, False, f"H.264 profile {stream.codec_context.profile}, not High")
         audio = inp.streams[probe.audio_index] if probe.audio_index is not None else None
-        copy_audio = audio is not None and audio.codec_context.name == "aac" and \
-            audio.codec_context.profile == "LC" and audio.codec_context.channels == 2 and \
-            audio.codec_context.sample_rate in AAC_COPY_RATES
+        copy_audio = (
+            audio is not None
+            and audio.codec_context.name == "aac"
+            and audio.codec_context.profile == "LC"
+            and audio.codec_context.channels == 2
+            and audio.codec_context.sample_rate in AAC_COPY_RATES
+        )
         gap, kbps, hidden = _scan(inp, stream)
     if hidden:  # an MP4 keeps the edit list, HLS segments cannot: the pre-roll would play there
         return CopyPlan(None, False, f"an edit list hides {hidden} frames of pre-roll (a trimmed clip)")
     if kbps > cap_kbps:
-        return CopyPlan(None, False, f"video bitrate {kbps:.0f} kb/s is over the rendition's {cap_kbps} kb/s cap")
+        return CopyPlan(
+            None, False, f"video bitrate {kbps:.0f} kb/s is over the rendition's {cap_kbps} kb/s cap"
+        )
     longest = 2 * float(settings["gop_seconds"])
     if gap is None or gap > longest:
         return CopyPlan(None, False, f"keyframes {gap} s apart; at most {longest:g} s allowed")
     return CopyPlan(index, copy_audio, "input already matches this rendition")
 
 
-def _scan(inp: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[float | None, float, int]:
+def _scan(
+    inp: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[float | None, float, int]:
     """Longest keyframe interval (None when the first packet is not one), mean bitrate in kb/s, and how many
     packets an edit list hides."""
     keyframes: list[float] = []

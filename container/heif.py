@@ -3,6 +3,7 @@ FFmpeg exposes only as separate tile streams, and libheif composes it, applies t
 transforms (so EXIF orientation is never applied on top) and picks the primary image of a multi-image file
 (bursts, Live Photo stills). pillow-heif is installed in the sandbox image only: this runs nowhere else.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,13 @@ def probe_heif(path: str, media: MediaType, limits: Limits) -> dict[str, Any]:
     width, height = heif.size  # after the irot transform: the displayed size
     limits.check_size(width, height, "the HEIF image")
     tiling = heif.info.get("tiling") or {}
-    return {"width": width, "height": height, "images": len(heif), "tiles": tiling.get("num_columns", 1) *
-            tiling.get("num_rows", 1), "pix_fmt": heif.mode.lower()}
+    return {
+        "width": width,
+        "height": height,
+        "images": len(heif),
+        "tiles": tiling.get("num_columns", 1) * tiling.get("num_rows", 1),
+        "pix_fmt": heif.mode.lower(),
+    }
 
 
 def decode_heif(path: str, limits: Limits) -> av.VideoFrame:

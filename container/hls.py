@@ -4,6 +4,7 @@
 All names are flat (``hls_720p.m3u8``, ``hls_720p_init.mp4``, ``hls_720p_00000.m4s``, ``hls_master.m3u8``)
 and every URI in a playlist is relative, so the set plays from any prefix it is copied to.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,13 @@ def package(mp4_path: str, out_dir: str, rendition: str, segment_seconds: float)
         "hls_segment_filename": os.path.join(out_dir, stem + "_%05d.m4s"),
         "hls_fmp4_init_filename": stem + "_init.mp4",
     }
-    with av.open(mp4_path) as inp, av.open(os.path.join(out_dir, playlist), "w", format="hls",
-                                           options=options) as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams if s.type in ("video", "audio")}
+    with (
+        av.open(mp4_path) as inp,
+        av.open(os.path.join(out_dir, playlist), "w", format="hls", options=options) as out,
+    ):
+        streams = {
+            s.index: out.add_stream_from_template(s) for s in inp.streams if s.type in ("video", "audio")
+        }
         for packet in inp.demux(*[s for s in inp.streams if s.index in streams]):
             if packet.size == 0:  # demux's end-of-stream markers, not media
                 continue
@@ -37,12 +42,26 @@ def package(mp4_path: str, out_dir: str, rendition: str, segment_seconds: float)
             out.mux(packet)
     segments = read_playlist(os.path.join(out_dir, playlist))
     items: list[dict[str, Any]] = [
-        {"name": playlist, "kind": "hls_playlist", "content_type": "application/vnd.apple.mpegurl",
-         "rendition": rendition, "segments": len(segments), "duration": sum(d for _, d in segments)},
+        {
+            "name": playlist,
+            "kind": "hls_playlist",
+            "content_type": "application/vnd.apple.mpegurl",
+            "rendition": rendition,
+            "segments": len(segments),
+            "duration": sum(d for _, d in segments),
+        },
         {"name": stem + "_init.mp4", "kind": "hls_init", "content_type": "video/mp4", "rendition": rendition},
     ]
-    items += [{"name": name, "kind": "hls_segment", "content_type": "video/iso.segment", "rendition": rendition,
-               "duration": seconds} for name, seconds in segments]
+    items += [
+        {
+            "name": name,
+            "kind": "hls_segment",
+            "content_type": "video/iso.segment",
+            "rendition": rendition,
+            "duration": seconds,
+        }
+        for name, seconds in segments
+    ]
     return items
 
 
@@ -68,18 +87,26 @@ def write_master(out_dir: str, variants: list[dict[str, Any]]) -> dict[str, Any]
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for v in variants:
         peak, average = _bandwidths(out_dir, v["playlist"])
-        lines.append(f'#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},'
-                     f'RESOLUTION={v["width"]}x{v["height"]},FRAME-RATE={v["fps"]:.3f},CODECS="{v["codecs"]}"')
+        lines.append(
+            f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
+            f'RESOLUTION={v["width"]}x{v["height"]},FRAME-RATE={v["fps"]:.3f},CODECS="{v["codecs"]}"'
+        )
         lines.append(v["playlist"])
     with open(os.path.join(out_dir, MASTER), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    return {"name": MASTER, "kind": "hls_master", "content_type": "application/vnd.apple.mpegurl",
-            "variants": len(variants)}
+    return {
+        "name": MASTER,
+        "kind": "hls_master",
+        "content_type": "application/vnd.apple.mpegurl",
+        "variants": len(variants),
+    }
 
 
 def _bandwidths(out_dir: str, playlist: str) -> tuple[int, int]:
     segments = read_playlist(os.path.join(out_dir, playlist))
-    rates = [os.path.getsize(os.path.join(out_dir, name)) * 8 / max(seconds, 0.001) for name, seconds in segments]
+    rates = [
+        os.path.getsize(os.path.join(out_dir, name)) * 8 / max(seconds, 0.001) for name, seconds in segments
+    ]
     total = sum(seconds for _, seconds in segments)
     size = sum(os.path.getsize(os.path.join(out_dir, name)) for name, _ in segments)
     return int(max(rates, default=0)), int(size * 8 / max(total, 0.001))

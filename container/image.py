@@ -7,6 +7,7 @@ yields a second frame) follow the profile's ``animated`` policy: ``first_frame``
 the first frame (the outputs say ``animated: true``), ``reject`` rejects the upload with the reason
 ``animated_image``. A multi-image HEIF (a burst, a Live Photo still) is a still: its primary image.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,20 @@ from container.probe import Probe, normalise_rotation, open_input
 from container.sniff import HEIF_MIMES
 from container.spec import JobSpec
 
-ALPHA_FORMATS = {"rgba", "bgra", "argb", "abgr", "yuva420p", "pal8", "ya8", "ya16be", "ya16le", "rgba64be",
-                 "rgba64le", "gbrap"}
+ALPHA_FORMATS = {
+    "rgba",
+    "bgra",
+    "argb",
+    "abgr",
+    "yuva420p",
+    "pal8",
+    "ya8",
+    "ya16be",
+    "ya16le",
+    "rgba64be",
+    "rgba64le",
+    "gbrap",
+}
 
 
 def plan_variants(width: int, height: int, sizes: list[int]) -> list[tuple[str, int, int]]:
@@ -53,8 +66,17 @@ def transcode_image(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> tupl
     for name, width, height in plan_variants(*upright, [int(s) for s in settings["variants"]]):
         image = _scaled(frame, rotation, width, height, pix_fmt)
         _write_webp(image, os.path.join(out_dir, name), pix_fmt, int(settings["quality"]))
-        planned.append({"name": name, "kind": "image", "content_type": "image/webp", "width": width,
-                        "height": height, "rendition": name[6:-5], "animated": animated})
+        planned.append(
+            {
+                "name": name,
+                "kind": "image",
+                "content_type": "image/webp",
+                "width": width,
+                "height": height,
+                "rendition": name[6:-5],
+                "animated": animated,
+            }
+        )
     return planned, None
 
 

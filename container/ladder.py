@@ -1,6 +1,7 @@
 """The ladder of one decode pass: the renditions planned for a video (never upscaled, portrait kept),
 opened, fed decoded frames and copied packets, flushed, and described for result.json. The top rendition's
 frames also make the poster and the storyboard."""
+
 from __future__ import annotations
 
 import contextlib
@@ -51,7 +52,9 @@ def plan_ladder(width: int, height: int, settings: dict[str, Any]) -> list[Rendi
     plan: list[Rendition] = []
     for target, rate in chosen:
         # the 16:9 box of that height, turned with the picture, so portrait stays portrait
-        w, h = fit_within(width, height, max(target, math.ceil(target * 16 / 9)) if long_ > short else target, target)
+        w, h = fit_within(
+            width, height, max(target, math.ceil(target * 16 / 9)) if long_ > short else target, target
+        )
         if all((r.width, r.height) != (w, h) for r in plan):
             plan.append(Rendition(f"video_{target}p.mp4", w, h, rate))  # named by its rung: predictable keys
     return plan
@@ -62,19 +65,45 @@ class Ladder:
     ``copy`` each packet (a copied rendition takes it as it is), ``flush`` at the end, ``describe`` for the
     result. ``poster`` is the top rendition's frame at the profile's poster time."""
 
-    def __init__(self, renditions: list[Rendition], vin: Any, budget: DecodeBudget, board: Storyboard | None,
-                 poster_at: float) -> None:
+    def __init__(
+        self,
+        renditions: list[Rendition],
+        vin: Any,
+        budget: DecodeBudget,
+        board: Storyboard | None,
+        poster_at: float,
+    ) -> None:
         self.renditions, self.top, self._vin, self._budget = renditions, renditions[0], vin, budget
         self._board, self._poster_at = board, poster_at
         self.poster: Any = None
         self.keyframes_only = self.decodes_audio = False  # known once opened
 
-    def open(self, stack: contextlib.ExitStack, out_dir: str, ain: Any, probe: Probe, settings: dict[str, Any],
-             threads: int, copy_index: int | None, copy_audio: bool) -> None:
+    def open(
+        self,
+        stack: contextlib.ExitStack,
+        out_dir: str,
+        ain: Any,
+        probe: Probe,
+        settings: dict[str, Any],
+        threads: int,
+        copy_index: int | None,
+        copy_audio: bool,
+    ) -> None:
         """Open each rendition's MP4 and its encoders, or its copied streams (the fast path's one)."""
         for i, r in enumerate(self.renditions):
-            _open_rendition(r, stack, out_dir, self._vin, ain, probe, settings, threads,
-                            copy_video=i == copy_index, copy_audio=i == copy_index and copy_audio, is_top=i == 0)
+            _open_rendition(
+                r,
+                stack,
+                out_dir,
+                self._vin,
+                ain,
+                probe,
+                settings,
+                threads,
+                copy_video=i == copy_index,
+                copy_audio=i == copy_index and copy_audio,
+                is_top=i == 0,
+            )
         # nothing to encode: keyframes are enough for the poster and the storyboard (the fast path's keyframes
         # are at most 2 × GOP apart); skipping the other packets' decode is most of the copy path's saving
         self.keyframes_only = all(r.vout is None for r in self.renditions)
@@ -82,8 +111,10 @@ class Ladder:
 
     def skips(self, packet: Any) -> bool:
         """True for a packet no encoder needs decoded (it is only copied)."""
-        return bool(packet.size) and ((packet.stream is self._vin and self.keyframes_only and not packet.is_keyframe)
-                                      or (packet.stream is not self._vin and not self.decodes_audio))
+        return bool(packet.size) and (
+            (packet.stream is self._vin and self.keyframes_only and not packet.is_keyframe)
+            or (packet.stream is not self._vin and not self.decodes_audio)
+        )
 
     def feed_video(self, frame: Any) -> None:
         self._budget.video(frame)
@@ -119,11 +150,22 @@ class Ladder:
 
     def describe(self, has_audio: bool) -> list[dict[str, Any]]:
         """The renditions as result.json lists them."""
-        return [{"name": r.name, "kind": "video", "content_type": "video/mp4", "rendition": r.rung,
-                 "width": r.width, "height": r.height, "has_audio": has_audio,
-                 "method": "copy" if r.vout is None else "encode",
-                 "audio_method": None if not has_audio else ("copy" if r.copies and r.aout is None else "encode")}
-                for r in self.renditions]
+        return [
+            {
+                "name": r.name,
+                "kind": "video",
+                "content_type": "video/mp4",
+                "rendition": r.rung,
+                "width": r.width,
+                "height": r.height,
+                "has_audio": has_audio,
+                "method": "copy" if r.vout is None else "encode",
+                "audio_method": None
+                if not has_audio
+                else ("copy" if r.copies and r.aout is None else "encode"),
+            }
+            for r in self.renditions
+        ]
 
     def _shown(self, r: Rendition) -> None:
         """Encode what ``r``'s graph has ready; the top rendition's frames go to the poster and storyboard."""
@@ -135,21 +177,41 @@ class Ladder:
                     self._board.offer(frame)
 
 
-def _open_rendition(r: Rendition, stack: contextlib.ExitStack, out_dir: str, vin: Any, ain: Any, probe: Probe,
-                    settings: dict[str, Any], threads: int, *, copy_video: bool, copy_audio: bool, is_top: bool) -> None:
+def _open_rendition(
+    r: Rendition,
+    stack: contextlib.ExitStack,
+    out_dir: str,
+    vin: Any,
+    ain: Any,
+    probe: Probe,
+    settings: dict[str, Any],
+    threads: int,
+    *,
+    copy_video: bool,
+    copy_audio: bool,
+    is_top: bool,
+) -> None:
     r.path = os.path.join(out_dir, r.name)
     r.out = stack.enter_context(av.open(r.path, "w", format="mp4", options={"movflags": "+faststart"}))
     if copy_video:
         r.copies[vin.index] = r.out.add_stream_from_template(vin)
         r.retag = av.bitstream.BitStreamFilterContext(RETAG_BT709, vin, r.copies[vin.index])
     else:
-        r.vout = add_h264(r.out, width=r.width, height=r.height, fps=probe.video.fps, time_base=vin.time_base,
-                          threads=threads, settings={**settings, "maxrate_kbps": r.maxrate_kbps})
+        r.vout = add_h264(
+            r.out,
+            width=r.width,
+            height=r.height,
+            fps=probe.video.fps,
+            time_base=vin.time_base,
+            threads=threads,
+            settings={**settings, "maxrate_kbps": r.maxrate_kbps},
+        )
     if ain is not None and copy_audio:
         r.copies[ain.index] = r.out.add_stream_from_template(ain)
     elif ain is not None:
-        r.aout = add_aac(r.out, source_rate=probe.audio.sample_rate,
-                         bitrate_kbps=int(settings["audio_bitrate_kbps"]))
+        r.aout = add_aac(
+            r.out, source_rate=probe.audio.sample_rate, bitrate_kbps=int(settings["audio_bitrate_kbps"])
+        )
     if r.vout is not None or is_top:  # the top rendition's frames also make the poster and storyboard
         r.graph = scaling_graph(vin, probe.video.rotation, r.width, r.height, video=probe.video)
 
@@ -161,9 +223,12 @@ def _copy_packet(ladder: list[Rendition], packet: av.Packet, budget: DecodeBudge
         if target is not None and packet.size:  # size 0: an end-of-stream marker, not media
             # copied media counts as decoded media, but an edit list's hidden pre-roll is not shown: not counted
             if packet.pts is not None and packet.time_base is not None and not packet.is_discard:
-                budget.seen(packet.stream.type, float(packet.pts * packet.time_base),
-                            float((packet.duration or 0) * packet.time_base))
-            for out in (r.retag.filter(packet) if packet.stream.type == "video" and r.retag else [packet]):
+                budget.seen(
+                    packet.stream.type,
+                    float(packet.pts * packet.time_base),
+                    float((packet.duration or 0) * packet.time_base),
+                )
+            for out in r.retag.filter(packet) if packet.stream.type == "video" and r.retag else [packet]:
                 out.stream = target
                 r.out.mux(out)
             budget.output(r.path)

@@ -1,4 +1,5 @@
 """Limits on what an upload may be, checked on the probe *and* while decoding: headers lie."""
+
 from __future__ import annotations
 
 import os
@@ -37,15 +38,20 @@ class Limits:
         if width <= 0 or height <= 0:
             raise Rejected("corrupt_media", f"{what} declares a {width}x{height} picture")
         if max(width, height) > self.max_dimension or width * height > self.max_pixels:
-            raise Rejected(OVER, f"{what} is {width}x{height}; the limit is {self.max_dimension} px a side "
-                                 f"and {self.max_pixels} pixels")
+            raise Rejected(
+                OVER,
+                f"{what} is {width}x{height}; the limit is {self.max_dimension} px a side "
+                f"and {self.max_pixels} pixels",
+            )
 
     def check_audio(self, channels: int, sample_rate: int) -> None:
         """Reject channel counts and sample rates no real upload has."""
         if not 1 <= channels <= self.max_audio_channels:
             raise Rejected(OVER, f"{channels} audio channels; the limit is {self.max_audio_channels}")
         if not self.min_sample_rate <= sample_rate <= self.max_sample_rate:
-            raise Rejected(OVER, f"audio at {sample_rate} Hz; allowed {self.min_sample_rate}–{self.max_sample_rate}")
+            raise Rejected(
+                OVER, f"audio at {sample_rate} Hz; allowed {self.min_sample_rate}–{self.max_sample_rate}"
+            )
 
     def check_duration(self, seconds: float | None, what: str = "the upload") -> None:
         if seconds is not None and seconds > self.max_duration:
@@ -72,7 +78,9 @@ class DecodeBudget:
             raise Rejected(OVER, f"more than {self._max_frames} video frames decoded")
         self._limits.check_size(frame.width, frame.height, "a decoded frame")
         if frame.time is not None and frame.time > self._limits.max_duration + 1:
-            raise Rejected(OVER, f"a frame at {frame.time:.0f} s; the limit is {self._limits.max_duration:.0f} s")
+            raise Rejected(
+                OVER, f"a frame at {frame.time:.0f} s; the limit is {self._limits.max_duration:.0f} s"
+            )
         if frame.time is not None:
             length = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
             self.extent.add("video", frame.time, length or 1 / self._fps)
@@ -113,11 +121,16 @@ class DecodeBudget:
     def _check(self, name: str) -> None:
         total = sum(self._sizes.values())
         if total > self._cap:
-            raise Rejected(OVER, f"{name} took the outputs to {total} bytes, past the cap of {self._cap} bytes "
-                                 f"for this source and profile")
+            raise Rejected(
+                OVER,
+                f"{name} took the outputs to {total} bytes, past the cap of {self._cap} bytes "
+                f"for this source and profile",
+            )
 
 
-def output_cap(kind: str, settings: dict[str, Any], seconds: float, rates_kbps: list[int], has_audio: bool) -> int:
+def output_cap(
+    kind: str, settings: dict[str, Any], seconds: float, rates_kbps: list[int], has_audio: bool
+) -> int:
     """Bytes the profile can produce for ``seconds`` of media, with headroom: the rungs' (or audio targets')
     rates × the duration, twice for video when HLS re-packages the MP4s, × 1.5, plus 16 MiB of fixed outputs
     (poster, storyboard, waveform); a still image's variants get 64 MiB."""

@@ -1,5 +1,6 @@
 """Deep probe: sniff the type, open the input with its one demuxer, describe the chosen streams, decode a first
 frame, and measure the packets' span (see container.timeline)."""
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,19 @@ from container.limits import Limits
 from container.sniff import HEIF_MIMES, MediaType
 from container.timeline import INDEXED_DEMUXERS, scan
 
-IMAGE_DEMUXERS = frozenset({
-    "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif", "gif_pipe", "image2", "qoi_pipe",
-})
+IMAGE_DEMUXERS = frozenset(
+    {
+        "png_pipe",
+        "jpeg_pipe",
+        "webp_pipe",
+        "bmp_pipe",
+        "tiff_pipe",
+        "gif",
+        "gif_pipe",
+        "image2",
+        "qoi_pipe",
+    }
+)
 # Only the local file, only the chosen demuxer: a hostile upload must not make FFmpeg open URLs or other
 # files, nor switch to a nested playlist/concat demuxer (FFmpeg copies these lists into nested demuxers).
 OPEN_OPTIONS = {"protocol_whitelist": "file"}
@@ -87,6 +98,7 @@ def open_input(path: str, demuxer: str | None) -> av.container.InputContainer:
 def main_streams(container: av.container.InputContainer) -> tuple[Any, Any]:
     """The video and the audio stream the outputs are made of: the default-flagged one of each type, else the
     first (cover art is no video)."""
+
     def pick(streams: list[Any]) -> Any:
         flagged = [s for s in streams if s.disposition & av.stream.Disposition.default]
         return (flagged or streams or [None])[0]
@@ -112,12 +124,18 @@ def probe_input(path: str, media: MediaType, limits: Limits | None = None) -> Pr
     with open_input(path, demuxer) as container:
         fmt = container.format.name
         if len(container.streams) > limits.max_streams:
-            raise Rejected("over_limit", f"{len(container.streams)} streams; the limit is {limits.max_streams}")
+            raise Rejected(
+                "over_limit", f"{len(container.streams)} streams; the limit is {limits.max_streams}"
+            )
         vstream, astream = main_streams(container)
         if media.mime == "image/avif" and len(container.streams.video) > 1:
             # FFmpeg exposes an AVIF grid as its tiles, and this sandbox's libheif has no AV1 decoder
             raise Rejected("unsupported_type", f"a gridded AVIF ({len(container.streams.video)} tiles)")
-        duration = float(container.duration / av.time_base) if container.duration and container.duration > 0 else None
+        duration = (
+            float(container.duration / av.time_base)
+            if container.duration and container.duration > 0
+            else None
+        )
         indexed = _indexed_duration(demuxer, (vstream, astream))
         if indexed:
             limits.check_duration(indexed)  # cheap and early; the packets are checked below whatever it says
@@ -125,7 +143,10 @@ def probe_input(path: str, media: MediaType, limits: Limits | None = None) -> Pr
         if audio:
             limits.check_audio(audio.channels, audio.sample_rate)
         video = _video_info(container, vstream, limits) if vstream is not None else None
-        indices = (vstream.index if vstream is not None else None, astream.index if astream is not None else None)
+        indices = (
+            vstream.index if vstream is not None else None,
+            astream.index if astream is not None else None,
+        )
     if video and (fmt.split(",")[0] in IMAGE_DEMUXERS or media.kind == "image"):
         kind = "image"
     elif video:
@@ -139,11 +160,21 @@ def probe_input(path: str, media: MediaType, limits: Limits | None = None) -> Pr
         with open_input(path, demuxer) as container:
             timeline = scan(container, [container.streams[i] for i in indices if i is not None])
         limits.check_duration(timeline.seconds, "the media")
-    return Probe(format_name=fmt, kind=kind, duration=duration, video=video, audio=audio, demuxer=demuxer,
-                 mime=media.mime, media_seconds=timeline.seconds if timeline else 0.0,
-                 audio_frame=timeline.audio_frame if timeline else 0.0, indexed_duration=indexed,
-                 video_seconds=timeline.video_seconds if timeline else 0.0,
-                 video_index=indices[0], audio_index=indices[1])
+    return Probe(
+        format_name=fmt,
+        kind=kind,
+        duration=duration,
+        video=video,
+        audio=audio,
+        demuxer=demuxer,
+        mime=media.mime,
+        media_seconds=timeline.seconds if timeline else 0.0,
+        audio_frame=timeline.audio_frame if timeline else 0.0,
+        indexed_duration=indexed,
+        video_seconds=timeline.video_seconds if timeline else 0.0,
+        video_index=indices[0],
+        audio_index=indices[1],
+    )
 
 
 def _indexed_duration(demuxer: str, streams: tuple[Any, Any]) -> float | None:
@@ -151,8 +182,11 @@ def _indexed_duration(demuxer: str, streams: tuple[Any, Any]) -> float | None:
     whole file's may be a longer other track's, or an estimate)."""
     if demuxer not in INDEXED_DEMUXERS:
         return None
-    seconds = [float(s.duration * s.time_base) for s in streams
-               if s is not None and s.duration and s.duration > 0 and s.time_base]
+    seconds = [
+        float(s.duration * s.time_base)
+        for s in streams
+        if s is not None and s.duration and s.duration > 0 and s.time_base
+    ]
     return max(seconds) if seconds else None
 
 
@@ -160,17 +194,27 @@ def _heif_probe(path: str, media: MediaType, limits: Limits) -> Probe:
     from container.heif import probe_heif
 
     facts = probe_heif(path, media, limits)
-    video = VideoInfo(codec="hevc", width=facts["width"], height=facts["height"], fps=0.0, rotation=0,
-                      pix_fmt=facts["pix_fmt"])
-    return Probe(format_name="heif", kind="image", duration=None, video=video, audio=None, demuxer="",
-                 mime=media.mime)
+    video = VideoInfo(
+        codec="hevc",
+        width=facts["width"],
+        height=facts["height"],
+        fps=0.0,
+        rotation=0,
+        pix_fmt=facts["pix_fmt"],
+    )
+    return Probe(
+        format_name="heif", kind="image", duration=None, video=video, audio=None, demuxer="", mime=media.mime
+    )
 
 
-def _video_info(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                limits: Limits) -> VideoInfo:
+def _video_info(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, limits: Limits
+) -> VideoInfo:
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
     if float(rate) > limits.max_fps:
-        raise Rejected("over_limit", f"{float(rate):.0f} frames per second; the limit is {limits.max_fps:.0f}")
+        raise Rejected(
+            "over_limit", f"{float(rate):.0f} frames per second; the limit is {limits.max_fps:.0f}"
+        )
     ctx = stream.codec_context
     if ctx.width or ctx.height:  # the header's claim, checked before a frame is allocated
         limits.check_size(ctx.width, ctx.height, "the video stream")
@@ -207,5 +251,9 @@ def _audio_info(stream: av.audio.stream.AudioStream) -> AudioInfo:
     ctx = stream.codec_context
     language = stream.metadata.get("language") or ""
     # a tag the upload wrote: kept only in the shape of a language code (the host's schema bounds it too)
-    return AudioInfo(codec=ctx.name, channels=ctx.channels, sample_rate=ctx.sample_rate,
-                     language=language if _LANGUAGE.match(language) else None)
+    return AudioInfo(
+        codec=ctx.name,
+        channels=ctx.channels,
+        sample_rate=ctx.sample_rate,
+        language=language if _LANGUAGE.match(language) else None,
+    )

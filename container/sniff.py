@@ -6,6 +6,7 @@ FFmpeg demuxer: FFmpeg never guesses the format of an upload, so playlists and o
 further files cannot be smuggled in under a media name. The extension and the uploader's Content-Type are
 never trusted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,31 +30,34 @@ class MediaType:
 
 
 # HEIF and AVIF stills are ISO-BMFF: FFmpeg's mov demuxer opens them (HEIC grids are decoded by libheif).
-ALLOWED: dict[str, MediaType] = {m.mime: m for m in (
-    MediaType("video/mp4", "video", "mov"),
-    MediaType("video/quicktime", "video", "mov"),
-    MediaType("video/3gpp", "video", "mov"),
-    MediaType("video/webm", "video", "matroska"),
-    MediaType("video/x-matroska", "video", "matroska"),
-    MediaType("video/x-msvideo", "video", "avi"),
-    MediaType("audio/mpeg", "audio", "mp3"),
-    MediaType("audio/x-wav", "audio", "wav"),
-    MediaType("audio/wav", "audio", "wav"),
-    MediaType("audio/flac", "audio", "flac"),
-    MediaType("audio/x-flac", "audio", "flac"),
-    MediaType("audio/ogg", "audio", "ogg"),
-    MediaType("audio/x-m4a", "audio", "mov"),
-    MediaType("audio/mp4", "audio", "mov"),
-    MediaType("image/png", "image", "png_pipe"),
-    MediaType("image/jpeg", "image", "jpeg_pipe"),
-    MediaType("image/webp", "image", "webp_pipe"),
-    MediaType("image/gif", "image", "gif"),
-    MediaType("image/heic", "image", "mov"),
-    MediaType("image/heif", "image", "mov"),
-    MediaType("image/heic-sequence", "image", "mov"),
-    MediaType("image/heif-sequence", "image", "mov"),
-    MediaType("image/avif", "image", "mov"),
-)}
+ALLOWED: dict[str, MediaType] = {
+    m.mime: m
+    for m in (
+        MediaType("video/mp4", "video", "mov"),
+        MediaType("video/quicktime", "video", "mov"),
+        MediaType("video/3gpp", "video", "mov"),
+        MediaType("video/webm", "video", "matroska"),
+        MediaType("video/x-matroska", "video", "matroska"),
+        MediaType("video/x-msvideo", "video", "avi"),
+        MediaType("audio/mpeg", "audio", "mp3"),
+        MediaType("audio/x-wav", "audio", "wav"),
+        MediaType("audio/wav", "audio", "wav"),
+        MediaType("audio/flac", "audio", "flac"),
+        MediaType("audio/x-flac", "audio", "flac"),
+        MediaType("audio/ogg", "audio", "ogg"),
+        MediaType("audio/x-m4a", "audio", "mov"),
+        MediaType("audio/mp4", "audio", "mov"),
+        MediaType("image/png", "image", "png_pipe"),
+        MediaType("image/jpeg", "image", "jpeg_pipe"),
+        MediaType("image/webp", "image", "webp_pipe"),
+        MediaType("image/gif", "image", "gif"),
+        MediaType("image/heic", "image", "mov"),
+        MediaType("image/heif", "image", "mov"),
+        MediaType("image/heic-sequence", "image", "mov"),
+        MediaType("image/heif-sequence", "image", "mov"),
+        MediaType("image/avif", "image", "mov"),
+    )
+}
 HEIF_MIMES = frozenset({"image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"})
 
 

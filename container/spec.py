@@ -1,4 +1,5 @@
 """The job spec the host passes in, with the default profile filled in."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ DEFAULT_PROFILE: dict[str, Any] = {
         "storyboard_max_tiles": 100,
         "stream_copy": True,
     },
-    "audio": {"bitrate_kbps": 128, "loudness_lufs": -16.0, "true_peak_db": -1.5, "extra_formats": [],
-              "waveform": True, "waveform_samples_per_pixel": 512},
+    "audio": {
+        "bitrate_kbps": 128,
+        "loudness_lufs": -16.0,
+        "true_peak_db": -1.5,
+        "extra_formats": [],
+        "waveform": True,
+        "waveform_samples_per_pixel": 512,
+    },
     "image": {"variants": [2048, 1024, 320], "quality": 80, "animated": "first_frame"},
 }
 
@@ -47,5 +54,8 @@ class JobSpec:
         profile = json.loads(json.dumps(DEFAULT_PROFILE))
         for section, values in (raw.get("profile") or {}).items():
             profile.setdefault(section, {}).update(values)
-        return cls(threads=max(1, int(raw.get("threads") or 1)), profile=profile,
-                   limits=Limits.from_dict(raw.get("limits")))
+        return cls(
+            threads=max(1, int(raw.get("threads") or 1)),
+            profile=profile,
+            limits=Limits.from_dict(raw.get("limits")),
+        )

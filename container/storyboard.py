@@ -5,6 +5,7 @@ first frame at or after each multiple of the interval. The interval grows for lo
 never holds more than ``storyboard_max_tiles`` tiles; FFmpeg's ``tile`` filter lays them out.
 The index uses the ``#xywh=`` media-fragment form that video.js, Plyr, Vidstack and JW Player read.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,17 @@ class Storyboard:
             fh.write(self.webvtt())
         sheet = {"width": self._sheet.width, "height": self._sheet.height}
         return [
-            {"name": SPRITE, "kind": "storyboard", "content_type": "image/jpeg", **sheet,
-             "tiles": self._taken, "tile_width": self.tile_w, "tile_height": self.tile_h,
-             "columns": self.columns, "interval": self.interval},
+            {
+                "name": SPRITE,
+                "kind": "storyboard",
+                "content_type": "image/jpeg",
+                **sheet,
+                "tiles": self._taken,
+                "tile_width": self.tile_w,
+                "tile_height": self.tile_h,
+                "columns": self.columns,
+                "interval": self.interval,
+            },
             {"name": INDEX, "kind": "storyboard_index", "content_type": "text/vtt", "cues": self._taken},
         ]
 
@@ -73,17 +82,23 @@ class Storyboard:
             if i == self._taken - 1:
                 end = max(end, self.duration)
             x, y = (i % self.columns) * self.tile_w, (i // self.columns) * self.tile_h
-            lines += [f"{_stamp(start)} --> {_stamp(max(end, start + 0.001))}",
-                      f"{SPRITE}#xywh={x},{y},{self.tile_w},{self.tile_h}", ""]
+            lines += [
+                f"{_stamp(start)} --> {_stamp(max(end, start + 0.001))}",
+                f"{SPRITE}#xywh={x},{y},{self.tile_w},{self.tile_h}",
+                "",
+            ]
         return "\n".join(lines)
 
     def _build(self, frame: av.VideoFrame) -> av.filter.Graph:
         graph = av.filter.Graph()
-        chain = [graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
-                                  time_base=frame.time_base),
-                 graph.add("scale", f"{self.tile_w}:{self.tile_h}:flags=bicubic"),
-                 graph.add("tile", f"{self.columns}x{self.rows}"),
-                 graph.add("buffersink")]
+        chain = [
+            graph.add_buffer(
+                width=frame.width, height=frame.height, format=frame.format.name, time_base=frame.time_base
+            ),
+            graph.add("scale", f"{self.tile_w}:{self.tile_h}:flags=bicubic"),
+            graph.add("tile", f"{self.columns}x{self.rows}"),
+            graph.add("buffersink"),
+        ]
         graph.link_nodes(*chain).configure()
         return graph
 

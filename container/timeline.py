@@ -12,6 +12,7 @@ Headers estimate (an MP3 without a Xing/VBRI header is timed from its first fram
   streams' own duration where the container holds one in an index (MP4/MOV track durations, AVI, WAV, FLAC;
   Matroska streams rarely carry one), never against a bitrate estimate or another track's length.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ def scan(container: av.container.InputContainer, streams: list[Any]) -> Timeline
             if packet.stream.type == "video":
                 video.add("video", start, length)
     except av.error.FFmpegError as exc:
-        raise Rejected("corrupt_media", f"the file is damaged after {extent.seconds:.1f} s of media: {exc}") from None
+        raise Rejected(
+            "corrupt_media", f"the file is damaged after {extent.seconds:.1f} s of media: {exc}"
+        ) from None
     return Timeline(seconds=extent.seconds, audio_frame=extent.audio_frame, video_seconds=video.seconds)
 
 
@@ -80,4 +83,6 @@ def check_complete(decoded: float, probe: Any) -> None:
         raise Rejected("corrupt_media", f"truncated: {decoded:.1f} s decode of {packets:.1f} s of packets")
     declared = probe.indexed_duration
     if declared and decoded + truncation_slack(declared) < declared:
-        raise Rejected("corrupt_media", f"truncated: {decoded:.1f} s decode; the container's index says {declared:.1f} s")
+        raise Rejected(
+            "corrupt_media", f"truncated: {decoded:.1f} s decode; the container's index says {declared:.1f} s"
+        )

@@ -1,5 +1,6 @@
 """The HDR → SDR transform of container.color as numbers: one BT.2020 PQ/HLG R'G'B' → BT.709 R'G'B' map,
 sampled into a 3D LUT (the ``.cube`` text FFmpeg's lut3d reads)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,9 @@ HLG_A, HLG_B, HLG_C = 0.17883277, 0.28466892, 0.55991073
 PQ_M1, PQ_M2 = 2610 / 16384, 2523 / 4096 * 128
 PQ_C1, PQ_C2, PQ_C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
 BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593])
-BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]])
+BT2020_TO_BT709 = np.array(
+    [[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]]
+)
 REFERENCE_WHITE = 100.0  # cd/m² that linear 1.0 stands for (zscale's npl=100)
 PEAK = 10.0  # 1000 cd/m² in those units: what FFmpeg's tonemap assumes without mastering metadata
 
@@ -23,7 +26,9 @@ def to_linear(rgb: np.ndarray, transfer: str) -> np.ndarray:
     x = np.clip(rgb, 0.0, 1.0)
     if transfer == "pq":
         p = np.power(x, 1 / PQ_M2)
-        return np.power(np.maximum(p - PQ_C1, 0.0) / (PQ_C2 - PQ_C3 * p), 1 / PQ_M1) * (10000 / REFERENCE_WHITE)
+        return np.power(np.maximum(p - PQ_C1, 0.0) / (PQ_C2 - PQ_C3 * p), 1 / PQ_M1) * (
+            10000 / REFERENCE_WHITE
+        )
     scene = np.where(x <= 0.5, x * x / 3, (np.exp((x - HLG_C) / HLG_A) + HLG_B) / 12)
     luma = np.maximum(scene @ BT2020_LUMA, 1e-12)
     return scene * np.power(luma, 0.2)[..., None] * (1000 / REFERENCE_WHITE)  # the OOTF, γ 1.2 at 1000 cd/m²

@@ -9,6 +9,7 @@ again: AAC → AAC pays both, a 5 s voice memo's M4A ends 35 ms late). HLS playl
 FFmpeg's HLS demuxer and their segment times summed; the storyboard, its index, the waveform and the master
 playlist are checked against what they claim.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ from container.hls import read_playlist
 from container.probe import Probe
 from container.timeline import Decoded
 
-MEDIA_CODECS = {"video": ("h264",), "audio": ("aac", "mp3", "opus"), "poster": ("mjpeg",),
-                "storyboard": ("mjpeg",), "image": ("webp",), "hls_playlist": ("h264",)}
+MEDIA_CODECS = {
+    "video": ("h264",),
+    "audio": ("aac", "mp3", "opus"),
+    "poster": ("mjpeg",),
+    "storyboard": ("mjpeg",),
+    "image": ("webp",),
+    "hls_playlist": ("h264",),
+}
 DECODER_CODEC = {"mp3float": "mp3"}  # decoder name → the codec it decodes, where they differ
 AUDIO_FRAME_SECONDS = 1152 / 44100  # the longest frame of the audio codecs we write (MP3 at 44.1 kHz)
 RELATIVE_TOLERANCE = 0.005
@@ -60,8 +67,9 @@ def moov_before_mdat(path: str) -> bool:
             fh.seek(size - 8, os.SEEK_CUR)
 
 
-def verify_outputs(out_dir: str, planned: list[dict[str, Any]], probe: Probe,
-                   decoded: Decoded | None) -> list[dict[str, Any]]:
+def verify_outputs(
+    out_dir: str, planned: list[dict[str, Any]], probe: Probe, decoded: Decoded | None
+) -> list[dict[str, Any]]:
     """Check each planned output against the source as decoded; return it completed with measured facts."""
     names = {item["name"] for item in planned}
     checked = []
@@ -71,8 +79,9 @@ def verify_outputs(out_dir: str, planned: list[dict[str, Any]], probe: Probe,
             raise OutputCheckFailed(f"{item['name']}: missing or empty")
         check = _CHECKS.get(item["kind"], _check_media)
         facts = check(path, item, Source(probe, decoded), names)
-        checked.append({"duration": None, "bitrate": None, "codec": None, **item, **facts,
-                        "size": os.path.getsize(path)})
+        checked.append(
+            {"duration": None, "bitrate": None, "codec": None, **item, **facts, "size": os.path.getsize(path)}
+        )
     return checked
 
 
@@ -95,15 +104,19 @@ def _check_media(path: str, item: dict[str, Any], src: Source, names: set[str]) 
             vstreams, astreams = list(out.streams.video), list(out.streams.audio)
             duration = float(out.duration / av.time_base) if out.duration else None
             first = next(out.decode(video=0), None) if vstreams else None
-            tags = [(s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace)
-                    for s in vstreams]
+            tags = [
+                (s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace)
+                for s in vstreams
+            ]
     except av.error.FFmpegError as exc:
         raise OutputCheckFailed(f"{name}: does not re-open: {exc}") from None
     timed = kind in ("video", "audio", "hls_playlist")
     main = (astreams or [None])[0] if kind == "audio" else (vstreams or [None])[0]
     codec = DECODER_CODEC.get(main.codec_context.name, main.codec_context.name) if main is not None else None
     if codec not in MEDIA_CODECS[kind] or (item.get("codec") and codec != item["codec"]):
-        raise OutputCheckFailed(f"{name}: expected a {item.get('codec') or MEDIA_CODECS[kind][0]} stream, not {codec}")
+        raise OutputCheckFailed(
+            f"{name}: expected a {item.get('codec') or MEDIA_CODECS[kind][0]} stream, not {codec}"
+        )
     if kind != "audio":
         if first is None or (first.width, first.height) != (item["width"], item["height"]):
             raise OutputCheckFailed(f"{name}: expected {item['width']}x{item['height']}")
@@ -127,11 +140,16 @@ def _check_duration(name: str, duration: float | None, src: Source) -> None:
     if src.decoded is None:
         return
     seconds, probe = src.decoded.seconds, src.probe
-    allowed = duration_tolerance(seconds, probe.video.fps if probe.video else None,
-                                 max(src.decoded.audio_frame, probe.audio_frame) if src.has_audio else None)
+    allowed = duration_tolerance(
+        seconds,
+        probe.video.fps if probe.video else None,
+        max(src.decoded.audio_frame, probe.audio_frame) if src.has_audio else None,
+    )
     if duration is None or abs(duration - seconds) > allowed:
-        raise OutputCheckFailed(f"{name}: duration {duration} s differs from the decoded source's {seconds:.3f} s "
-                                f"by more than {allowed:.3f} s")
+        raise OutputCheckFailed(
+            f"{name}: duration {duration} s differs from the decoded source's {seconds:.3f} s "
+            f"by more than {allowed:.3f} s"
+        )
 
 
 def _check_segment(path: str, item: dict[str, Any], src: Source, names: set[str]) -> dict[str, Any]:
@@ -139,7 +157,9 @@ def _check_segment(path: str, item: dict[str, Any], src: Source, names: set[str]
         box = fh.read(8)[4:]
     # an fMP4 init segment opens with ftyp; a media segment with styp or moof
     if box not in ((b"ftyp",) if item["kind"] == "hls_init" else (b"styp", b"moof")):
-        raise OutputCheckFailed(f"{item['name']}: not an fMP4 {item['kind'][4:]} segment (starts with {box!r})")
+        raise OutputCheckFailed(
+            f"{item['name']}: not an fMP4 {item['kind'][4:]} segment (starts with {box!r})"
+        )
     return {}
 
 
@@ -165,13 +185,18 @@ def _check_waveform(path: str, item: dict[str, Any], src: Source, names: set[str
     with open(path, encoding="utf-8") as fh:
         doc = json.load(fh)
     expected = (src.decoded.seconds if src.decoded else 0) * item["sample_rate"] / item["samples_per_pixel"]
-    if len(doc.get("data", [])) != 2 * doc.get("length", -1) or \
-            abs(doc["length"] - expected) > 2 + RELATIVE_TOLERANCE * expected:
+    if (
+        len(doc.get("data", [])) != 2 * doc.get("length", -1)
+        or abs(doc["length"] - expected) > 2 + RELATIVE_TOLERANCE * expected
+    ):
         raise OutputCheckFailed(f"{item['name']}: {doc.get('length')} peaks; about {expected:.0f} expected")
     return {}
 
 
 _CHECKS: dict[str, Callable[[str, dict[str, Any], Source, set[str]], dict[str, Any]]] = {
-    "hls_init": _check_segment, "hls_segment": _check_segment, "hls_master": _check_master,
-    "storyboard_index": _check_index, "waveform": _check_waveform,
+    "hls_init": _check_segment,
+    "hls_segment": _check_segment,
+    "hls_master": _check_master,
+    "storyboard_index": _check_index,
+    "waveform": _check_waveform,
 }

@@ -1,5 +1,6 @@
 """Video → an H.264/AAC faststart MP4 ladder (rotation applied, never upscaled) + a JPEG poster, the
 storyboard and the HLS set, in one decode pass (container.ladder holds the renditions)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,13 +21,16 @@ from container.timeline import Decoded, check_complete
 __all__ = ["plan_ladder", "transcode_video"]
 
 
-def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> tuple[list[dict[str, Any]], Decoded]:
+def transcode_video(
+    src: str, probe: Probe, out_dir: str, spec: JobSpec
+) -> tuple[list[dict[str, Any]], Decoded]:
     """Write the ladder's MP4s, ``poster.jpg`` and the storyboard in one decode pass, then the HLS set."""
     assert probe.video is not None
     settings, threads = spec.profile["video"], spec.threads
     renditions = plan_ladder(*probe.video.display_size, settings)
-    cap = output_cap("video", settings, probe.media_seconds, [r.maxrate_kbps for r in renditions],
-                     probe.audio is not None)
+    cap = output_cap(
+        "video", settings, probe.media_seconds, [r.maxrate_kbps for r in renditions], probe.audio is not None
+    )
     budget = DecodeBudget(spec.limits, probe.video.fps, cap)
     copy = plan_copy(src, probe, [(r.width, r.height, r.maxrate_kbps) for r in renditions], settings)
     top = renditions[0]
@@ -56,8 +60,15 @@ def transcode_video(src: str, probe: Probe, out_dir: str, spec: JobSpec) -> tupl
     check_complete(decoded.seconds, probe)
     write_jpeg(ladder.poster, os.path.join(out_dir, "poster.jpg"), int(settings["poster_quality"]))
     planned = ladder.describe(ain is not None)
-    planned.append({"name": "poster.jpg", "kind": "poster", "content_type": "image/jpeg",
-                    "width": top.width, "height": top.height})
+    planned.append(
+        {
+            "name": "poster.jpg",
+            "kind": "poster",
+            "content_type": "image/jpeg",
+            "width": top.width,
+            "height": top.height,
+        }
+    )
     if board is not None:
         planned += board.finish(out_dir, int(settings["poster_quality"]))
     if settings["hls"]:
@@ -74,7 +85,14 @@ def _package_hls(ladder: list[Rendition], out_dir: str, probe: Probe, settings: 
         packaged = hls.package(r.path, out_dir, r.rung, float(settings["hls_segment_seconds"]))
         packaged[0].update(width=r.width, height=r.height)  # the media playlist is checked like a video
         items += packaged
-        variants.append({"playlist": f"hls_{r.rung}.m3u8", "width": r.width, "height": r.height,
-                         "fps": probe.video.fps, "codecs": hls.codecs_of(r.path)})
+        variants.append(
+            {
+                "playlist": f"hls_{r.rung}.m3u8",
+                "width": r.width,
+                "height": r.height,
+                "fps": probe.video.fps,
+                "codecs": hls.codecs_of(r.path),
+            }
+        )
     items.append(hls.write_master(out_dir, variants))
     return items

@@ -22,6 +22,7 @@ The encodes compared in a, c and d use the ``web`` profile with HLS and the stor
 baseline makes neither); everything else in the job (download, sniff, sandbox, verify, upload, manifest)
 is the pipeline's cost.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,15 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scripts.benchcpu import CpuMeter  # noqa: E402
-from scripts.benchlib import (PipelineRun, cpu_count, ffmpeg_ladder, make_corpus, pct,  # noqa: E402
-                              run_container, run_pipeline)
+from scripts.benchlib import (  # noqa: E402
+    PipelineRun,
+    cpu_count,
+    ffmpeg_ladder,
+    make_corpus,
+    pct,
+    run_container,
+    run_pipeline,
+)
 
 BENCH_PROFILE = """
 [defaults]
@@ -83,8 +91,9 @@ def docker_true(image: str, runs: int, runtime: str = "") -> list[float]:
     extra = ["--runtime", runtime] if runtime else []
     for _ in range(runs):
         started = time.monotonic()
-        subprocess.run(["docker", "run", "--rm", *extra, "--network", "none", "--entrypoint", "true", image],
-                       check=True)
+        subprocess.run(
+            ["docker", "run", "--rm", *extra, "--network", "none", "--entrypoint", "true", image], check=True
+        )
         times.append(time.monotonic() - started)
     return times
 
@@ -94,13 +103,19 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a small corpus: every ratio in a few minutes")
     parser.add_argument("--plots", default="", help="directory for the PNG plots (needs matplotlib)")
     parser.add_argument("--json", default="", help="also write the results to this file")
     parser.add_argument("--image", default="media-worker-ffmpeg:0.1.0", help="the sandbox image")
-    parser.add_argument("--only", default="abcdef", help="the parts to run, e.g. 'b' or 'ce' (f: of the passes run)")
-    parser.add_argument("--runsc", action="store_true", help="a, b: also under gVisor (the engine must know runsc)")
+    parser.add_argument(
+        "--only", default="abcdef", help="the parts to run, e.g. 'b' or 'ce' (f: of the passes run)"
+    )
+    parser.add_argument(
+        "--runsc", action="store_true", help="a, b: also under gVisor (the engine must know runsc)"
+    )
     args = parser.parse_args()
     cpus = cpu_count()
     work = tempfile.mkdtemp(prefix="bench-")
@@ -109,16 +124,38 @@ def main() -> int:
         fh.write(BENCH_PROFILE)
     SAY(f"corpus in {work}")
     longs, shorts, images, conforming = make_corpus(work, args.quick, args.only)
-    res: dict[str, Any] = {"machine": {"cpus": cpus, "quick": args.quick, "clips": len(longs),
-                                       "short_clips": len(shorts), "images": len(images)}}
+    res: dict[str, Any] = {
+        "machine": {
+            "cpus": cpus,
+            "quick": args.quick,
+            "clips": len(longs),
+            "short_clips": len(shorts),
+            "images": len(images),
+        }
+    }
     runs: dict[str, PipelineRun] = {}
     fixed: dict[str, list[float]] = {}  # plotted: each b pass's fixed costs and the baselines
 
-    def pipeline(label: str, files: list[str], pool: int, threads: int = 0, one_at_a_time: bool = False,
-                 settings: dict[str, str] | None = None) -> PipelineRun:
-        SAY(f"pipeline {label}: {len(files)} files, pool {pool}, threads {threads or 'derived'} {settings or ''}")
-        runs[label] = run_pipeline(files, pool=pool, threads=threads, profiles_path=profiles, image=args.image,
-                                   one_at_a_time=one_at_a_time, settings=settings)
+    def pipeline(
+        label: str,
+        files: list[str],
+        pool: int,
+        threads: int = 0,
+        one_at_a_time: bool = False,
+        settings: dict[str, str] | None = None,
+    ) -> PipelineRun:
+        SAY(
+            f"pipeline {label}: {len(files)} files, pool {pool}, threads {threads or 'derived'} {settings or ''}"
+        )
+        runs[label] = run_pipeline(
+            files,
+            pool=pool,
+            threads=threads,
+            profiles_path=profiles,
+            image=args.image,
+            one_at_a_time=one_at_a_time,
+            settings=settings,
+        )
         SAY(f"  {runs[label].wall:.1f} s")
         return runs[label]
 
@@ -133,36 +170,55 @@ def main() -> int:
             pipeline("pool2_runsc", longs, 2, settings={"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc"})
         SAY("ffmpeg CLI, pool 2")
         cli, cli_cpu = ffmpeg_corpus(longs, 2, max(1, cpus // 2))
-        res["a"] = {"ratio": cli / runs["pool2"].wall, "pipeline_s": runs["pool2"].wall, "ffmpeg_cli_s": cli,
-                    "cpu_per_job": {"pipeline": runs["pool2"].cpu, "ffmpeg_cli": cli_cpu}, "target": ">= 0.95"}
+        res["a"] = {
+            "ratio": cli / runs["pool2"].wall,
+            "pipeline_s": runs["pool2"].wall,
+            "ffmpeg_cli_s": cli,
+            "cpu_per_job": {"pipeline": runs["pool2"].cpu, "ffmpeg_cli": cli_cpu},
+            "target": ">= 0.95",
+        }
         if args.runsc:
-            res["a"]["runsc"] = {"ratio": cli / runs["pool2_runsc"].wall, "pipeline_s": runs["pool2_runsc"].wall,
-                                 "cpu_per_job": runs["pool2_runsc"].cpu}
+            res["a"]["runsc"] = {
+                "ratio": cli / runs["pool2_runsc"].wall,
+                "pipeline_s": runs["pool2_runsc"].wall,
+                "cpu_per_job": runs["pool2_runsc"].cpu,
+            }
     if "d" in args.only:
-        res["d"] = {"jobs_per_minute": {p: len(longs) / runs[f"pool{p}"].wall * 60 for p in (1, 2, 4)},
-                    "pool2_over_pool1": runs["pool1"].wall / runs["pool2"].wall,
-                    "pool2_over_pool1_one_thread": runs["pool1_t1"].wall / runs["pool2_t1"].wall,
-                    "target": "pool 2 >= 1.8 x pool 1"}
+        res["d"] = {
+            "jobs_per_minute": {p: len(longs) / runs[f"pool{p}"].wall * 60 for p in (1, 2, 4)},
+            "pool2_over_pool1": runs["pool1"].wall / runs["pool2"].wall,
+            "pool2_over_pool1_one_thread": runs["pool1_t1"].wall / runs["pool2_t1"].wall,
+            "target": "pool 2 >= 1.8 x pool 1",
+        }
 
     # b: fixed cost per job on 1 s clips, one job at a time (as `docker run` is timed): end-to-end latency
     # (upload done → manifest listed: S3 event, SQS, the parent, the child, the sandbox, the uploads) − transcode
     if "b" in args.only:
         variants = {"warm": {}, "cold": {"MEDIA_WORKER_SANDBOX_WARM": "false"}}
         if args.runsc:
-            variants.update({"runsc_warm": {"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc"},
-                             "runsc_cold": {"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc",
-                                            "MEDIA_WORKER_SANDBOX_WARM": "false"}})
+            variants.update(
+                {
+                    "runsc_warm": {"MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc"},
+                    "runsc_cold": {
+                        "MEDIA_WORKER_SANDBOX_OCI_RUNTIME": "runsc",
+                        "MEDIA_WORKER_SANDBOX_WARM": "false",
+                    },
+                }
+            )
         baselines = {"runc": docker_true(args.image, len(shorts))}
         if args.runsc:
             baselines["runsc"] = docker_true(args.image, len(shorts), "runsc")
-        res["b"] = {"docker_run_true_s": {name: summary(times) for name, times in baselines.items()},
-                    "target": "median <= 0.5 x docker run true, p95 <= 0.8 x"}
+        res["b"] = {
+            "docker_run_true_s": {name: summary(times) for name, times in baselines.items()},
+            "target": "median <= 0.5 x docker run true, p95 <= 0.8 x",
+        }
         fixed.update({f"docker run true ({name})": times for name, times in baselines.items()})
         for name, settings in variants.items():
             for kind, files in (("clip", shorts), ("image", images)):
                 one = pipeline(f"{kind}_{name}", files, 1, one_at_a_time=True, settings=settings)
                 part, fixed[f"{name} ({kind}s)"] = _part_b(
-                    one, len(files), baselines["runsc" if name.startswith("runsc") else "runc"])
+                    one, len(files), baselines["runsc" if name.startswith("runsc") else "runc"]
+                )
                 res["b"][name if kind == "clip" else f"{name}_image"] = part
 
     # c: one job, PyAV (our program, on the host) against the CLI, same settings and threads
@@ -192,33 +248,62 @@ def main() -> int:
 def _part_b(short: PipelineRun, count: int, baseline: list[float]) -> tuple[dict[str, Any], list[float]]:
     """b of one pass: end-to-end latency (upload done → the job's status event: S3 event, SQS, the parent, the
     child, the sandbox, the uploads) − transcode, against ``docker run --rm … true`` of the same runtime."""
-    pairs = [(lat, short.timings_by_index[i]) for i, lat in enumerate(short.latencies) if i in short.timings_by_index]
+    pairs = [
+        (lat, short.timings_by_index[i])
+        for i, lat in enumerate(short.latencies)
+        if i in short.timings_by_index
+    ]
     fixed = [lat - t.get("transcode", 0.0) for lat, t in pairs]
     # the program's probe and output checks are media work too: without them what is left is overhead
-    overhead = [lat - t.get("transcode", 0.0) - t.get("media_probe", 0.0) - t.get("media_verify", 0.0)
-                for lat, t in pairs]
-    stages = ("check", "head", "signature", "download", "sandbox", "container_start", "media_probe", "transcode",
-              "media_verify", "upload")
-    return {"fixed_s": summary(fixed), "overhead_s": summary(overhead),
-            "fixed_over_docker_run": statistics.median(fixed) / statistics.median(baseline),
-            "fixed_p95_over_docker_run": pct(fixed, 0.95) / statistics.median(baseline),
-            "latency_s": summary(short.latencies), "jobs_without_manifest": count - len(pairs),
-            "cpu_per_job": short.cpu,
-            "stages_median_s": {k: statistics.median(t.get(k, 0.0) for _, t in pairs) for k in stages}}, fixed
+    overhead = [
+        lat - t.get("transcode", 0.0) - t.get("media_probe", 0.0) - t.get("media_verify", 0.0)
+        for lat, t in pairs
+    ]
+    stages = (
+        "check",
+        "head",
+        "signature",
+        "download",
+        "sandbox",
+        "container_start",
+        "media_probe",
+        "transcode",
+        "media_verify",
+        "upload",
+    )
+    return {
+        "fixed_s": summary(fixed),
+        "overhead_s": summary(overhead),
+        "fixed_over_docker_run": statistics.median(fixed) / statistics.median(baseline),
+        "fixed_p95_over_docker_run": pct(fixed, 0.95) / statistics.median(baseline),
+        "latency_s": summary(short.latencies),
+        "jobs_without_manifest": count - len(pairs),
+        "cpu_per_job": short.cpu,
+        "stages_median_s": {k: statistics.median(t.get(k, 0.0) for _, t in pairs) for k in stages},
+    }, fixed
 
 
 def _part_c(res: dict[str, Any], src: str, cpus: int, runs: int) -> None:
     """c: one job, PyAV (our program, on the host) against the CLI, same settings and threads, interleaved."""
-    spec = {"kind": "video", "demuxer": "mov", "threads": cpus,
-            "profile": {"video": {"hls": False, "storyboard": False, "stream_copy": False}}}
+    spec = {
+        "kind": "video",
+        "demuxer": "mov",
+        "threads": cpus,
+        "profile": {"video": {"hls": False, "storyboard": False, "stream_copy": False}},
+    }
     SAY(f"c: PyAV vs CLI on {os.path.basename(src)}")
     pyav, ff = [], []
     with tempfile.TemporaryDirectory() as out:
         for _ in range(runs):  # interleaved, so drift in the machine's load hits both
             pyav.append(run_container(src, spec)["transcode"])
             ff.append(ffmpeg_ladder(src, out, cpus))
-    res["c"] = {"ratio": statistics.median(pyav) / statistics.median(ff), "pyav_s": pyav, "ffmpeg_cli_s": ff,
-                "input": os.path.basename(src), "target": "<= 1.02"}
+    res["c"] = {
+        "ratio": statistics.median(pyav) / statistics.median(ff),
+        "pyav_s": pyav,
+        "ffmpeg_cli_s": ff,
+        "input": os.path.basename(src),
+        "target": "<= 1.02",
+    }
 
 
 def _part_e(res: dict[str, Any], conforming: str, cpus: int, runs: int) -> None:
@@ -230,8 +315,12 @@ def _part_e(res: dict[str, Any], conforming: str, cpus: int, runs: int) -> None:
     for _ in range(runs):
         copy.append(run_container(conforming, copy_spec)["transcode"])
         encode.append(run_container(conforming, encode_spec)["transcode"])
-    res["e"] = {"ratio": statistics.median(copy) / statistics.median(encode), "copy_s": copy, "encode_s": encode,
-                "target": "<= 0.05"}
+    res["e"] = {
+        "ratio": statistics.median(copy) / statistics.median(encode),
+        "copy_s": copy,
+        "encode_s": encode,
+        "target": "<= 0.05",
+    }
 
 
 if __name__ == "__main__":

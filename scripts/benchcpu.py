@@ -1,4 +1,5 @@
 """Host CPU seconds of a benchmark pass, from /proc: what the pipeline (or the CLI) cost the machine."""
+
 from __future__ import annotations
 
 import glob
@@ -6,7 +7,10 @@ import os
 import time
 from typing import Any
 
-ENGINE_PROCESSES = ("dockerd", "containerd")  # the engine's long-lived daemons (shims come and go per container)
+ENGINE_PROCESSES = (
+    "dockerd",
+    "containerd",
+)  # the engine's long-lived daemons (shims come and go per container)
 
 
 def _engine_pids() -> list[int]:
@@ -56,8 +60,11 @@ class CpuMeter:
     def per_job(self, jobs: int) -> dict[str, float]:
         """Per job: the whole host's busy CPU less this process's (anything else running on the host counts
         here too), the engine daemons', and this process's (the bench and moto)."""
-        return {"host_cpu_s": self.work / jobs, "engine_cpu_s": self.engine / jobs,
-                "bench_and_moto_cpu_s": self.fake_aws / jobs}
+        return {
+            "host_cpu_s": self.work / jobs,
+            "engine_cpu_s": self.engine / jobs,
+            "bench_and_moto_cpu_s": self.fake_aws / jobs,
+        }
 
 
 def tree_cpu(pid: int) -> float:

@@ -1,4 +1,5 @@
 """PNG plots of a scripts/bench.py run (matplotlib, headless)."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,14 @@ def _pool_plot(plt, directory: str, res: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot(pools, [per_minute[p] for p in pools], marker="o", label="pipeline (Docker, moto S3/SQS)")
     cli = res["a"]["ffmpeg_cli_s"]
-    ax.scatter([2], [res["machine"]["clips"] / cli * 60], marker="x", color="red", zorder=3,
-               label="ffmpeg CLI, same encodes, 2 at a time")
+    ax.scatter(
+        [2],
+        [res["machine"]["clips"] / cli * 60],
+        marker="x",
+        color="red",
+        zorder=3,
+        label="ffmpeg CLI, same encodes, 2 at a time",
+    )
     ax.set_xlabel("pool size")
     ax.set_ylabel("clips per minute")
     ax.set_xticks(pools)
@@ -50,8 +57,12 @@ def _fixed_cost_plot(plt, directory: str, fixed: dict[str, list[float]]) -> str:
     ax.boxplot([fixed[n] for n in names], orientation="horizontal", whis=(5, 95), showfliers=False)
     ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
     for i, name in enumerate(names, start=1):
-        ax.annotate(f"{statistics.median(fixed[name]):.2f} s", (statistics.median(fixed[name]), i + 0.3),
-                    fontsize=7, ha="center")
+        ax.annotate(
+            f"{statistics.median(fixed[name]):.2f} s",
+            (statistics.median(fixed[name]), i + 0.3),
+            fontsize=7,
+            ha="center",
+        )
     ax.set_xlabel("seconds per job: job − transcode, one job at a time (whiskers: p5–p95)")
     ax.set_xlim(left=0)
     ax.set_title("Fixed cost per job")

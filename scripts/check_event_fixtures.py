@@ -6,6 +6,7 @@ what a correct parser returns (an EXPECTED.json beside them), e.g.::
 EXPECTED.json maps each file name to {"temp_bucket", "expect": records|ignored|test_event|refuse, "ignored":
 n, "records": [{bucket, key, size, etag, version_id, event_name}]}. Exit 1 when any file disagrees.
 """
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ Prints medians and p95 of: the baseline (`docker run --rm --entrypoint true IMAG
 fixed cost per job (DockerSandbox.run wall time minus the program's own probe+transcode+verify time, on
 a 1 s 320x240 clip), the container start alone, and the ratio fixed cost ÷ baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ def p95(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     settings = load_settings({"runtime": "docker"}, environ=ENV)
@@ -44,14 +47,24 @@ def main() -> None:
     try:
         for i in range(args.runs):  # interleaved, so drift on a noisy machine hits both alike
             t0 = time.monotonic()
-            subprocess.run(["docker", "run", "--rm", "--entrypoint", "true", settings.sandbox_image], check=True)
+            subprocess.run(
+                ["docker", "run", "--rm", "--entrypoint", "true", settings.sandbox_image], check=True
+            )
             baseline.append(time.monotonic() - t0)
             job_dir = os.path.join(work, f"job{i}")
             os.makedirs(os.path.join(job_dir, "in"))
             os.makedirs(os.path.join(job_dir, "out"))
             shutil.copy(clip, os.path.join(job_dir, "in", "input"))
-            request = SandboxRequest(f"bench{i}", os.path.join(job_dir, "in", "input"), os.path.join(job_dir, "out"),
-                                     {"demuxer": "mov", "kind": "video"}, 120, 1024, {}, threads=1)
+            request = SandboxRequest(
+                f"bench{i}",
+                os.path.join(job_dir, "in", "input"),
+                os.path.join(job_dir, "out"),
+                {"demuxer": "mov", "kind": "video"},
+                120,
+                1024,
+                {},
+                threads=1,
+            )
             result = sandbox.run(request)
             own = sum(result.result["timings"].values())
             inside.append(own)
@@ -59,13 +72,19 @@ def main() -> None:
             start.append(result.start_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    rows = [("docker run --rm IMAGE true (baseline)", baseline), ("sandbox fixed cost per job", fixed),
-            ("  of which container create+start", start), ("in-container probe+transcode+verify", inside)]
+    rows = [
+        ("docker run --rm IMAGE true (baseline)", baseline),
+        ("sandbox fixed cost per job", fixed),
+        ("  of which container create+start", start),
+        ("in-container probe+transcode+verify", inside),
+    ]
     print(f"runs: {args.runs}, image {settings.sandbox_image}, {os.cpu_count()} CPUs")
     print(f"{'measure':<40} {'median s':>9} {'p95 s':>7}")
     for name, values in rows:
         print(f"{name:<40} {statistics.median(values):9.3f} {p95(values):7.3f}")
-    print(f"ratio fixed cost / baseline (medians): {statistics.median(fixed) / statistics.median(baseline):.2f}")
+    print(
+        f"ratio fixed cost / baseline (medians): {statistics.median(fixed) / statistics.median(baseline):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """What the packet scan of container.timeline costs next to a decode of the same file (medians).
 
-    python scripts/scan_cost.py FILE [--runs 5]
+python scripts/scan_cost.py FILE [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,9 @@ from container.timeline import scan  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("file")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
@@ -37,8 +40,10 @@ def main() -> None:
                 pass
         decodes.append(time.perf_counter() - started)
     scan_s, decode_s = statistics.median(scans), statistics.median(decodes)
-    print(f"{os.path.getsize(args.file) / 1e6:.0f} MB, {timeline.seconds:.1f} s of media: scan {scan_s:.3f} s, "
-          f"video decode {decode_s:.2f} s, ratio {scan_s / decode_s:.3f} (medians of {args.runs})")
+    print(
+        f"{os.path.getsize(args.file) / 1e6:.0f} MB, {timeline.seconds:.1f} s of media: scan {scan_s:.3f} s, "
+        f"video decode {decode_s:.2f} s, ratio {scan_s / decode_s:.3f} (medians of {args.runs})"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ path     the floor of the path around a job, no worker involved: a small PUT to 
          S3 event is received from the queue (long poll), and one SendMessage until it is received (what a
          status event costs the bench's own receive)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,13 @@ sys.path.insert(0, ROOT)
 
 from tests.chaos.proxy import FaultyProxy  # noqa: E402
 from worker.child import publish  # noqa: E402
-from worker.clients import s3_client, sqs_client  # noqa: E402
-from worker.local.stack import local_stack  # noqa: E402
 from worker.child.outputs import collect_outputs  # noqa: E402
-from worker.parent.receiver import Inbox  # noqa: E402
-from worker.local.samples import make_video  # noqa: E402
-from worker.parent.service import TICK  # noqa: E402
 from worker.child.storage import Storage  # noqa: E402
+from worker.clients import s3_client, sqs_client  # noqa: E402
+from worker.local.samples import make_video  # noqa: E402
+from worker.local.stack import local_stack  # noqa: E402
+from worker.parent.receiver import Inbox  # noqa: E402
+from worker.parent.service import TICK  # noqa: E402
 
 
 def interleaved(runs: int, now: Callable[[], None], before: Callable[[], None]) -> dict[str, Any]:
@@ -80,8 +81,22 @@ def video_outputs(work: str) -> tuple[str, list[dict[str, Any]]]:
     os.mkdir(out)
     with open(os.path.join(work, "spec.json"), "w") as fh:
         json.dump({"kind": "video", "demuxer": "mov", "threads": 2}, fh)
-    subprocess.run([sys.executable, "-m", "container", "--input", src, "--output-dir", out, "--spec",
-                    os.path.join(work, "spec.json")], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "container",
+            "--input",
+            src,
+            "--output-dir",
+            out,
+            "--spec",
+            os.path.join(work, "spec.json"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     with open(os.path.join(out, "result.json")) as fh:
         return out, collect_outputs(json.load(fh), out, "media/bench/attempt")
 
@@ -96,6 +111,7 @@ def upload_stage(store: Storage, out: str, outputs: list[dict[str, Any]], runs: 
                 publisher.upload(out, outputs)
             finally:
                 publish.UPLOADS_AT_ONCE = at_once
+
         return upload
 
     part = interleaved(runs, with_width(at_once), with_width(1))
@@ -109,8 +125,9 @@ def handoff_stage(runs: int) -> dict[str, Any]:
         out = []
         for _ in range(runs):
             put_at: list[float] = []
-            timer = threading.Timer(random.uniform(0.01, 0.2),
-                                    lambda: (put_at.append(time.monotonic()), put_into.put("message")))
+            timer = threading.Timer(
+                random.uniform(0.01, 0.2), lambda: (put_at.append(time.monotonic()), put_into.put("message"))
+            )
             timer.start()
             while True:
                 wait()
@@ -131,8 +148,11 @@ def handoff_stage(runs: int) -> dict[str, Any]:
 
     now = delays(inbox, woken)
     before = delays(old, lambda: multiprocessing.connection.wait([], timeout=TICK))
-    return {"median_s": {"now": statistics.median(now), "before": statistics.median(before)},
-            "max_s": {"now": max(now), "before": max(before)}, "runs": runs}
+    return {
+        "median_s": {"now": statistics.median(now), "before": statistics.median(before)},
+        "max_s": {"now": max(now), "before": max(before)},
+        "runs": runs,
+    }
 
 
 def event_path(runs: int) -> dict[str, Any]:
@@ -147,7 +167,9 @@ def event_path(runs: int) -> dict[str, Any]:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
         return elapsed
 
-    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])  # the stack's s3:TestEvent
     put, send = [], []
     for i in range(runs):
@@ -157,8 +179,11 @@ def event_path(runs: int) -> dict[str, Any]:
         started = time.monotonic()
         sqs.send_message(QueueUrl=url, MessageBody="{}")
         send.append(received(started))
-    return {"s3_put_to_event_received_s": statistics.median(put), "sqs_send_to_received_s": statistics.median(send),
-            "runs": runs}
+    return {
+        "s3_put_to_event_received_s": statistics.median(put),
+        "sqs_send_to_received_s": statistics.median(send),
+        "runs": runs,
+    }
 
 
 def measure(bucket: str, runs: int) -> dict[str, Any]:
@@ -172,7 +197,9 @@ def measure(bucket: str, runs: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15, help="interleaved runs of each way")
     parser.add_argument("--rtt-ms", type=float, default=0.0, help="hold each S3 request this long (a proxy)")
     parser.add_argument("--measure-in", default="", help=argparse.SUPPRESS)  # the child's side: a bucket
@@ -186,9 +213,20 @@ def main() -> int:
         if proxy is not None:
             env["AWS_ENDPOINT_URL"] = proxy.endpoint
         try:
-            child = subprocess.run([sys.executable, os.path.abspath(__file__), "--runs", str(args.runs),
-                                    "--measure-in", stack.resources.production_bucket],
-                                   check=True, capture_output=True, text=True, env=env)
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--runs",
+                    str(args.runs),
+                    "--measure-in",
+                    stack.resources.production_bucket,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
         finally:
             if proxy is not None:
                 proxy.close()

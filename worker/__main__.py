@@ -1,4 +1,5 @@
 """``python -m worker`` → the CLI."""
+
 from worker.cli import main
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """``python -m worker``: ``run`` (the default), ``demo``, ``local-stack`` and the operator commands of
 :mod:`worker.ops.cli` (``provision``, ``presign``, ``submit``, ``dlq``)."""
+
 from __future__ import annotations
 
 import signal
@@ -12,10 +13,10 @@ import click
 from botocore.exceptions import NoRegionError
 
 from worker import __version__
-from worker.ops.delivery import DELIVERIES
 from worker.errors import SettingsError
 from worker.logs import configure
 from worker.ops.cli import COMMANDS
+from worker.ops.delivery import DELIVERIES
 from worker.region import NO_REGION, RegionError, ensure_region
 from worker.settings import RUNTIMES, Settings, load_settings
 
@@ -34,9 +35,11 @@ class DefaultGroup(click.Group):
         command = self.commands["run"]
         sub = click.Context(command, info_name="run", parent=ctx)
         formatter.write_paragraph()
-        formatter.write_text("Running the worker (the default command): python -m worker [run] --pool 6 "
-                             "[OPTIONS]. Every option also reads the environment variable named in brackets; "
-                             "a flag wins.")
+        formatter.write_text(
+            "Running the worker (the default command): python -m worker [run] --pool 6 "
+            "[OPTIONS]. Every option also reads the environment variable named in brackets; "
+            "a flag wins."
+        )
         command.format_options(sub, formatter)
 
 
@@ -44,8 +47,13 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """One ``--flag`` per setting of worker.settings, generated from that one object so they never drift."""
     types: dict[type, Any] = {int: int, str: str, bool: click.BOOL}
     for name, kind, choices, doc in reversed(Settings.options()):
-        command = click.option(Settings.flag_name(name), name, type=click.Choice(choices) if choices else types[kind],
-                               default=None, help=f"{doc} [{Settings.env_name(name)}]")(command)
+        command = click.option(
+            Settings.flag_name(name),
+            name,
+            type=click.Choice(choices) if choices else types[kind],
+            default=None,
+            help=f"{doc} [{Settings.env_name(name)}]",
+        )(command)
     return command
 
 
@@ -64,7 +72,9 @@ def run(**flags: Any) -> None:
     def on_signal(signum: int, _frame: Any) -> None:
         (hard if stop.is_set() else stop).set()
         if sys.stderr.isatty():  # feedback for a person; the service logs the drain for everyone else
-            click.echo(f"{signal.Signals(signum).name}: {'stopping now' if hard.is_set() else 'draining'}", err=True)
+            click.echo(
+                f"{signal.Signals(signum).name}: {'stopping now' if hard.is_set() else 'draining'}", err=True
+            )
 
     # First: a SIGTERM during start-up then means "drain at once, exit 0", not death by signal.
     signal.signal(signal.SIGTERM, on_signal)
@@ -88,9 +98,16 @@ def run(**flags: Any) -> None:
 @cli.command()
 @click.option("--pool", type=int, default=2, show_default=True)
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True)
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="give up after this many seconds")
-@click.option("--delivery", type=click.Choice(DELIVERIES), default="sqs", show_default=True,
-              help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge")
+@click.option(
+    "--timeout", type=float, default=300.0, show_default=True, help="give up after this many seconds"
+)
+@click.option(
+    "--delivery",
+    type=click.Choice(DELIVERIES),
+    default="sqs",
+    show_default=True,
+    help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge",
+)
 def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
     """Process a generated sample set on an embedded local stack; exit 0 only if all went as expected."""
     configure("WARNING")
@@ -101,10 +118,19 @@ def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
 
 @cli.command("local-stack")
 @click.option("--port", type=int, default=5000, show_default=True)
-@click.option("--delivery", type=click.Choice(DELIVERIES), default="sqs", show_default=True,
-              help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge")
-@click.option("--raw-delivery/--no-raw-delivery", default=False, show_default=True,
-              help="with --delivery sns: SNS raw message delivery")
+@click.option(
+    "--delivery",
+    type=click.Choice(DELIVERIES),
+    default="sqs",
+    show_default=True,
+    help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge",
+)
+@click.option(
+    "--raw-delivery/--no-raw-delivery",
+    default=False,
+    show_default=True,
+    help="with --delivery sns: SNS raw message delivery",
+)
 def local_stack_cmd(port: int, delivery: str, raw_delivery: bool) -> None:
     """Keep a provisioned local S3/SQS/SNS/EventBridge (moto) running and print the environment for a worker."""
     configure("WARNING")
@@ -140,9 +166,11 @@ def _require_runtime(settings: Any) -> None:
 
     problem = runtime_problem(settings)
     if problem:
-        _fail(f"the docker runtime cannot start sandboxes: {problem}. Start the engine and build the image "
-              f"{settings.sandbox_image} (scripts/build-images.sh), or set MEDIA_WORKER_RUNTIME=process "
-              "(not isolated from hostile media) or auto (the demo's choice)")
+        _fail(
+            f"the docker runtime cannot start sandboxes: {problem}. Start the engine and build the image "
+            f"{settings.sandbox_image} (scripts/build-images.sh), or set MEDIA_WORKER_RUNTIME=process "
+            "(not isolated from hostile media) or auto (the demo's choice)"
+        )
 
 
 def _fail(message: str) -> None:

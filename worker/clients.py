@@ -1,4 +1,5 @@
 """boto3 clients, built per process (a child never shares its parent's)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,15 +10,23 @@ from botocore.config import Config
 
 def s3_client() -> Any:
     """An S3 client; endpoint, region and credentials come from boto3's own configuration."""
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60,
-                    max_pool_connections=8)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=8,
+    )
     return boto3.session.Session().client("s3", config=config)
 
 
 def sqs_client(poll_wait: int) -> Any:
     """An SQS client whose read timeout outlasts the long poll."""
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
-                    read_timeout=poll_wait + 15, max_pool_connections=8)  # receive, heartbeats, settles, stats
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=poll_wait + 15,
+        max_pool_connections=8,
+    )  # receive, heartbeats, settles, stats
     return boto3.session.Session().client("sqs", config=config)
 
 

@@ -16,6 +16,7 @@
 Anything not in the tree is treated as retryable (``internal_error``), so an
 unknown bug ends in the DLQ after maxReceiveCount, never as a silent loss.
 """
+
 from __future__ import annotations
 
 from enum import Enum
@@ -66,11 +67,24 @@ class Reason(str, Enum):
         return self in _PERMANENT
 
 
-_PERMANENT = frozenset({
-    Reason.EMPTY_FILE, Reason.TOO_LARGE, Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
-    Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED, Reason.ANIMATED_IMAGE,
-    Reason.TIMEOUT_REPEATED, Reason.MEMORY_REPEATED, Reason.SOURCE_GONE, Reason.SOURCE_SUPERSEDED, Reason.BAD_KEY,
-})
+_PERMANENT = frozenset(
+    {
+        Reason.EMPTY_FILE,
+        Reason.TOO_LARGE,
+        Reason.NOT_MEDIA,
+        Reason.UNSUPPORTED_TYPE,
+        Reason.CORRUPT_MEDIA,
+        Reason.NO_MEDIA_STREAMS,
+        Reason.OVER_LIMIT,
+        Reason.DECODE_FAILED,
+        Reason.ANIMATED_IMAGE,
+        Reason.TIMEOUT_REPEATED,
+        Reason.MEMORY_REPEATED,
+        Reason.SOURCE_GONE,
+        Reason.SOURCE_SUPERSEDED,
+        Reason.BAD_KEY,
+    }
+)
 
 
 class MediaWorkerError(Exception):

@@ -4,6 +4,7 @@ JSON lines (python-json-logger) carry ``time``, ``level``, ``logger``, ``process
 record logged while a job runs (or with them in ``extra``), ``job_id``, ``message_id``, ``bucket`` and
 ``key`` — what a log pipeline needs to follow one upload.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -40,11 +41,21 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     """Log to stderr in ``fmt`` (json, text, or auto: text on a terminal); quiet the libraries that chatter."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s",
-                                           rename_fields={"asctime": "time", "levelname": "level",
-                                                          "name": "logger", "processName": "process"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s",
+                rename_fields={
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "processName": "process",
+                },
+            )
+        )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s")
+        )
     handler.addFilter(_JobFields())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug"):

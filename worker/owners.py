@@ -7,6 +7,7 @@ The kernel drops the lock when the process dies, however it dies. "Is X alive" i
 on X's file be taken": no, it lives; yes (or no file), it is dead. The lock belongs to the file on the shared
 tmpfs, so the test holds across PID namespaces and containers. Ids are never reused.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -110,7 +111,7 @@ def alive(work_dir: str, owner: str) -> bool:
 def lock_owners(work_dir: str) -> list[str]:
     """Instance ids that have a lock file in ``work_dir`` (alive or not)."""
     pattern = os.path.join(glob.escape(work_dir), f"{LOCK_PREFIX}*{LOCK_SUFFIX}")
-    return [os.path.basename(p)[len(LOCK_PREFIX):-len(LOCK_SUFFIX)] for p in glob.glob(pattern)]
+    return [os.path.basename(p)[len(LOCK_PREFIX) : -len(LOCK_SUFFIX)] for p in glob.glob(pattern)]
 
 
 def forget(work_dir: str, owner: str) -> bool:

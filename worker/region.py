@@ -6,6 +6,7 @@ instance metadata. :func:`ensure_region` looks in that order — boto3's own, ``
 writes the answer to ``os.environ``, so every client of this process and of the pool children it spawns
 later agrees on it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,10 @@ log = logging.getLogger(__name__)
 # A plain region name ("eu-west-1", "us-gov-west-1", "ap-southeast-2"): anything else from IMDS is refused.
 _REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
 
-NO_REGION = ("no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION (or `region` in the AWS config "
-             "file), or run on EC2, where the instance metadata (IMDSv2) gives it")
+NO_REGION = (
+    "no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION (or `region` in the AWS config "
+    "file), or run on EC2, where the instance metadata (IMDSv2) gives it"
+)
 
 
 class _RegionFetcher(InstanceMetadataRegionFetcher):
@@ -52,9 +55,12 @@ def instance_region(session: botocore.session.Session | None = None) -> str | No
             num_attempts=core.get_config_variable("metadata_service_num_attempts"),
             env=dict(os.environ),
             user_agent=core.user_agent(),
-            config={"ec2_metadata_service_endpoint": core.get_config_variable("ec2_metadata_service_endpoint"),
-                    "ec2_metadata_service_endpoint_mode": resolve_imds_endpoint_mode(core),
-                    "ec2_metadata_v1_disabled": core.get_config_variable("ec2_metadata_v1_disabled")})
+            config={
+                "ec2_metadata_service_endpoint": core.get_config_variable("ec2_metadata_service_endpoint"),
+                "ec2_metadata_service_endpoint_mode": resolve_imds_endpoint_mode(core),
+                "ec2_metadata_v1_disabled": core.get_config_variable("ec2_metadata_v1_disabled"),
+            },
+        )
         region = fetcher.retrieve_region()
     except Exception as exc:  # noqa: BLE001 - a bad endpoint setting or IMDSv1 refusal means "no region", said why
         log.warning("instance metadata gave no region: %s", exc)
@@ -73,9 +79,11 @@ def ensure_region() -> str:
     """
     # botocore's "region" is what boto3.Session().region_name reports: AWS_DEFAULT_REGION, else the config file.
     session = botocore.session.get_session()
-    for source, find in (("AWS_DEFAULT_REGION or the AWS config file", lambda: session.get_config_variable("region")),
-                         ("AWS_REGION", lambda: os.environ.get("AWS_REGION", "").strip()),
-                         ("the EC2 instance metadata", lambda: instance_region(session))):
+    for source, find in (
+        ("AWS_DEFAULT_REGION or the AWS config file", lambda: session.get_config_variable("region")),
+        ("AWS_REGION", lambda: os.environ.get("AWS_REGION", "").strip()),
+        ("the EC2 instance metadata", lambda: instance_region(session)),
+    ):
         region = find()
         if region:
             log.info("AWS region %s (from %s)", region, source)

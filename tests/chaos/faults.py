@@ -1,4 +1,5 @@
 """The faults the chaos harness injects into a running worker (a ``python -m worker`` process)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,17 @@ from tests.support.sandboxes import name_of, split_by_job
 
 # kill_child: every child holds its warm sandbox (waiting, or running its job); kill_container: a sandbox
 # running a job (cold, or warm and handed over); kill_warm_container: a warm one still waiting for its job
-FAULT_KINDS = ("kill_child", "kill_container", "kill_warm_container", "kill_parent", "duplicate", "lease_lapse",
-               "full_disk", "overwrite", "burst")
+FAULT_KINDS = (
+    "kill_child",
+    "kill_container",
+    "kill_warm_container",
+    "kill_parent",
+    "duplicate",
+    "lease_lapse",
+    "full_disk",
+    "overwrite",
+    "burst",
+)
 
 
 def children_of(pid: int) -> list[int]:
@@ -41,19 +51,43 @@ def children_of(pid: int) -> list[int]:
 
 def s3_event(bucket: str, key: str, etag: str, size: int) -> str:
     """An ObjectCreated record as S3 sends it (key URL-encoded with '+' for spaces)."""
-    return json.dumps({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "size": size, "eTag": etag}},
-    }]})
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                    "s3": {
+                        "bucket": {"name": bucket},
+                        "object": {"key": quote_plus(key), "size": size, "eTag": etag},
+                    },
+                }
+            ]
+        }
+    )
 
 
 class Injector:
     """Picks and applies one fault at a time; every action is counted in ``done``."""
 
-    def __init__(self, kinds: tuple[str, ...], *, workers: list[Any], proxy: FaultyProxy, docker: Any, sqs: Any,
-                 queue_url: str, bucket: str, uploads: Uploads, work_dir: str,
-                 lease_seconds: float, seed: int, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        kinds: tuple[str, ...],
+        *,
+        workers: list[Any],
+        proxy: FaultyProxy,
+        docker: Any,
+        sqs: Any,
+        queue_url: str,
+        bucket: str,
+        uploads: Uploads,
+        work_dir: str,
+        lease_seconds: float,
+        seed: int,
+        log: Callable[[str], None],
+    ) -> None:
         self.kinds = kinds
         self.workers, self.proxy, self.docker, self.sqs = workers, proxy, docker, sqs
         self.queue_url, self.bucket, self.uploads, self.work_dir = queue_url, bucket, uploads, work_dir
@@ -102,8 +136,13 @@ class Injector:
         """SIGKILL one of this run's sandboxes: one running a job, or (``waiting``) a warm one before its job."""
         # only this run's workers' sandboxes: other workers may share the engine
         # sparse: no inspect per container, which raises when one ends between the list and the inspect
-        running = {name_of(c): c for worker in self.workers for c in self.docker.containers.list(
-            sparse=True, filters={"label": f"media-worker.parent={worker.pid}"})}
+        running = {
+            name_of(c): c
+            for worker in self.workers
+            for c in self.docker.containers.list(
+                sparse=True, filters={"label": f"media-worker.parent={worker.pid}"}
+            )
+        }
         busy, idle = split_by_job(list(running), self.work_dir)
         targets = idle if waiting else busy
         if not targets:
@@ -121,15 +160,18 @@ class Injector:
     def _duplicate(self) -> bool:
         """A late duplicate of any version's event, old versions included."""
         v = self.uploads.any_version(self.random)
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=s3_event(self.bucket, v.key, v.etag, v.size))
+        self.sqs.send_message(
+            QueueUrl=self.queue_url, MessageBody=s3_event(self.bucket, v.key, v.etag, v.size)
+        )
         return True
 
     def _burst(self) -> bool:
         """The same event three times at once: several workers take it at the same moment."""
         v = self.uploads.any_version(self.random)
         body = s3_event(self.bucket, v.key, v.etag, v.size)
-        self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
-            {"Id": str(i), "MessageBody": body} for i in range(3)])
+        self.sqs.send_message_batch(
+            QueueUrl=self.queue_url, Entries=[{"Id": str(i), "MessageBody": body} for i in range(3)]
+        )
         return True
 
     def _overwrite(self) -> bool:

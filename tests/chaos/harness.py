@@ -4,6 +4,7 @@ local stack — several on one queue, as several hosts would be — behind a fau
 
 Used by ``scripts/chaos.py`` (full size) and ``tests/integration/test_chaos.py`` (CI size).
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,11 @@ class Report:
         doc = asdict(self)
         for name in ("rss_kib", "fds"):
             series = doc.pop(name)
-            doc[name] = {"first": series[0], "max": max(series), "last": series[-1], "samples": len(series)} \
-                if series else None
+            doc[name] = (
+                {"first": series[0], "max": max(series), "last": series[-1], "samples": len(series)}
+                if series
+                else None
+            )
         return doc
 
     def to_json(self) -> str:
@@ -95,8 +99,12 @@ class WorkerProcess:
 
     def start(self) -> None:
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "worker", "--pool", str(self.pool)], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--pool", str(self.pool)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.pids.append(self.proc.pid)
         log.close()
 
@@ -143,29 +151,52 @@ def run_chaos(config: ChaosConfig, log=print) -> Report:
     return report
 
 
-def _run(config: ChaosConfig, report: Report, rng: random.Random, root: str, work_dir: str, endpoint: str,
-         log) -> None:
+def _run(
+    config: ChaosConfig, report: Report, rng: random.Random, root: str, work_dir: str, endpoint: str, log
+) -> None:
     s3, sqs = s3_client(), sqs_client(0)
-    res = provision(s3, sqs, temp_bucket="chaos-temp", production_bucket="chaos-production",
-                    queue_name="chaos-uploads", max_receive_count=config.max_receive_count,
-                    visibility_timeout=config.visibility_timeout, versioned=config.versioned)
+    res = provision(
+        s3,
+        sqs,
+        temp_bucket="chaos-temp",
+        production_bucket="chaos-production",
+        queue_name="chaos-uploads",
+        max_receive_count=config.max_receive_count,
+        visibility_timeout=config.visibility_timeout,
+        versioned=config.versioned,
+    )
     events_url = sqs.create_queue(QueueName="chaos-events")["QueueUrl"]
     corpus, good = make_corpus(os.path.join(root, "media"), rng, config.jobs, config.hostile_share)
     proxy = FaultyProxy(endpoint, config.error_rate, seed=config.seed).start()
     base = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
-    base.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": proxy.endpoint, "PYTHONUNBUFFERED": "1",
-                 "MEDIA_WORKER_QUEUE_URL": res.queue_url, "MEDIA_WORKER_TEMP_BUCKET": res.temp_bucket,
-                 "MEDIA_WORKER_PRODUCTION_BUCKET": res.production_bucket, "MEDIA_WORKER_RUNTIME": "docker",
-                 "MEDIA_WORKER_WORK_DIR": work_dir, "MEDIA_WORKER_VISIBILITY_TIMEOUT": str(config.visibility_timeout),
-                 "MEDIA_WORKER_POLL_WAIT": "2", "MEDIA_WORKER_RETRY_BACKOFF_BASE": "1",
-                 "MEDIA_WORKER_RETRY_BACKOFF_MAX": "5", "MEDIA_WORKER_METRICS_HOST": "127.0.0.1",
-                 "MEDIA_WORKER_STATUS_TARGET": events_url, "MEDIA_WORKER_LOG_FORMAT": "json",
-                 "MEDIA_WORKER_DRAIN_TIMEOUT": "30", "MEDIA_WORKER_JOB_TIMEOUT": "120"})
+    base.update(
+        {
+            **LOCAL_CREDENTIALS,
+            "AWS_ENDPOINT_URL": proxy.endpoint,
+            "PYTHONUNBUFFERED": "1",
+            "MEDIA_WORKER_QUEUE_URL": res.queue_url,
+            "MEDIA_WORKER_TEMP_BUCKET": res.temp_bucket,
+            "MEDIA_WORKER_PRODUCTION_BUCKET": res.production_bucket,
+            "MEDIA_WORKER_RUNTIME": "docker",
+            "MEDIA_WORKER_WORK_DIR": work_dir,
+            "MEDIA_WORKER_VISIBILITY_TIMEOUT": str(config.visibility_timeout),
+            "MEDIA_WORKER_POLL_WAIT": "2",
+            "MEDIA_WORKER_RETRY_BACKOFF_BASE": "1",
+            "MEDIA_WORKER_RETRY_BACKOFF_MAX": "5",
+            "MEDIA_WORKER_METRICS_HOST": "127.0.0.1",
+            "MEDIA_WORKER_STATUS_TARGET": events_url,
+            "MEDIA_WORKER_LOG_FORMAT": "json",
+            "MEDIA_WORKER_DRAIN_TIMEOUT": "30",
+            "MEDIA_WORKER_JOB_TIMEOUT": "120",
+        }
+    )
     # several workers on one queue and one host's work directory, as two worker containers sharing /dev/shm
     ports = [free_port() for _ in range(config.workers)]
     logs = [os.path.join(root, f"worker{i}.log") for i in range(config.workers)]
-    workers = [WorkerProcess({**base, "MEDIA_WORKER_METRICS_PORT": str(port)}, config.pool, path)
-               for port, path in zip(ports, logs)]
+    workers = [
+        WorkerProcess({**base, "MEDIA_WORKER_METRICS_PORT": str(port)}, config.pool, path)
+        for port, path in zip(ports, logs)
+    ]
     docker = docker_client()
     uploads = Uploads(s3, res.temp_bucket, good)
     started = time.monotonic()
@@ -173,20 +204,39 @@ def _run(config: ChaosConfig, report: Report, rng: random.Random, root: str, wor
         worker.start()
     for key, (path, expected) in corpus.items():
         uploads.put(key, path, expected)
-    injector = Injector(config.faults, workers=workers, proxy=proxy, docker=docker, sqs=sqs,
-                        queue_url=res.queue_url, bucket=res.temp_bucket, uploads=uploads, work_dir=work_dir,
-                        lease_seconds=config.visibility_timeout + 5, seed=config.seed, log=lambda m: None)
+    injector = Injector(
+        config.faults,
+        workers=workers,
+        proxy=proxy,
+        docker=docker,
+        sqs=sqs,
+        queue_url=res.queue_url,
+        bucket=res.temp_bucket,
+        uploads=uploads,
+        work_dir=work_dir,
+        lease_seconds=config.visibility_timeout + 5,
+        seed=config.seed,
+        log=lambda m: None,
+    )
     done = threading.Event()
-    side = [threading.Thread(target=_every, args=(done, 1.0, lambda: _sample(workers, ports, report)), daemon=True)]
+    side = [
+        threading.Thread(
+            target=_every, args=(done, 1.0, lambda: _sample(workers, ports, report)), daemon=True
+        )
+    ]
     if config.faults:
-        side.append(threading.Thread(target=_every, args=(done, config.fault_every, injector.inject), daemon=True))
+        side.append(
+            threading.Thread(target=_every, args=(done, config.fault_every, injector.inject), daemon=True)
+        )
     for thread in side:
         thread.start()
     while time.monotonic() - started < config.timeout:
         versions = uploads.all()
         settled = _settled(s3, sqs, res, versions)
-        log(f"{time.monotonic() - started:6.0f}s settled {settled}/{len(versions)} faults {injector.done} "
-            f"restarts {sum(w.restarts for w in workers)} rss_kib {report.rss_kib[-1:]} fds {report.fds[-1:]}")
+        log(
+            f"{time.monotonic() - started:6.0f}s settled {settled}/{len(versions)} faults {injector.done} "
+            f"restarts {sum(w.restarts for w in workers)} rss_kib {report.rss_kib[-1:]} fds {report.fds[-1:]}"
+        )
         if settled == len(versions) and time.monotonic() - started > 10:
             break
         # each check lists the whole production bucket through moto, on the CPUs the worker needs
@@ -207,7 +257,8 @@ def _run(config: ChaosConfig, report: Report, rng: random.Random, root: str, wor
     proxy.close()
     report.versions = len(uploads.all())
     report.outcomes, report.violations = check_invariants(
-        s3, sqs, res, uploads, docker, work_dir, events_url, logs, [pid for w in workers for pid in w.pids])
+        s3, sqs, res, uploads, docker, work_dir, events_url, logs, [pid for w in workers for pid in w.pids]
+    )
     if report.seconds and report.worker_exit != 0:
         report.violations.append(f"a worker exited {report.worker_exit} on SIGTERM, not 0 ({exits})")
     if report.max_poll_gap > 2 + 30:
@@ -273,6 +324,7 @@ def wait_until_serving(port: int, path: str = "/healthz", timeout: float = 60) -
 
 
 def _mount_tmpfs(path: str, size_mb: int) -> bool:
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", path],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", path], capture_output=True
+    )
     return done.returncode == 0

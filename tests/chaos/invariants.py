@@ -12,6 +12,7 @@
 4. One ``published`` event id per published version (deliveries may repeat it; consumers dedupe by id).
 5. No orphan sandbox containers, no leftover job directories.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,10 +21,10 @@ import os
 from collections import Counter, defaultdict
 from typing import Any
 
-from worker.ops.dlq import inspect
-from worker.errors import PoisonMessage
-from worker.s3events.parse import parse_body
 from worker.child.keys import MANIFEST_NAME, MEDIA_PREFIX, REJECTED_PREFIX, source_id
+from worker.errors import PoisonMessage
+from worker.ops.dlq import inspect
+from worker.s3events.parse import parse_body
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -48,16 +49,25 @@ def terminal_states(s3: Any, sqs: Any, res: Any, versions: list) -> dict[str, li
     states: dict[str, list[str]] = defaultdict(list)
     for key in _keys(s3, res.production_bucket, MEDIA_PREFIX):
         if key.endswith("/" + MANIFEST_NAME):
-            states[key[len(MEDIA_PREFIX):].split("/", 1)[0]].append("manifest")
+            states[key[len(MEDIA_PREFIX) :].split("/", 1)[0]].append("manifest")
     for key in _keys(s3, res.production_bucket, REJECTED_PREFIX):
-        states[key[len(REJECTED_PREFIX):].removesuffix(".json")].append("rejected")
+        states[key[len(REJECTED_PREFIX) :].removesuffix(".json")].append("rejected")
     for sid in _dlq_ids(sqs, res):
         states[sid].append("dlq")
     return states
 
 
-def check_invariants(s3: Any, sqs: Any, res: Any, uploads: Any, docker: Any, work_dir: str, events_url: str,
-                     log_paths: list[str], parents: list[int]) -> tuple[dict[str, int], list[str]]:
+def check_invariants(
+    s3: Any,
+    sqs: Any,
+    res: Any,
+    uploads: Any,
+    docker: Any,
+    work_dir: str,
+    events_url: str,
+    log_paths: list[str],
+    parents: list[int],
+) -> tuple[dict[str, int], list[str]]:
     """(outcome counts, violations): an empty list means every invariant held."""
     violations: list[str] = []
     versions = uploads.all()
@@ -65,9 +75,11 @@ def check_invariants(s3: Any, sqs: Any, res: Any, uploads: Any, docker: Any, wor
     states = terminal_states(s3, sqs, res, versions)
     events = _events(sqs, events_url)
     reasons = _dead_letter_reasons(events, log_paths)
-    stored: dict[str, set[str]] = defaultdict(set)  # one listing, grouped: moto scans the bucket per list call
+    stored: dict[str, set[str]] = defaultdict(
+        set
+    )  # one listing, grouped: moto scans the bucket per list call
     for object_key in _keys(s3, res.production_bucket, MEDIA_PREFIX):
-        stored[object_key[len(MEDIA_PREFIX):].split("/", 1)[0]].add(object_key)
+        stored[object_key[len(MEDIA_PREFIX) :].split("/", 1)[0]].add(object_key)
     published_ids: dict[str, set[str]] = defaultdict(set)
     for event in events:
         if event.get("type") == "published":
@@ -87,7 +99,9 @@ def check_invariants(s3: Any, sqs: Any, res: Any, uploads: Any, docker: Any, wor
                 violations.append(f"{where}: in the DLQ without a recorded reason")
             continue
         if "dlq" in found:
-            outcomes["stale_dlq_copies"] += 1  # settled; a copy of its message reached the DLQ (redrive: no-op)
+            outcomes["stale_dlq_copies"] += (
+                1  # settled; a copy of its message reached the DLQ (redrive: no-op)
+            )
         if records[0] == "manifest":
             outcomes["published"] += 1
             if v.expected != "published":
@@ -108,10 +122,15 @@ def check_invariants(s3: Any, sqs: Any, res: Any, uploads: Any, docker: Any, wor
             violations.append(f"{where}: expected {v.expected}, got rejected ({reason})")
     for v in latest.values():
         if "manifest" not in states.get(v.source_id, []) and not _still_there(s3, v):
-            violations.append(f"{v.key} ({v.etag[:8]}): the newest upload is gone from the temp bucket unpublished")
+            violations.append(
+                f"{v.key} ({v.etag[:8]}): the newest upload is gone from the temp bucket unpublished"
+            )
     outcomes["overwritten_keys"] = len(versions) - len(latest)
-    leftover = [c.name for c in docker.containers.list(all=True, filters={"label": "media-worker.job"})
-                if c.labels.get("media-worker.parent") in {str(pid) for pid in parents}]
+    leftover = [
+        c.name
+        for c in docker.containers.list(all=True, filters={"label": "media-worker.job"})
+        if c.labels.get("media-worker.parent") in {str(pid) for pid in parents}
+    ]
     if leftover:
         violations.append(f"orphan sandbox containers: {leftover}")
     dirs = [d for d in os.listdir(work_dir) if d.startswith("job-")]
@@ -140,7 +159,9 @@ def _matches_manifest(s3: Any, bucket: str, where: str, sid: str, stored: set[st
 
 
 def _rejection_reason(s3: Any, bucket: str, sid: str) -> str:
-    return json.loads(s3.get_object(Bucket=bucket, Key=f"{REJECTED_PREFIX}{sid}.json")["Body"].read())["reason"]
+    return json.loads(s3.get_object(Bucket=bucket, Key=f"{REJECTED_PREFIX}{sid}.json")["Body"].read())[
+        "reason"
+    ]
 
 
 def _still_there(s3: Any, v: Any) -> bool:
@@ -155,8 +176,9 @@ def _events(sqs: Any, events_url: str) -> list[dict[str, Any]]:
     """Every status event sent during the run (taken off their queue)."""
     events = []
     while True:
-        messages = sqs.receive_message(QueueUrl=events_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=0).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=events_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not messages:
             return events
         for m in messages:
@@ -166,8 +188,11 @@ def _events(sqs: Any, events_url: str) -> list[dict[str, Any]]:
 
 def _dead_letter_reasons(events: list[dict[str, Any]], log_paths: list[str]) -> dict[str, str]:
     """source id → why its message left for the DLQ (status events first, the workers' logs as backup)."""
-    reasons = {e["source_id"]: e.get("reason") or "?" for e in events
-               if e.get("type") == "dead_lettered" and e.get("source_id")}
+    reasons = {
+        e["source_id"]: e.get("reason") or "?"
+        for e in events
+        if e.get("type") == "dead_lettered" and e.get("source_id")
+    }
     last_retry: dict[str, str] = {}
     dispatched: set[str] = set()
     for path in log_paths:

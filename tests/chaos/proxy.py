@@ -6,6 +6,7 @@ lapse mid-job; ``stall`` holds back the first requests of an SQS action (a slow 
 every request that long (a round trip to a real region, for scripts/stage_costs.py). The harness's own
 clients talk to moto directly and see no faults.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -17,7 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+}
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -108,7 +117,9 @@ class FaultyProxy:
             req.send_response(resp.status, resp.reason)
             for key, value in resp.getheaders():
                 # a HEAD answer's Content-Length is the object's size, not this (empty) body's
-                if key.lower() not in HOP_HEADERS and (key.lower() != "content-length" or req.command == "HEAD"):
+                if key.lower() not in HOP_HEADERS and (
+                    key.lower() != "content-length" or req.command == "HEAD"
+                ):
                     req.send_header(key, value)
             if req.command != "HEAD":
                 req.send_header("Content-Length", str(len(data)))

@@ -1,4 +1,5 @@
 """The uploads of a chaos run: every version of every key, as the harness put them into the temp bucket."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from worker.s3events.parse import SourceRecord
 from worker.child.keys import source_id
 from worker.local.samples import make_audio, make_corrupt, make_image, make_video
+from worker.s3events.parse import SourceRecord
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,19 @@ class Version:
         return source_id(SourceRecord(self.bucket, self.key, None, self.etag, None, "ObjectCreated:Put"))
 
 
-def make_corpus(directory: str, rng: random.Random, count: int,
-                hostile_share: float) -> tuple[dict[str, tuple[str, str]], list[str]]:
+def make_corpus(
+    directory: str, rng: random.Random, count: int, hostile_share: float
+) -> tuple[dict[str, tuple[str, str]], list[str]]:
     """(key → (path, expected), the good files); small files so a run is about the pipeline."""
     os.makedirs(directory, exist_ok=True)
     p = lambda name: os.path.join(directory, name)  # noqa: E731
     clip = make_video(p("clip.mp4"), width=160, height=120, seconds=0.5)
-    good = [clip, make_audio(p("tone.mp3"), seconds=0.5), make_image(p("pic.png"), width=96, height=64),
-            make_image(p("pic2.png"), width=64, height=96)]
+    good = [
+        clip,
+        make_audio(p("tone.mp3"), seconds=0.5),
+        make_image(p("pic.png"), width=96, height=64),
+        make_image(p("pic2.png"), width=64, height=96),
+    ]
     with open(p("empty.mp4"), "wb"):
         pass
     with open(p("text.mp4"), "w") as fh:
@@ -62,8 +68,15 @@ class Uploads:
     def put(self, key: str, path: str, expected: str) -> Version:
         with open(path, "rb") as fh:
             resp = self._s3.put_object(Bucket=self._bucket, Key=key, Body=fh)
-        version = Version(key, path, expected, resp["ETag"].strip('"'), os.path.getsize(path),
-                          resp.get("VersionId"), self._bucket)
+        version = Version(
+            key,
+            path,
+            expected,
+            resp["ETag"].strip('"'),
+            os.path.getsize(path),
+            resp.get("VersionId"),
+            self._bucket,
+        )
         with self._lock:
             self.versions.append(version)
         return version

@@ -1,5 +1,6 @@
 """The benchmark's CLI baseline makes the same encodes as our program (else its ratios mean nothing), and
 its profile is one the worker accepts. Timing lives in scripts/bench.py, never in tests."""
+
 from __future__ import annotations
 
 import os
@@ -17,10 +18,16 @@ def _streams(path):
         v = c.streams.video[0]
         a = c.streams.audio[0]
         keyframes = [p.pts * v.time_base for p in c.demux(v) if p.is_keyframe and p.pts is not None]
-        return {"size": (v.codec_context.width, v.codec_context.height), "vcodec": v.codec_context.name,
-                "profile": v.codec_context.profile, "pix_fmt": v.codec_context.pix_fmt,
-                "acodec": a.codec_context.name, "channels": a.codec_context.channels,
-                "rate": a.codec_context.sample_rate, "gop_s": float(keyframes[1] - keyframes[0])}
+        return {
+            "size": (v.codec_context.width, v.codec_context.height),
+            "vcodec": v.codec_context.name,
+            "profile": v.codec_context.profile,
+            "pix_fmt": v.codec_context.pix_fmt,
+            "acodec": a.codec_context.name,
+            "channels": a.codec_context.channels,
+            "rate": a.codec_context.sample_rate,
+            "gop_s": float(keyframes[1] - keyframes[0]),
+        }
 
 
 def test_the_cli_baseline_encodes_what_the_program_encodes(tmp_path):
@@ -28,9 +35,16 @@ def test_the_cli_baseline_encodes_what_the_program_encodes(tmp_path):
     cli_dir = tmp_path / "cli"
     cli_dir.mkdir()
     ffmpeg_ladder(src, str(cli_dir), 1)
-    ours = run_container(src, {"kind": "video", "demuxer": "mov", "threads": 1,
-                               "profile": {"video": {"hls": False, "storyboard": False, "stream_copy": False}}},
-                         keep=str(tmp_path / "ours"))
+    ours = run_container(
+        src,
+        {
+            "kind": "video",
+            "demuxer": "mov",
+            "threads": 1,
+            "profile": {"video": {"hls": False, "storyboard": False, "stream_copy": False}},
+        },
+        keep=str(tmp_path / "ours"),
+    )
     assert set(ours) >= {"probe", "transcode", "verify"}
     names = sorted(n for n in os.listdir(tmp_path / "ours") if n.endswith(".mp4"))
     assert names == ["video_480p.mp4", "video_720p.mp4"]
@@ -43,16 +57,24 @@ def test_the_bench_profile_is_valid_and_turns_off_what_the_cli_does_not_make(tmp
     path.write_text(BENCH_PROFILE)
     profile, names = load_profiles(str(path)).select("bench/000/clip.mp4")
     assert names["video"] == "bench"
-    assert (profile["video"]["hls"], profile["video"]["storyboard"], profile["video"]["stream_copy"]) == \
-        (False, False, False)
+    assert (profile["video"]["hls"], profile["video"]["storyboard"], profile["video"]["stream_copy"]) == (
+        False,
+        False,
+        False,
+    )
 
 
 def test_the_plots_are_written_as_png(tmp_path):
     from scripts.benchplots import plot_all
 
-    res = {"machine": {"cpus": 2, "clips": 4}, "a": {"ffmpeg_cli_s": 20.0},
-           "d": {"jobs_per_minute": {1: 10.0, 2: 11.0, 4: 10.5}}}
-    written = plot_all(str(tmp_path), res, {"warm (clips)": [1.1, 1.2, 1.4, 2.0], "docker run true": [0.6, 0.7, 0.65]})
+    res = {
+        "machine": {"cpus": 2, "clips": 4},
+        "a": {"ffmpeg_cli_s": 20.0},
+        "d": {"jobs_per_minute": {1: 10.0, 2: 11.0, 4: 10.5}},
+    }
+    written = plot_all(
+        str(tmp_path), res, {"warm (clips)": [1.1, 1.2, 1.4, 2.0], "docker run true": [0.6, 0.7, 0.65]}
+    )
     assert [os.path.basename(p) for p in written] == ["bench_pool.png", "bench_fixed_cost.png"]
     for path in written:
         with open(path, "rb") as fh:
@@ -74,7 +96,9 @@ def test_waiting_for_events_counts_each_event_once_and_fails_on_a_rejection():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="events")["QueueUrl"]
         for event_id in ("a", "a", "b"):  # "a" delivered twice: a send retried after a lost answer
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"event_id": event_id, "type": "published"}))
+            sqs.send_message(
+                QueueUrl=url, MessageBody=json.dumps({"event_id": event_id, "type": "published"})
+            )
         seen: set[str] = set()
         _wait_for_events(sqs, url, 2, time.monotonic() + 30, seen)
         assert seen == {"a", "b"}

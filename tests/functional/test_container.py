@@ -1,4 +1,5 @@
 """The sandbox program on generated media: outputs re-checked here, independently of its own checks."""
+
 from __future__ import annotations
 
 import subprocess
@@ -35,8 +36,11 @@ def test_a_1080p_source_gets_the_whole_ladder_in_one_pass(tmp_path, media):
     code, result, out = run_container(tmp_path, media["big"], {"threads": 2})
     assert code == 0
     sizes = {name: streams(out / name)[0] for name in ("video_1080p.mp4", "video_720p.mp4", "video_480p.mp4")}
-    assert sizes == {"video_1080p.mp4": [("h264", 1920, 1080)], "video_720p.mp4": [("h264", 1280, 720)],
-                     "video_480p.mp4": [("h264", 854, 480)]}
+    assert sizes == {
+        "video_1080p.mp4": [("h264", 1920, 1080)],
+        "video_720p.mp4": [("h264", 1280, 720)],
+        "video_480p.mp4": [("h264", 854, 480)],
+    }
     assert [o["rendition"] for o in result["outputs"] if o["kind"] == "video"] == ["1080p", "720p", "480p"]
     for name in sizes:  # each rendition has its audio and the full duration
         assert streams(out / name)[1] == [("aac", 2)] and abs(streams(out / name)[2] - 2.0) < 0.1
@@ -54,7 +58,7 @@ def test_the_top_rendition_keeps_the_picture(tmp_path, media):
 
     source, output = luma(media["clip"]), luma(out / "video_360p.mp4")
     assert len(source) == len(output) == 50
-    worst = min(10 * np.log10(255 ** 2 / ((a - b) ** 2).mean()) for a, b in zip(source, output))
+    worst = min(10 * np.log10(255**2 / ((a - b) ** 2).mean()) for a, b in zip(source, output))
     assert worst >= 38, worst
     video = result["outputs"][0]
     assert video["bitrate"] and abs(video["bitrate"] - video["size"] * 8 / video["duration"]) < 1
@@ -63,7 +67,9 @@ def test_the_top_rendition_keeps_the_picture(tmp_path, media):
 def test_a_smaller_source_gets_one_rendition_at_its_own_size(tmp_path, media):
     code, result, out = run_container(tmp_path, media["clip"])
     assert code == 0
-    assert [o["name"] for o in result["outputs"]] == video_outputs("360p", segments=0)  # segments: listed by their playlists
+    assert [o["name"] for o in result["outputs"]] == video_outputs(
+        "360p", segments=0
+    )  # segments: listed by their playlists
     assert streams(out / "video_360p.mp4")[0] == [("h264", 640, 360)]
 
 
@@ -77,11 +83,13 @@ def test_portrait_rotation_is_applied_like_ffmpeg(tmp_path, media):
     assert frame.rotation == 0
     # Debian's ffmpeg CLI, an independent implementation of autorotate, as the reference picture.
     ref = tmp_path / "ref.png"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", media["portrait"], "-frames:v", "1", str(ref)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", media["portrait"], "-frames:v", "1", str(ref)], check=True
+    )
     with av.open(str(ref)) as c:
         expected = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
     got = frame.to_ndarray(format="rgb24").astype(float)
-    psnr = 10 * np.log10(255 ** 2 / ((expected - got) ** 2).mean())
+    psnr = 10 * np.log10(255**2 / ((expected - got) ** 2).mean())
     assert psnr > 30, psnr
 
 
@@ -111,13 +119,33 @@ def jpeg_with_exif(path, orientation, gps=True):
     """A JPEG whose EXIF says 'rotate' and carries a GPS position, spliced in after SOI."""
     import struct
 
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1",
-                    str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240",
+            "-frames:v",
+            "1",
+            str(path),
+        ],
+        check=True,
+    )
     data = path.read_bytes()
     entries = [(0x0112, 3, 1, orientation)] + ([(0x8825, 4, 1, 8 + 2 + 12 * 2 + 4)] if gps else [])
-    ifd = struct.pack("<H", len(entries)) + b"".join(
-        struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
-        for tag, kind, count, value in entries) + struct.pack("<I", 0)
+    ifd = (
+        struct.pack("<H", len(entries))
+        + b"".join(
+            struct.pack("<HHI", tag, kind, count)
+            + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+            for tag, kind, count, value in entries
+        )
+        + struct.pack("<I", 0)
+    )
     gps_ifd = struct.pack("<H", 1) + struct.pack("<HHI4s", 0x0001, 2, 2, b"N\0\0\0") + struct.pack("<I", 0)
     tiff = b"II*\x00" + struct.pack("<I", 8) + ifd + (gps_ifd if gps else b"")
     app1 = b"Exif\x00\x00" + tiff + b"GPS-MARKER-54.123N"
@@ -140,7 +168,7 @@ def test_exif_orientation_is_applied_and_metadata_is_stripped(tmp_path):
     with av.open(str(out / "image_320.webp")) as c:
         got = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
     assert expected.shape == got.shape == (320, 240, 3)
-    assert 10 * np.log10(255 ** 2 / ((expected - got) ** 2).mean()) > 25
+    assert 10 * np.log10(255**2 / ((expected - got) ** 2).mean()) > 25
 
 
 @pytest.mark.parametrize("name", ["corrupt", "garbage"])
@@ -151,22 +179,40 @@ def test_corrupt_input_is_rejected_with_exit_65(tmp_path, media, name):
     code, result, out = run_container(tmp_path, source)
     assert code == 65
     # the host's signature check refuses the garbage before any download; the sandbox refuses it again
-    assert result["status"] == "rejected" and result["reason"] in ("corrupt_media", "decode_failed", "not_media", "unsupported_type")
+    assert result["status"] == "rejected" and result["reason"] in (
+        "corrupt_media",
+        "decode_failed",
+        "not_media",
+        "unsupported_type",
+    )
     assert not (out / "video_360p.mp4").exists() or result["status"] != "ok"
 
 
 def test_the_sandbox_sniffs_the_type_itself_and_opens_it_with_its_one_demuxer(tmp_path, media):
     """What the host says (a hint, a demuxer) is not what decides: libmagic in here picks the one demuxer."""
-    code, result, _ = run_container(tmp_path, media["clip"], {"demuxer": "png_pipe", "kind": "image",
-                                                              "kind_hint": "image"})
+    code, result, _ = run_container(
+        tmp_path, media["clip"], {"demuxer": "png_pipe", "kind": "image", "kind_hint": "image"}
+    )
     assert code == 0 and result["kind"] == "video"
     assert result["sniffed"] == {"mime": "video/mp4", "kind": "video", "demuxer": "mov"}
 
 
 def test_audio_is_normalised_to_minus_16_lufs(tmp_path):
     quiet = tmp_path / "quiet.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=d=8:c=pink:a=0.05:r=44100",
-                    str(quiet)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "anoisesrc=d=8:c=pink:a=0.05:r=44100",
+            str(quiet),
+        ],
+        check=True,
+    )
     assert integrated_loudness(quiet) < -30
     code, result, out = run_container(tmp_path, str(quiet), {"kind": "audio", "demuxer": "wav"})
     assert code == 0

@@ -1,5 +1,6 @@
 """Every way AWS delivers an upload event, through the whole pipeline on moto's server: S3 → SNS → SQS
 (enveloped and raw), S3 → EventBridge → SQS, and the AWS shapes moto does not send, published by the tests."""
+
 from __future__ import annotations
 
 import json
@@ -7,25 +8,33 @@ import uuid
 
 import pytest
 
-from tests.support.stack import Stack
-
-from tests.support.service import RunningService
-
-from tests.support.waiting import wait_for
-from tests.support.pipeline import collecting_service, exists, read_json
 from tests.support.envelopes import eventbridge, sns_envelope
+from tests.support.pipeline import collecting_service, exists, read_json
+from tests.support.service import RunningService
+from tests.support.stack import Stack
+from tests.support.status_queues import received, status_queue
+from tests.support.waiting import wait_for
 from worker.clients import events_client, s3_client, sns_client, sqs_client
 from worker.ops.provision import provision
-from tests.support.status_queues import received, status_queue
 
 pytestmark = pytest.mark.slow
 
 
 def delivered_stack(tmp_path, delivery: str, raw: bool = False) -> Stack:
     name = "d" + uuid.uuid4().hex[:10]
-    resources = provision(s3_client(), sqs_client(1), temp_bucket=f"{name}-temp", production_bucket=f"{name}-prod",
-                          queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10, delivery=delivery,
-                          sns=sns_client(), events=events_client(), raw_delivery=raw)
+    resources = provision(
+        s3_client(),
+        sqs_client(1),
+        temp_bucket=f"{name}-temp",
+        production_bucket=f"{name}-prod",
+        queue_name=f"{name}-q",
+        max_receive_count=3,
+        visibility_timeout=10,
+        delivery=delivery,
+        sns=sns_client(),
+        events=events_client(),
+        raw_delivery=raw,
+    )
     return Stack(resources, s3_client(), sqs_client(1), str(tmp_path / "work"))
 
 
@@ -33,9 +42,14 @@ def manifests(stack: Stack) -> list[str]:
     return [k for k in stack.production_keys("media/") if k.endswith("/manifest.json")]
 
 
-@pytest.mark.parametrize("delivery, raw", [("sns", False), ("sns", True), ("eventbridge", False)],
-                         ids=["sns-envelope", "sns-raw", "eventbridge"])
-def test_an_upload_announced_by_sns_or_eventbridge_is_published_once(moto_endpoint, tmp_path, media, delivery, raw):
+@pytest.mark.parametrize(
+    "delivery, raw",
+    [("sns", False), ("sns", True), ("eventbridge", False)],
+    ids=["sns-envelope", "sns-raw", "eventbridge"],
+)
+def test_an_upload_announced_by_sns_or_eventbridge_is_published_once(
+    moto_endpoint, tmp_path, media, delivery, raw
+):
     stack = delivered_stack(tmp_path, delivery, raw)
     events = status_queue(stack)
     key = "in/holiday clip+1.mp4"
@@ -60,13 +74,30 @@ def test_an_upload_announced_by_sns_or_eventbridge_is_published_once(moto_endpoi
 def test_test_events_and_other_event_types_leave_nothing_in_the_dlq(moto_endpoint, tmp_path):
     stack = delivered_stack(tmp_path, "sns")
     bucket, topic = stack.resources.temp_bucket, stack.resources.topic_arn
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-12-01T10:00:00.000Z",
-                  "Bucket": bucket}
-    removed = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete",
-                            "s3": {"bucket": {"name": bucket}, "object": {"key": "gone.mp4"}}}]}
-    bodies = [sns_envelope(test_event, topic=topic), sns_envelope(removed, topic=topic), json.dumps(removed),
-              *(eventbridge(kind, bucket=bucket) for kind in ("Object Deleted", "Object Restore Completed",
-                                                               "Object Tags Added"))]
+    test_event = {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": "2026-12-01T10:00:00.000Z",
+        "Bucket": bucket,
+    }
+    removed = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectRemoved:Delete",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": "gone.mp4"}},
+            }
+        ]
+    }
+    bodies = [
+        sns_envelope(test_event, topic=topic),
+        sns_envelope(removed, topic=topic),
+        json.dumps(removed),
+        *(
+            eventbridge(kind, bucket=bucket)
+            for kind in ("Object Deleted", "Object Restore Completed", "Object Tags Added")
+        ),
+    ]
     for body in bodies:
         stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
     service, outcomes = collecting_service(stack.settings(sns_topic_arns=topic))
@@ -87,16 +118,24 @@ def test_a_notification_from_a_topic_not_allowed_goes_the_poison_way(moto_endpoi
 
 
 @pytest.mark.parametrize("spelling", ["encoded", "raw"])
-def test_an_eventbridge_key_in_either_spelling_publishes_that_object_once(moto_endpoint, tmp_path, media, spelling):
+def test_an_eventbridge_key_in_either_spelling_publishes_that_object_once(
+    moto_endpoint, tmp_path, media, spelling
+):
     stack = delivered_stack(tmp_path, "eventbridge")
     key = "in/a b+c.mp4"
     etag = stack.upload(key, media["clip"])  # moto's own event names it raw
-    stack.upload("in/a b c.mp4", media["silent"])  # what the raw key decodes to: another upload, never confused
+    stack.upload(
+        "in/a b c.mp4", media["silent"]
+    )  # what the raw key decodes to: another upload, never confused
     stack.upload("in/a+b+c.mp4", media["mp3"])  # what the encoded key reads as given: another upload too
     version = stack.versions[(key, etag)]
     given = "in/a+b%2Bc.mp4" if spelling == "encoded" else key
-    stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=eventbridge(
-        key=given, bucket=stack.resources.temp_bucket, etag=etag, **{"version-id": version}, size=None))
+    stack.sqs.send_message(
+        QueueUrl=stack.resources.queue_url,
+        MessageBody=eventbridge(
+            key=given, bucket=stack.resources.temp_bucket, etag=etag, **{"version-id": version}, size=None
+        ),
+    )
     events = status_queue(stack)
     service, outcomes = collecting_service(stack.settings(status_target=events, pool=2))
     with RunningService(service):
@@ -105,7 +144,9 @@ def test_an_eventbridge_key_in_either_spelling_publishes_that_object_once(moto_e
     by_key = {read_json(stack, m)["source"]["key"]: read_json(stack, m) for m in manifests(stack)}
     assert set(by_key) == {key, "in/a b c.mp4", "in/a+b+c.mp4"}
     assert by_key[key]["source"]["version_id"] == version and by_key[key]["kind"] == "video"
-    assert by_key["in/a+b+c.mp4"]["kind"] == "audio", "the object named by the other spelling kept its own outputs"
+    assert by_key["in/a+b+c.mp4"]["kind"] == "audio", (
+        "the object named by the other spelling kept its own outputs"
+    )
     ours = [o for j, o in outcomes if (o.source_key or j.record.key) == key]
     assert sorted(o.status for o in ours) == ["duplicate", "published"]
     published = [e for e in received(stack, events) if e["source"]["key"] == key]
@@ -113,16 +154,30 @@ def test_an_eventbridge_key_in_either_spelling_publishes_that_object_once(moto_e
     assert stack.counts(stack.resources.dlq_url) == (0, 0)
 
 
-def test_unversioned_two_spellings_with_the_same_bytes_publish_but_delete_neither(moto_endpoint, tmp_path, media):
+def test_unversioned_two_spellings_with_the_same_bytes_publish_but_delete_neither(
+    moto_endpoint, tmp_path, media
+):
     name = "u" + uuid.uuid4().hex[:10]
-    resources = provision(s3_client(), sqs_client(1), temp_bucket=f"{name}-temp", production_bucket=f"{name}-prod",
-                          queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10, versioned=False)
+    resources = provision(
+        s3_client(),
+        sqs_client(1),
+        temp_bucket=f"{name}-temp",
+        production_bucket=f"{name}-prod",
+        queue_name=f"{name}-q",
+        max_receive_count=3,
+        visibility_timeout=10,
+        versioned=False,
+    )
     stack = Stack(resources, s3_client(), sqs_client(1), str(tmp_path / "work"))
     etag = stack.upload("in/a+b.mp4", media["clip"])
     assert stack.upload("in/a b.mp4", media["clip"]) == etag  # another upload, the same bytes
     received(stack, resources.queue_url)  # S3's own notifications: only the EventBridge event below runs
-    stack.sqs.send_message(QueueUrl=resources.queue_url, MessageBody=eventbridge(
-        key="in/a+b.mp4", bucket=resources.temp_bucket, etag=etag, **{"version-id": None}))
+    stack.sqs.send_message(
+        QueueUrl=resources.queue_url,
+        MessageBody=eventbridge(
+            key="in/a+b.mp4", bucket=resources.temp_bucket, etag=etag, **{"version-id": None}
+        ),
+    )
     service, outcomes = collecting_service(stack.settings())
     with RunningService(service):
         wait_for(lambda: outcomes, timeout=90)
@@ -130,4 +185,6 @@ def test_unversioned_two_spellings_with_the_same_bytes_publish_but_delete_neithe
     ((_, outcome),) = outcomes
     assert (outcome.status, outcome.source_key, outcome.source_delete) == ("published", "in/a+b.mp4", "kept")
     for key in ("in/a+b.mp4", "in/a b.mp4"):
-        assert exists(stack, key, resources.temp_bucket), "neither object is deleted: either may be the other upload"
+        assert exists(stack, key, resources.temp_bucket), (
+            "neither object is deleted: either may be the other upload"
+        )

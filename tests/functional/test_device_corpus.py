@@ -1,6 +1,7 @@
 """Files in the shapes phones, browsers and apps produce (tests.support.devices: made by Debian's ffmpeg, libheif and
 Pillow), through the sandbox program: each is published with correct outputs, checked here by Debian's
 ffprobe and by pixels, independently of the program's own checks."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,22 @@ QUADRANTS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)
 
 def ffprobe(path) -> dict:
     """Debian's ffprobe: streams (codec, size, colour tags) and the duration."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
-                          "format=duration:stream=codec_type,codec_name,width,height,color_primaries,"
-                          "color_transfer,color_space,color_range", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_type,codec_name,width,height,color_primaries,"
+            "color_transfer,color_space,color_range",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -32,7 +45,10 @@ def corners(path) -> list[tuple[int, int, int]]:
     with av.open(str(path)) as c:
         picture = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     h, w = picture.shape[:2]
-    return [tuple(picture[int(h * y), int(w * x)]) for y, x in ((.25, .25), (.25, .75), (.75, .25), (.75, .75))]
+    return [
+        tuple(picture[int(h * y), int(w * x)])
+        for y, x in ((0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75))
+    ]
 
 
 def near(got, expected, tolerance=12) -> bool:
@@ -44,8 +60,9 @@ def runs(device_files, tmp_path_factory):
     """Every device file through the program once (the tests below read the results)."""
     done = {}
     for device in DEVICES:
-        done[device.name] = run_container(tmp_path_factory.mktemp(device.name.replace(".", "_")),
-                                          device_files[device.name])
+        done[device.name] = run_container(
+            tmp_path_factory.mktemp(device.name.replace(".", "_")), device_files[device.name]
+        )
     return done
 
 
@@ -67,8 +84,12 @@ def test_every_device_file_is_published_with_correct_outputs(runs, device):
         assert float(probed["format"]["duration"]) == pytest.approx(device.duration, abs=0.1), name
         for stream in probed["streams"]:
             if stream["codec_type"] == "video":  # every SDR output is tagged, whatever the source was
-                assert (stream.get("color_primaries"), stream.get("color_transfer"), stream.get("color_space"),
-                        stream.get("color_range")) == ("bt709", "bt709", "bt709", "tv"), name
+                assert (
+                    stream.get("color_primaries"),
+                    stream.get("color_transfer"),
+                    stream.get("color_space"),
+                    stream.get("color_range"),
+                ) == ("bt709", "bt709", "bt709", "tv"), name
     if device.kind == "video":
         top = next(o for o in result["outputs"] if o["kind"] == "video")
         assert (top["width"], top["height"]) == device.size
@@ -81,7 +102,9 @@ def test_every_device_file_is_published_with_correct_outputs(runs, device):
 def test_a_phone_heic_grid_comes_out_whole_not_one_tile(runs):
     code, result, out = runs["grid.heic"]
     assert [(o["name"], o["width"], o["height"]) for o in result["outputs"]] == [
-        ("image_1024.webp", 1024, 682), ("image_320.webp", 320, 214)]
+        ("image_1024.webp", 1024, 682),
+        ("image_320.webp", 320, 214),
+    ]
     got = corners(out / "image_1024.webp")  # six 512 px tiles: every quadrant has its own colour
     assert all(near(g, QUADRANTS[c]) for g, c in zip(got, ("red", "green", "blue", "white"))), got
 
@@ -112,7 +135,7 @@ def test_the_default_audio_track_is_taken(runs):
     assert result["probe"]["audio"]["language"] == "fra"
     with av.open(str(out / "video_360p.mp4")) as c:
         samples = np.concatenate([frame.to_ndarray().ravel() for frame in c.decode(audio=0)])
-    assert float(np.sqrt((samples ** 2).mean())) > 0.01  # the French tone, not the silent English track
+    assert float(np.sqrt((samples**2).mean())) > 0.01  # the French tone, not the silent English track
 
 
 def test_a_browser_recording_without_a_duration_gets_a_full_storyboard_and_waveform(runs):
@@ -127,7 +150,9 @@ def test_a_browser_recording_without_a_duration_gets_a_full_storyboard_and_wavef
 @pytest.mark.parametrize("name", ["vbr_no_xing.mp3", "vbr_quiet_start.mp3"])
 def test_a_vbr_mp3_without_a_xing_header_is_timed_by_its_frames(runs, name):
     code, result, _ = runs[name]
-    assert abs(result["probe"]["duration"] - 20.0) > 1  # the header's estimate is wrong, one way or the other …
+    assert (
+        abs(result["probe"]["duration"] - 20.0) > 1
+    )  # the header's estimate is wrong, one way or the other …
     assert result["decoded_duration"] == pytest.approx(20.0, abs=0.05)  # … and not used
 
 
@@ -148,8 +173,17 @@ def test_a_variable_frame_rate_screen_recording_keeps_its_frames(runs, device_fi
 
 def test_a_hostile_language_tag_neither_breaks_the_result_nor_reaches_it(tmp_path):
     source = str(tmp_path / "tagged.mkv")
-    ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-c:a", "libopus", "-metadata:s:a:0",
-           "language=fr\"}<script>" + "x" * 300, source)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-c:a",
+        "libopus",
+        "-metadata:s:a:0",
+        'language=fr"}<script>' + "x" * 300,
+        source,
+    )
     code, result, _ = run_container(tmp_path, source)
     assert code == 0 and problem(result) is None
     assert result["probe"]["audio"]["language"] is None

@@ -1,5 +1,6 @@
 """Running it for real: /metrics (checked by promtool), /healthz and /readyz, status events to SQS and SNS,
 JSON log lines, and systemd's notify protocol over a real unix socket."""
+
 from __future__ import annotations
 
 import functools
@@ -13,18 +14,17 @@ import urllib.request
 
 import pytest
 
-from tests.support.service import RunningService
-
-from tests.support.waiting import free_port_for_test, wait_for
 from tests.support.fakes import FailingSandbox
-from tests.support.workers import log_text, start_worker
 from tests.support.pipeline import collecting_service, exists, record
+from tests.support.service import RunningService
+from tests.support.status_queues import drain_events, events_queue
+from tests.support.waiting import free_port_for_test, wait_for
+from tests.support.workers import log_text, start_worker
 from worker import __version__
-from worker.clients import sns_client
 from worker.child.job import JobRunner
 from worker.child.keys import manifest_key
+from worker.clients import sns_client
 from worker.parent.metrics import Metrics
-from tests.support.status_queues import drain_events, events_queue
 
 pytestmark = pytest.mark.slow
 
@@ -91,11 +91,19 @@ def test_metrics_health_and_readiness_of_a_working_service(stack, media):
 
 
 def test_not_ready_until_a_poll_succeeds():
-    from worker.settings import load_settings
     from worker.parent.service import Service
+    from worker.settings import load_settings
 
-    settings = load_settings({"queue_url": "http://127.0.0.1:9/q", "temp_bucket": "t", "production_bucket": "p",
-                              "runtime": "process", "metrics_port": 0}, environ={"AWS_DEFAULT_REGION": "us-east-1"})
+    settings = load_settings(
+        {
+            "queue_url": "http://127.0.0.1:9/q",
+            "temp_bucket": "t",
+            "production_bucket": "p",
+            "runtime": "process",
+            "metrics_port": 0,
+        },
+        environ={"AWS_DEFAULT_REGION": "us-east-1"},
+    )
     service = Service(settings, sqs=object())
     assert service.readiness() == "no successful SQS poll yet"
     service.receiver.last_poll = 0.0
@@ -107,8 +115,12 @@ def test_lease_and_pool_totals_reach_the_counters():
     metrics.sync_totals(deaths=2, recycles=1, extensions=5, failed_extensions=0)
     metrics.sync_totals(deaths=3, recycles=1, extensions=5, failed_extensions=1)
     values = {m.name: m.samples[0].value for m in metrics.registry.collect() if m.samples}
-    assert (values["media_worker_child_deaths"], values["media_worker_child_recycles"],
-            values["media_worker_lease_extensions"], values["media_worker_lease_extension_failures"]) == (3, 1, 5, 1)
+    assert (
+        values["media_worker_child_deaths"],
+        values["media_worker_child_recycles"],
+        values["media_worker_lease_extensions"],
+        values["media_worker_lease_extension_failures"],
+    ) == (3, 1, 5, 1)
 
 
 def test_status_events_for_published_rejected_and_dead_lettered(stack, media):
@@ -120,30 +132,49 @@ def test_status_events_for_published_rejected_and_dead_lettered(stack, media):
         events = drain_events(stack, target, 2)
     by_type = {e["type"]: e for e in events}
     assert set(by_type) == {"published", "rejected"}
-    assert by_type["published"]["source"]["key"] == "ev/clip.mp4" and by_type["published"]["key"].endswith("manifest.json")
-    assert by_type["rejected"]["reason"] == "empty_file" and by_type["rejected"]["source"]["key"] == "ev/empty.mp4"
+    assert by_type["published"]["source"]["key"] == "ev/clip.mp4" and by_type["published"]["key"].endswith(
+        "manifest.json"
+    )
+    assert (
+        by_type["rejected"]["reason"] == "empty_file"
+        and by_type["rejected"]["source"]["key"] == "ev/empty.mp4"
+    )
     assert len({e["event_id"] for e in events}) == 2 and all(e["message_id"] for e in events)
 
-    stack.upload("ev/flaky.mp4", media["clip"])  # fails every time: after the 3rd receive it leaves for the DLQ
+    stack.upload(
+        "ev/flaky.mp4", media["clip"]
+    )  # fails every time: after the 3rd receive it leaves for the DLQ
     factory = functools.partial(JobRunner, sandbox_factory=FailingSandbox)
     service, outcomes = collecting_service(stack.settings(status_target=target), runner_factory=factory)
     with RunningService(service):
         (dead,) = drain_events(stack, target, 1)
     assert [j.receive_count for j, _ in outcomes] == [1, 2, 3]
-    assert (dead["type"], dead["reason"], dead["source"]["key"]) == ("dead_lettered", "sandbox_error", "ev/flaky.mp4")
+    assert (dead["type"], dead["reason"], dead["source"]["key"]) == (
+        "dead_lettered",
+        "sandbox_error",
+        "ev/flaky.mp4",
+    )
 
 
 def test_status_events_through_sns(stack, media):
     sns = sns_client()
     topic = sns.create_topic(Name=f"{stack.resources.temp_bucket}-status")["TopicArn"]
     inbox = events_queue(stack, "sns-inbox")
-    inbox_arn = stack.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    inbox_arn = stack.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
+    )
     stack.upload("sns/empty.mp4", b"")
     service, _ = collecting_service(stack.settings(status_target=topic))
     with RunningService(service):
         (event,) = drain_events(stack, inbox, 1)
-    assert (event["type"], event["reason"], event["source"]["key"]) == ("rejected", "empty_file", "sns/empty.mp4")
+    assert (event["type"], event["reason"], event["source"]["key"]) == (
+        "rejected",
+        "empty_file",
+        "sns/empty.mp4",
+    )
     label = f"sns:{stack.resources.temp_bucket}-status"
     assert service.status.labels == [label]
     assert service.metrics.status_events.labels(label, "sent")._value.get() == 1
@@ -151,8 +182,11 @@ def test_status_events_through_sns(stack, media):
 
 def test_an_unreachable_event_target_never_stops_the_pipeline(stack, media):
     etag = stack.upload("lost/clip.mp4", media["clip"])
-    settings = stack.settings(status_target="http://127.0.0.1:9/no-one-listens", status_retry_seconds=2,
-                              webhook_secret="a-secret-of-16-chars-or-more")
+    settings = stack.settings(
+        status_target="http://127.0.0.1:9/no-one-listens",
+        status_retry_seconds=2,
+        webhook_secret="a-secret-of-16-chars-or-more",
+    )
     service, outcomes = collecting_service(settings)
     with RunningService(service):
         wait_for(lambda: exists(stack, manifest_key(record(stack, "lost/clip.mp4", etag))), timeout=90)

@@ -1,5 +1,6 @@
 """What an upload may make: a cap from the profile × the decoded duration, and the file-size rlimit above it.
 Either one hit is ``over_limit`` (permanent), with a message naming the output and its size."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,29 @@ def test_the_file_size_rlimit_is_over_limit_too_not_an_internal_error(tmp_path, 
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"threads": 1}))
     memory, cpu, fsize = 2 << 30, 120, 40_000
-    proc = subprocess.run([sys.executable, "-m", "worker.sandbox.launch", str(memory), str(cpu), str(fsize), "--",
-                           sys.executable, "-m", "container", "--input", media["clip"], "--output-dir", str(out),
-                           "--spec", str(spec)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker.sandbox.launch",
+            str(memory),
+            str(cpu),
+            str(fsize),
+            "--",
+            sys.executable,
+            "-m",
+            "container",
+            "--input",
+            media["clip"],
+            "--output-dir",
+            str(out),
+            "--spec",
+            str(spec),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     result = json.loads((out / "result.json").read_text())
     assert proc.returncode == 65, proc.stderr[-2000:]
     assert result["reason"] == "over_limit" and "reached the output file-size limit at" in result["message"]

@@ -1,5 +1,6 @@
 """Issue 12: overwrites, concurrent writers, exhaustion per version and true status events — against moto's
 server over HTTP, the real pool and the process sandbox (fakes only at the sandbox seam, which we own)."""
+
 from __future__ import annotations
 
 import functools
@@ -13,25 +14,23 @@ import uuid
 import pytest
 from botocore.stub import Stubber
 
-from tests.support.stack import Stack
-
-from tests.support.service import RunningService
-
-from tests.support.waiting import wait_for
+from tests.support.envelopes import s3_event
 from tests.support.fakes import ScriptedSandbox, SlowSandbox
-from tests.support.status_queues import drain_events, events_queue
 from tests.support.pipeline import collecting_service, exists, read_json, record
+from tests.support.service import RunningService
+from tests.support.stack import Stack
+from tests.support.status_queues import drain_events, events_queue
+from tests.support.waiting import wait_for
+from worker.child.job import Job, JobRunner
+from worker.child.keys import exhaustion_key, manifest_key, rejection_key, version_prefix
+from worker.child.outcome import Status
+from worker.child.publish import Publisher
+from worker.child.storage import Storage
 from worker.clients import s3_client, sqs_client
 from worker.errors import PermanentError, Reason, RetryableError
-from worker.s3events.parse import SourceRecord
-from worker.child.job import Job, JobRunner
-from worker.child.outcome import Status
-from worker.child.keys import exhaustion_key, manifest_key, rejection_key, version_prefix
 from worker.ops.provision import provision
-from worker.child.publish import Publisher
+from worker.s3events.parse import SourceRecord
 from worker.sandbox.process import ProcessSandbox
-from worker.child.storage import Storage
-from tests.support.envelopes import s3_event
 
 pytestmark = pytest.mark.slow
 
@@ -41,15 +40,24 @@ def unversioned_stack(moto_endpoint: str, tmp_path) -> Stack:
     """A stack whose temp bucket is not versioned: deletes are pinned by If-Match instead."""
     name = "u" + uuid.uuid4().hex[:10]
     s3, sqs = s3_client(), sqs_client(1)
-    resources = provision(s3, sqs, temp_bucket=f"{name}-temp", production_bucket=f"{name}-prod",
-                          queue_name=f"{name}-q", max_receive_count=3, visibility_timeout=10, versioned=False)
+    resources = provision(
+        s3,
+        sqs,
+        temp_bucket=f"{name}-temp",
+        production_bucket=f"{name}-prod",
+        queue_name=f"{name}-q",
+        max_receive_count=3,
+        visibility_timeout=10,
+        versioned=False,
+    )
     return Stack(resources, s3, sqs, str(tmp_path / "work"))
 
 
 def hold_next_message(stack: Stack) -> dict:
     """Take the next message off the queue for a while: its event arrives 'late'."""
-    (message,) = stack.sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=1,
-                                           WaitTimeSeconds=2, VisibilityTimeout=600)["Messages"]
+    (message,) = stack.sqs.receive_message(
+        QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=2, VisibilityTimeout=600
+    )["Messages"]
     return message
 
 
@@ -57,8 +65,9 @@ def use_up_receives(stack: Stack, count: int) -> None:
     """Receive the next message ``count`` times and give it back at once: its receive count grows."""
     for _ in range(count):
         message = hold_next_message(stack)
-        stack.sqs.change_message_visibility(QueueUrl=stack.resources.queue_url,
-                                            ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        stack.sqs.change_message_visibility(
+            QueueUrl=stack.resources.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
 
 
 @pytest.mark.parametrize("which", ["versioned", "unversioned"])
@@ -79,8 +88,9 @@ def test_a_late_duplicate_of_an_old_version_never_deletes_the_newer_upload(reque
         assert outcomes[0][1].status == Status.DUPLICATE
         head = stack.s3.head_object(Bucket=stack.resources.temp_bucket, Key="a.mp4")
         assert head["ETag"].strip('"') == v2, "the newer upload is still there"
-        stack.sqs.change_message_visibility(QueueUrl=stack.resources.queue_url,
-                                            ReceiptHandle=v2_event["ReceiptHandle"], VisibilityTimeout=0)
+        stack.sqs.change_message_visibility(
+            QueueUrl=stack.resources.queue_url, ReceiptHandle=v2_event["ReceiptHandle"], VisibilityTimeout=0
+        )
         wait_for(lambda: exists(stack, manifest_key(record(stack, "a.mp4", v2))), timeout=60)
         wait_for(lambda: stack.counts() == (0, 0))
     assert [o.status for _, o in outcomes] == [Status.DUPLICATE, Status.PUBLISHED]
@@ -134,7 +144,9 @@ def test_two_attempts_of_one_version_publish_one_consistent_set(stack, media):
     winner = next(o for o in outcomes if o.status == Status.PUBLISHED).job_id
     assert manifest["job"]["attempt_id"] == winner
     stored = set(stack.production_keys(version_prefix(rec)))
-    assert stored == {o["key"] for o in manifest["outputs"]} | {manifest_key(rec)}, "the loser removed its own"
+    assert stored == {o["key"] for o in manifest["outputs"]} | {manifest_key(rec)}, (
+        "the loser removed its own"
+    )
     for out in manifest["outputs"]:
         body = stack.s3.get_object(Bucket=stack.resources.production_bucket, Key=out["key"])["Body"].read()
         assert (len(body), hashlib.sha256(body).hexdigest()) == (out["size"], out["sha256"])
@@ -166,7 +178,8 @@ def test_strays_of_a_killed_attempt_are_swept_once_the_version_is_published(stac
         wait_for(lambda: stack.counts() == (0, 0))
     manifest = read_json(stack, manifest_key(rec))
     assert set(stack.production_keys(version_prefix(rec))) == {o["key"] for o in manifest["outputs"]} | {
-        manifest_key(rec)}
+        manifest_key(rec)
+    }
 
 
 def test_duplicate_deliveries_send_one_published_event_id(stack, media):
@@ -174,7 +187,9 @@ def test_duplicate_deliveries_send_one_published_event_id(stack, media):
     target = events_queue(stack, "dup-events")
     etag = stack.upload("dupev.mp4", media["clip"])
     for _ in range(2):
-        stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=s3_event(stack, "dupev.mp4", etag))
+        stack.sqs.send_message(
+            QueueUrl=stack.resources.queue_url, MessageBody=s3_event(stack, "dupev.mp4", etag)
+        )
     service, outcomes = collecting_service(stack.settings(pool=2, status_target=target))
     with RunningService(service):
         wait_for(lambda: len(outcomes) == 3, timeout=90)
@@ -189,15 +204,20 @@ def test_exhaustion_is_counted_per_version_not_per_receive(stack, media, tmp_pat
     stack.drain_test_event()
     etag = stack.upload("heavy.mp4", media["clip"])
     script = ["sandbox_error", "sandbox_timeout", "sandbox_timeout"]  # a hiccup first: no exhaustion yet
-    factory = functools.partial(JobRunner, sandbox_factory=functools.partial(
-        ScriptedSandbox, script=script, counter=str(tmp_path / "calls")))
+    factory = functools.partial(
+        JobRunner,
+        sandbox_factory=functools.partial(ScriptedSandbox, script=script, counter=str(tmp_path / "calls")),
+    )
     service, outcomes = collecting_service(stack.settings(), runner_factory=factory)
     rec = record(stack, "heavy.mp4", etag)
     with RunningService(service):
         wait_for(lambda: exists(stack, rejection_key(rec)), timeout=90)
         wait_for(lambda: stack.counts() == (0, 0))
     assert [(o.status, o.reason) for _, o in outcomes] == [
-        ("retry", "sandbox_error"), ("retry", "sandbox_timeout"), ("rejected", "timeout_repeated")]
+        ("retry", "sandbox_error"),
+        ("retry", "sandbox_timeout"),
+        ("rejected", "timeout_repeated"),
+    ]
     assert read_json(stack, exhaustion_key(rec))["reason"] == "sandbox_timeout"
     assert stack.counts(stack.resources.dlq_url) == (0, 0)
 
@@ -205,18 +225,27 @@ def test_exhaustion_is_counted_per_version_not_per_receive(stack, media, tmp_pat
 def test_dead_lettered_is_sent_only_for_the_record_that_failed(stack, media):
     stack.drain_test_event()
     target = events_queue(stack, "dl-events")
-    good, bad = stack.upload("multi/clip.mp4", media["clip"]), stack.upload("multi/pic.png", media["small_png"])
-    records = [json.loads(s3_event(stack, k, e))["Records"][0] for k, e in (("multi/clip.mp4", good),
-                                                                         ("multi/pic.png", bad))]
+    good, bad = (
+        stack.upload("multi/clip.mp4", media["clip"]),
+        stack.upload("multi/pic.png", media["small_png"]),
+    )
+    records = [
+        json.loads(s3_event(stack, k, e))["Records"][0]
+        for k, e in (("multi/clip.mp4", good), ("multi/pic.png", bad))
+    ]
     stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"Records": records}))
-    factory = functools.partial(JobRunner, sandbox_factory=functools.partial(ScriptedSandbox, fail_kind="image"))
+    factory = functools.partial(
+        JobRunner, sandbox_factory=functools.partial(ScriptedSandbox, fail_kind="image")
+    )
     service, outcomes = collecting_service(stack.settings(status_target=target), runner_factory=factory)
     with RunningService(service):
         wait_for(lambda: stack.counts(stack.resources.dlq_url)[0] == 1, timeout=90)
         events = drain_events(stack, target, 4)  # published, re-announced on receives 2 and 3, dead_lettered
     dead = [e for e in events if e["type"] == "dead_lettered"]
     # (moto may hand the message out once more at its last count before moving it: one event per such receive)
-    assert {e["source"]["key"] for e in dead} == {"multi/pic.png"}, [(j.receive_count, o.status) for j, o in outcomes]
+    assert {e["source"]["key"] for e in dead} == {"multi/pic.png"}, [
+        (j.receive_count, o.status) for j, o in outcomes
+    ]
     assert dead[0]["reason"] == "sandbox_error"
     published = [e for e in events if e["type"] == "published"]
     assert {e["source"]["key"] for e in published} == {"multi/clip.mp4"}
@@ -260,14 +289,22 @@ def test_the_source_delete_removes_only_the_processed_version(request, which, me
     stack = request.getfixturevalue("stack" if which == "versioned" else "unversioned_stack")
     v1 = stack.upload("d.mp4", b"first upload")
     v2 = stack.upload("d.mp4", b"second upload")
-    first = SourceRecord(stack.resources.temp_bucket, "d.mp4", None, v1,
-                         stack.versions[("d.mp4", v1)] if which == "versioned" else None, "ObjectCreated:Put")
+    first = SourceRecord(
+        stack.resources.temp_bucket,
+        "d.mp4",
+        None,
+        v1,
+        stack.versions[("d.mp4", v1)] if which == "versioned" else None,
+        "ObjectCreated:Put",
+    )
     deleted = Storage(stack.s3, stack.resources.production_bucket).delete_source(first, v1)
     assert deleted is (which == "versioned"), "unversioned: If-Match refuses, the newer upload stays"
     head = stack.s3.head_object(Bucket=stack.resources.temp_bucket, Key="d.mp4")
     assert head["ETag"].strip('"') == v2
     if which == "versioned":
-        versions = stack.s3.list_object_versions(Bucket=stack.resources.temp_bucket, Prefix="d.mp4")["Versions"]
+        versions = stack.s3.list_object_versions(Bucket=stack.resources.temp_bucket, Prefix="d.mp4")[
+            "Versions"
+        ]
         assert [v["ETag"].strip('"') for v in versions] == [v2], "exactly v1 was removed"
 
 
@@ -287,15 +324,21 @@ class RacyStorage(Storage):
 
 def test_a_rejection_racing_a_publish_leaves_the_version_published_only(stack):
     rec = record(stack, "both.mp4", "e1")
-    store = RacyStorage(stack.s3, stack.resources.production_bucket,
-                        {manifest_key(rec): (rejection_key(rec), {"reason": "timeout_repeated"})})
+    store = RacyStorage(
+        stack.s3,
+        stack.resources.production_bucket,
+        {manifest_key(rec): (rejection_key(rec), {"reason": "timeout_repeated"})},
+    )
     assert Publisher(store).claim(rec, "att1", {"outputs": [], "job": {"attempt_id": "att1"}}).won
     assert exists(stack, manifest_key(rec)) and not exists(stack, rejection_key(rec))
 
     rec2 = record(stack, "both2.mp4", "e2")
     runner = JobRunner(stack.settings())
-    runner._storage = RacyStorage(stack.s3, stack.resources.production_bucket,
-                                  {rejection_key(rec2): (manifest_key(rec2), {"outputs": [], "job": {}})})
+    runner._storage = RacyStorage(
+        stack.s3,
+        stack.resources.production_bucket,
+        {rejection_key(rec2): (manifest_key(rec2), {"outputs": [], "job": {}})},
+    )
     runner._publisher = Publisher(runner._storage)
     outcome = runner._reject(Job("j", "m", 1, rec2), PermanentError(Reason.TIMEOUT_REPEATED, "again"), {})
     assert (outcome.status, outcome.announce) == (Status.DUPLICATE, Status.PUBLISHED)

@@ -1,5 +1,6 @@
 """A parent that never dies and never stalls (issue 14): hostile bodies, slow SQS, wedged jobs, a runtime that
 is not ready, bad records among good ones. The real pool, the real process runtime, moto over HTTP."""
+
 from __future__ import annotations
 
 import functools
@@ -11,14 +12,13 @@ import pytest
 from botocore.config import Config
 
 from tests.chaos.proxy import FaultyProxy
-from tests.support.service import RunningService
-from tests.support.waiting import wait_for
-from tests.support.fakes import SlowSandbox
 from tests.support.envelopes import s3_event
+from tests.support.fakes import SlowSandbox
 from tests.support.pipeline import collecting_service, exists, record
+from tests.support.service import RunningService, record_ticks
+from tests.support.waiting import wait_for
 from worker.child.job import JobRunner
 from worker.child.keys import manifest_key
-from tests.support.service import record_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +27,25 @@ def dlq_messages(stack, count, timeout=60):
     got = []
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
-        resp = stack.sqs.receive_message(QueueUrl=stack.resources.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                         MessageAttributeNames=["All"])
+        resp = stack.sqs.receive_message(
+            QueueUrl=stack.resources.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        )
         got += resp.get("Messages", [])
     return got
 
 
 def test_the_nastiest_bodies_never_stop_the_parent_and_good_uploads_go_through(stack, media):
     stack.drain_test_event()
-    nasty = ["[" * 100_000 + "]" * 100_000, '{"Records": ' + "[" * 60_000 + "]" * 60_000 + "}", "9" * 20_000,
-             "\x00" * 1000, json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}] * 500})]
+    nasty = [
+        "[" * 100_000 + "]" * 100_000,
+        '{"Records": ' + "[" * 60_000 + "]" * 60_000 + "}",
+        "9" * 20_000,
+        "\x00" * 1000,
+        json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}] * 500}),
+    ]
     keys = ["between/one.png", "between/two.png"]
     etags = {}
     for body, key in zip(nasty, keys + [None] * 3):
@@ -75,7 +84,9 @@ def test_a_bad_record_is_copied_alone_to_the_dlq_and_the_good_one_is_processed(s
     etag = stack.upload("mixed/good.png", media["small_png"])
     good = json.loads(s3_event(stack, "mixed/good.png", etag))["Records"][0]
     foreign = {**good, "s3": {**good["s3"], "bucket": {"name": "somebody-else"}}}
-    stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"Records": [good, foreign]}))
+    stack.sqs.send_message(
+        QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"Records": [good, foreign]})
+    )
     service, outcomes = collecting_service(stack.settings())
     with RunningService(service):
         wait_for(lambda: exists(stack, manifest_key(record(stack, "mixed/good.png", etag))), timeout=90)
@@ -84,7 +95,10 @@ def test_a_bad_record_is_copied_alone_to_the_dlq_and_the_good_one_is_processed(s
     assert json.loads(copy["Body"]) == {"Records": [foreign]}
     assert copy["MessageAttributes"]["media-worker-reason"]["StringValue"] == "foreign_bucket"
     # (the upload's own S3 event is a second message: its job is the duplicate)
-    assert sorted(o.status for _, o in outcomes) == ["duplicate", "published"] and service.stats["bad_records"] == 1
+    assert (
+        sorted(o.status for _, o in outcomes) == ["duplicate", "published"]
+        and service.stats["bad_records"] == 1
+    )
 
 
 class VideoIsSlow(SlowSandbox):
@@ -104,19 +118,27 @@ def test_a_stalled_sqs_delete_holds_back_no_heartbeat_and_no_tick(stack, media, 
     stack.drain_test_event()
     proxy = FaultyProxy(moto_endpoint, 0.0).start()
     proxy.stall["DeleteMessage"] = (40.0, 1)
-    sqs = boto3.client("sqs", endpoint_url=proxy.endpoint, config=Config(read_timeout=60, max_pool_connections=8,
-                                                                        retries={"mode": "standard", "max_attempts": 3}))
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=proxy.endpoint,
+        config=Config(
+            read_timeout=60, max_pool_connections=8, retries={"mode": "standard", "max_attempts": 3}
+        ),
+    )
     slow_etag = stack.upload("stall/slow.mp4", media["clip"])
     quick_etag = stack.upload("stall/quick.png", media["small_png"])
     factory = functools.partial(JobRunner, sandbox_factory=VideoIsSlow)
-    service, outcomes = collecting_service(stack.settings(pool=2, visibility_timeout=6), runner_factory=factory,
-                                           sqs=sqs)
+    service, outcomes = collecting_service(
+        stack.settings(pool=2, visibility_timeout=6), runner_factory=factory, sqs=sqs
+    )
     ticks = record_ticks(service)
     try:
         with RunningService(service):
             wait_for(lambda: proxy.counts["stalled_DeleteMessage"] == 1, timeout=60)
             stalled_at, extensions = time.monotonic(), service.leases.extensions
-            wait_for(lambda: exists(stack, manifest_key(record(stack, "stall/slow.mp4", slow_etag))), timeout=120)
+            wait_for(
+                lambda: exists(stack, manifest_key(record(stack, "stall/slow.mp4", slow_etag))), timeout=120
+            )
             wait_for(lambda: stack.counts() == (0, 0), timeout=60)
     finally:
         proxy.close()
@@ -132,8 +154,10 @@ def test_a_stalled_sqs_delete_holds_back_no_heartbeat_and_no_tick(stack, media, 
 def test_a_wedged_job_is_killed_at_its_host_side_deadline(stack, media):
     etag = stack.upload("wedged.mp4", media["clip"])
     factory = functools.partial(JobRunner, sandbox_factory=VideoIsSlow)
-    service, outcomes = collecting_service(stack.settings(job_deadline=3, job_timeout=2, retry_backoff_base=30,
-                                                          retry_backoff_max=30), runner_factory=factory)
+    service, outcomes = collecting_service(
+        stack.settings(job_deadline=3, job_timeout=2, retry_backoff_base=30, retry_backoff_max=30),
+        runner_factory=factory,
+    )
     with RunningService(service):
         wait_for(lambda: outcomes, timeout=60)
         started = time.monotonic()

@@ -1,4 +1,5 @@
 """The whole path through moto's HTTP server, the real pool and the process sandbox."""
+
 from __future__ import annotations
 
 import functools
@@ -12,13 +13,13 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from tests.support.expect import video_outputs
+from tests.support.fakes import FailingSandbox, SlowSandbox
+from tests.support.pipeline import collecting_service, exists, read_json, record
 from tests.support.service import RunningService
 from tests.support.waiting import wait_for
-from tests.support.fakes import FailingSandbox, SlowSandbox
-from worker.clients import sqs_client
 from worker.child.job import JobRunner
 from worker.child.keys import manifest_key, rejection_key
-from tests.support.pipeline import record, read_json, exists, collecting_service
+from worker.clients import sqs_client
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +42,16 @@ def test_upload_is_published_with_a_manifest_and_the_message_deleted(stack, medi
         assert obj["ContentType"] == out["content_type"]
         assert hashlib.sha256(body).hexdigest() == out["sha256"] and len(body) == out["size"]
     assert manifest["signature"] == "isobmff"
-    assert set(manifest["timings"]) >= {"head", "signature", "download", "sandbox", "transcode", "media_probe",
-                                        "media_verify", "container_start"}
+    assert set(manifest["timings"]) >= {
+        "head",
+        "signature",
+        "download",
+        "sandbox",
+        "transcode",
+        "media_probe",
+        "media_verify",
+        "container_start",
+    }
     assert not exists(stack, key, stack.resources.temp_bucket), "temp object should be deleted"
     assert stack.counts(stack.resources.dlq_url) == (0, 0)
     assert service.stats["test_events"] == 1 and service.stats["jobs_published"] == 1
@@ -50,8 +59,12 @@ def test_upload_is_published_with_a_manifest_and_the_message_deleted(stack, medi
 
 
 def test_bad_uploads_get_rejection_records_and_never_reach_the_dlq(stack, media):
-    uploads = {"corrupt.mp4": media["corrupt"], "empty.mp4": b"", "elf.mp4": b"\x7fELF\x02\x01\x01" + bytes(500),
-               "big.mp4": media["big"]}
+    uploads = {
+        "corrupt.mp4": media["corrupt"],
+        "empty.mp4": b"",
+        "elf.mp4": b"\x7fELF\x02\x01\x01" + bytes(500),
+        "big.mp4": media["big"],
+    }
     etags = {k: stack.upload(k, v) for k, v in uploads.items()}
     service, outcomes = collecting_service(stack.settings(max_file_size=os.path.getsize(media["big"]) - 1))
     with RunningService(service):
@@ -59,8 +72,12 @@ def test_bad_uploads_get_rejection_records_and_never_reach_the_dlq(stack, media)
             wait_for(lambda: exists(stack, rejection_key(record(stack, k, etag))))
         wait_for(lambda: stack.counts() == (0, 0))
     reasons = {k: read_json(stack, rejection_key(record(stack, k, e)))["reason"] for k, e in etags.items()}
-    assert reasons == {"corrupt.mp4": "corrupt_media", "empty.mp4": "empty_file", "elf.mp4": "not_media",
-                       "big.mp4": "too_large"}
+    assert reasons == {
+        "corrupt.mp4": "corrupt_media",
+        "empty.mp4": "empty_file",
+        "elf.mp4": "not_media",
+        "big.mp4": "too_large",
+    }
     doc = read_json(stack, rejection_key(record(stack, "corrupt.mp4", etags["corrupt.mp4"])))
     assert doc["source"]["key"] == "corrupt.mp4" and doc["message"]
     assert stack.counts(stack.resources.dlq_url) == (0, 0)
@@ -69,7 +86,9 @@ def test_bad_uploads_get_rejection_records_and_never_reach_the_dlq(stack, media)
     assert exists(stack, "corrupt.mp4", stack.resources.temp_bucket)
 
 
-def test_a_job_longer_than_the_visibility_timeout_stays_leased_and_is_deleted_only_after_publish(stack, media):
+def test_a_job_longer_than_the_visibility_timeout_stays_leased_and_is_deleted_only_after_publish(
+    stack, media
+):
     etag = stack.upload("long.mp4", media["clip"])
     mkey = manifest_key(record(stack, "long.mp4", etag))
     factory = functools.partial(JobRunner, sandbox_factory=SlowSandbox)  # sleeps 6 s, visibility is 2 s
@@ -117,8 +136,20 @@ def test_a_child_killed_mid_job_fails_only_that_job_which_is_retried_and_publish
 def test_duplicate_deliveries_make_one_set_of_outputs(stack, media):
     stack.drain_test_event()
     etag = stack.upload("dup.mp4", media["clip"])
-    body = json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
-        "bucket": {"name": stack.resources.temp_bucket}, "object": {"key": "dup.mp4", "eTag": etag}}}]})
+    body = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "bucket": {"name": stack.resources.temp_bucket},
+                        "object": {"key": "dup.mp4", "eTag": etag},
+                    },
+                }
+            ]
+        }
+    )
     for _ in range(2):
         stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
     service, outcomes = collecting_service(stack.settings(pool=2))
@@ -131,12 +162,23 @@ def test_duplicate_deliveries_make_one_set_of_outputs(stack, media):
     attempt = read_json(stack, mkey)["job"]["attempt_id"]
     prefix = mkey.rsplit("/", 1)[0] + "/"
     # one set: the winner's outputs under its attempt prefix; whatever the other attempt uploaded is gone
-    assert stack.production_keys() == sorted([mkey, *(f"{prefix}{attempt}/{n}" for n in video_outputs("360p"))])
+    assert stack.production_keys() == sorted(
+        [mkey, *(f"{prefix}{attempt}/{n}" for n in video_outputs("360p"))]
+    )
 
 
 def test_poison_messages_go_the_retry_way_to_the_dlq_and_the_loop_goes_on(stack, media):
-    foreign = json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
-        "bucket": {"name": "someone-else"}, "object": {"key": "x.mp4"}}}]})
+    foreign = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "someone-else"}, "object": {"key": "x.mp4"}},
+                }
+            ]
+        }
+    )
     for body in ("not json {", foreign):
         stack.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
     service, _ = collecting_service(stack.settings())
@@ -178,10 +220,15 @@ def test_children_are_recycled_after_max_jobs_and_nothing_is_lost(stack, media):
 
 def test_the_uploader_can_pick_a_profile_the_file_defines_by_metadata(stack, media):
     body = open(media["big"], "rb").read()
-    picked = stack.s3.put_object(Bucket=stack.resources.temp_bucket, Key="meta/picked.mp4", Body=body,
-                                 Metadata={"profile": "preview"})["ETag"].strip('"')
-    ignored = stack.s3.put_object(Bucket=stack.resources.temp_bucket, Key="meta/ignored.mp4", Body=body,
-                                  Metadata={"profile": "no-such-profile"})["ETag"].strip('"')
+    picked = stack.s3.put_object(
+        Bucket=stack.resources.temp_bucket, Key="meta/picked.mp4", Body=body, Metadata={"profile": "preview"}
+    )["ETag"].strip('"')
+    ignored = stack.s3.put_object(
+        Bucket=stack.resources.temp_bucket,
+        Key="meta/ignored.mp4",
+        Body=body,
+        Metadata={"profile": "no-such-profile"},
+    )["ETag"].strip('"')
     service, _ = collecting_service(stack.settings(pool=2))
     with RunningService(service):
         for key, etag in (("meta/picked.mp4", picked), ("meta/ignored.mp4", ignored)):
@@ -190,4 +237,8 @@ def test_the_uploader_can_pick_a_profile_the_file_defines_by_metadata(stack, med
     ignored_doc = read_json(stack, manifest_key(record(stack, "meta/ignored.mp4", ignored)))
     assert picked_doc["profile"] == "preview" and ignored_doc["profile"] == "web"
     assert [o["name"] for o in picked_doc["outputs"]] == video_outputs("480p")
-    assert [o["rendition"] for o in ignored_doc["outputs"] if o["kind"] == "video"] == ["1080p", "720p", "480p"]
+    assert [o["rendition"] for o in ignored_doc["outputs"] if o["kind"] == "video"] == [
+        "1080p",
+        "720p",
+        "480p",
+    ]

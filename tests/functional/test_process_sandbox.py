@@ -1,4 +1,5 @@
 """The ``process`` runtime: limits, timeout kill, OOM and crash mapping."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ def request(tmp_path, source, *, timeout=60.0, memory_mb=2048, spec=None):
     else:
         shutil.copy(source, inp)
     spec = spec or {}
-    return SandboxRequest("j1", str(inp), str(job / "out"), spec, timeout, memory_mb, {},
-                          threads=int(spec.get("threads", 1)))
+    return SandboxRequest(
+        "j1", str(inp), str(job / "out"), spec, timeout, memory_mb, {}, threads=int(spec.get("threads", 1))
+    )
 
 
 def sandbox():
@@ -76,11 +78,16 @@ def test_the_run_sees_no_aws_credentials(tmp_path, media, monkeypatch):
     assert "leak-me" not in seen.values()
 
 
-@pytest.mark.parametrize("run,expected", [
-    (RunExit(-11), Reason.SANDBOX_CRASHED), (RunExit(139), Reason.SANDBOX_CRASHED),
-    (RunExit(1), Reason.SANDBOX_ERROR), (RunExit(None, oom_killed=True), Reason.SANDBOX_OOM),
-    (RunExit(0), Reason.SANDBOX_ERROR),  # exit 0 without a result.json is not a success
-])
+@pytest.mark.parametrize(
+    "run,expected",
+    [
+        (RunExit(-11), Reason.SANDBOX_CRASHED),
+        (RunExit(139), Reason.SANDBOX_CRASHED),
+        (RunExit(1), Reason.SANDBOX_ERROR),
+        (RunExit(None, oom_killed=True), Reason.SANDBOX_OOM),
+        (RunExit(0), Reason.SANDBOX_ERROR),  # exit 0 without a result.json is not a success
+    ],
+)
 def test_exit_mapping(tmp_path, run, expected):
     with pytest.raises(RetryableError) as info:
         interpret(run, str(tmp_path))

@@ -1,5 +1,6 @@
 """The profile's richer outputs on generated media: HLS, storyboard, fast path, audio targets, waveform,
 animated images and the 0.5 % duration check, each re-checked here independently of the program's checks."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,9 @@ def by_name(result):
 def test_hls_has_a_playlist_per_rendition_and_a_master(long_run):
     code, result, out = long_run
     assert code == 0, result
-    assert [o["name"] for o in result["outputs"]] == video_outputs("720p", "480p", segments=0)  # the playlists list the 3 segments each
+    assert [o["name"] for o in result["outputs"]] == video_outputs(
+        "720p", "480p", segments=0
+    )  # the playlists list the 3 segments each
     master = (out / "hls_master.m3u8").read_text().splitlines()
     assert master[0] == "#EXTM3U"
     infs = [line for line in master if line.startswith("#EXT-X-STREAM-INF:")]
@@ -56,7 +59,10 @@ def test_hls_has_a_playlist_per_rendition_and_a_master(long_run):
         # FFmpeg's HLS demuxer, independently of the program, plays the set back end to end
         with av.open(str(out / f"hls_{rung}.m3u8")) as c:
             frames = sum(1 for _ in c.decode(video=0))
-            assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (width, height)
+            assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (
+                width,
+                height,
+            )
             assert len(c.streams.audio) == 1
         assert frames == 9 * 25
 
@@ -72,15 +78,18 @@ def test_storyboard_sheet_and_index(long_run):
     assert cues[5].splitlines() == ["00:00:08.000 --> 00:00:09.000", "storyboard.jpg#xywh=640,0,160,90"]
     with av.open(str(out / "storyboard.jpg")) as c:
         picture = next(c.decode(video=0)).to_ndarray(format="gray").astype(float)
-    tiles = [picture[:, i * 160:(i + 1) * 160] for i in range(5)]
+    tiles = [picture[:, i * 160 : (i + 1) * 160] for i in range(5)]
     # testsrc2 moves: tiles taken at different times differ; no tile is blank
     assert all(tile.std() > 10 for tile in tiles)
     assert all(np.abs(a - b).mean() > 1 for a, b in zip(tiles, tiles[1:]))
 
 
 def test_the_storyboard_interval_grows_to_keep_the_tile_cap(tmp_path, long_clip):
-    spec = {"profile": {"video": {"storyboard_max_tiles": 3, "renditions": [480], "maxrate_kbps": [1500],
-                                  "hls": False}}}
+    spec = {
+        "profile": {
+            "video": {"storyboard_max_tiles": 3, "renditions": [480], "maxrate_kbps": [1500], "hls": False}
+        }
+    }
     code, result, out = run_container(tmp_path, long_clip, spec)
     sheet = by_name(result)["storyboard.jpg"]
     assert code == 0 and (sheet["tiles"], sheet["interval"]) == (3, 3.0)
@@ -92,9 +101,14 @@ def test_the_storyboard_interval_grows_to_keep_the_tile_cap(tmp_path, long_clip)
 def ready_made(tmp_path_factory):
     """An input that already is the 720p rendition: H.264 High, yuv420p, 1280x720 (untagged: taken as BT.709 at
     720 lines), under 3 Mb/s, AAC-LC stereo, carrying tags (a title and a GPS location) that must not survive."""
-    return make_video(str(tmp_path_factory.mktemp("ready") / "ready.mp4"), width=1280, height=720, seconds=3,
-                      options={"crf": "35", "g": "50", "profile": "high"},
-                      metadata={"title": "private title", "location": "+48.8577+002.2950/"})
+    return make_video(
+        str(tmp_path_factory.mktemp("ready") / "ready.mp4"),
+        width=1280,
+        height=720,
+        seconds=3,
+        options={"crf": "35", "g": "50", "profile": "high"},
+        metadata={"title": "private title", "location": "+48.8577+002.2950/"},
+    )
 
 
 def video_packets(path):
@@ -107,7 +121,11 @@ def test_an_input_that_is_already_a_rendition_is_remuxed_not_encoded(tmp_path, r
     assert code == 0, result
     video = by_name(result)["video_720p.mp4"]
     assert (video["method"], video["audio_method"]) == ("copy", "copy")
-    assert video["fast_path"] == {"used": True, "audio_copied": True, "reason": "input already matches this rendition"}
+    assert video["fast_path"] == {
+        "used": True,
+        "audio_copied": True,
+        "reason": "input already matches this rendition",
+    }
     assert video_packets(out / "video_720p.mp4") == video_packets(ready_made)  # bit-exact: nothing re-encoded
     with av.open(str(out / "video_720p.mp4")) as c:
         assert "title" not in c.metadata and not any("location" in k for k in c.metadata)
@@ -116,10 +134,16 @@ def test_an_input_that_is_already_a_rendition_is_remuxed_not_encoded(tmp_path, r
     assert [o["name"] for o in result["outputs"]] == video_outputs("720p", "480p", segments=0)
 
 
-@pytest.mark.parametrize("spec, reason", [
-    ({"profile": {"video": {"stream_copy": False}}}, "disabled by the profile"),
-    ({"profile": {"video": {"renditions": [720], "maxrate_kbps": [150]}}}, "over the rendition's 150 kb/s cap"),
-])
+@pytest.mark.parametrize(
+    "spec, reason",
+    [
+        ({"profile": {"video": {"stream_copy": False}}}, "disabled by the profile"),
+        (
+            {"profile": {"video": {"renditions": [720], "maxrate_kbps": [150]}}},
+            "over the rendition's 150 kb/s cap",
+        ),
+    ],
+)
 def test_the_fast_path_is_refused_with_a_reason(tmp_path, ready_made, spec, reason):
     code, result, out = run_container(tmp_path, ready_made, spec)
     video = by_name(result)["video_720p.mp4"]
@@ -156,8 +180,9 @@ def test_waveform_peaks_follow_the_signal(tmp_path):
         t = np.arange(48000 * 4) / 48000
         samples = np.where(t < 2, 0.0, 0.5 * np.sin(2 * np.pi * 440 * t))
         for start in range(0, len(samples), 4800):
-            frame = av.AudioFrame.from_ndarray((samples[None, start:start + 4800] * 32767).astype(np.int16),
-                                               format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                (samples[None, start : start + 4800] * 32767).astype(np.int16), format="s16", layout="mono"
+            )
             frame.sample_rate = 48000
             outc.mux(stream.encode(frame))
         outc.mux(stream.encode(None))
@@ -165,11 +190,16 @@ def test_waveform_peaks_follow_the_signal(tmp_path):
     code, result, out = run_container(tmp_path, str(src), spec)
     assert code == 0, result
     doc = json.loads((out / "waveform.json").read_text())
-    assert (doc["version"], doc["channels"], doc["bits"], doc["sample_rate"], doc["samples_per_pixel"]) == \
-        (2, 1, 8, 48000, 512)
+    assert (doc["version"], doc["channels"], doc["bits"], doc["sample_rate"], doc["samples_per_pixel"]) == (
+        2,
+        1,
+        8,
+        48000,
+        512,
+    )
     assert doc["length"] == math.ceil(4 * 48000 / 512) and len(doc["data"]) == 2 * doc["length"]
     pairs = np.array(doc["data"]).reshape(-1, 2)
-    silent, loud = pairs[: doc["length"] // 2 - 2], pairs[doc["length"] // 2 + 2:]
+    silent, loud = pairs[: doc["length"] // 2 - 2], pairs[doc["length"] // 2 + 2 :]
     assert np.abs(silent).max() <= 1
     assert abs(loud[:, 1].mean() - 0.5 * 127) < 3 and abs(loud[:, 0].mean() + 0.5 * 127) < 3
 
@@ -177,13 +207,16 @@ def test_waveform_peaks_follow_the_signal(tmp_path):
 @pytest.mark.parametrize("policy", ["first_frame", "reject"])
 def test_animated_images_follow_the_policy(tmp_path, policy):
     gif = make_animation(str(tmp_path / "anim.gif"))
-    code, result, out = run_container(tmp_path, gif, {"kind": "image", "demuxer": "gif",
-                                                      "profile": {"image": {"animated": policy}}})
+    code, result, out = run_container(
+        tmp_path, gif, {"kind": "image", "demuxer": "gif", "profile": {"image": {"animated": policy}}}
+    )
     if policy == "reject":
         assert (code, result["status"], result["reason"]) == (65, "rejected", "animated_image")
         assert [p.name for p in out.iterdir()] == ["result.json"]
     else:
-        assert code == 0 and [(o["name"], o["animated"]) for o in result["outputs"]] == [("image_320.webp", True)]
+        assert code == 0 and [(o["name"], o["animated"]) for o in result["outputs"]] == [
+            ("image_320.webp", True)
+        ]
 
 
 def test_a_still_image_is_not_called_animated(tmp_path, media):
@@ -194,21 +227,32 @@ def test_a_still_image_is_not_called_animated(tmp_path, media):
 def test_duration_tolerance_is_half_a_percent_or_the_frame_granularity_of_both_ends():
     assert duration_tolerance(600.0, 25.0, 1024 / 48000) == pytest.approx(3.0)
     # one video frame, two source AAC frames (priming, padding) and two of the longest frame we write
-    assert duration_tolerance(2.0, 25.0, 1024 / 48000) == pytest.approx(0.04 + 2 * 1024 / 48000 + 2 * 1152 / 44100
-                                                                          + 0.001)
+    assert duration_tolerance(2.0, 25.0, 1024 / 48000) == pytest.approx(
+        0.04 + 2 * 1024 / 48000 + 2 * 1152 / 44100 + 0.001
+    )
     assert duration_tolerance(2.0, None, None) == pytest.approx(0.01)
 
 
 def test_an_untagged_source_below_720_lines_is_encoded_not_copied(tmp_path):
     """Untagged SD is taken as BT.601 and converted; a copy could only be mislabelled."""
-    src = make_video(str(tmp_path / "sd.mp4"), width=854, height=480, seconds=2,
-                     options={"crf": "35", "g": "50", "profile": "high"})
+    src = make_video(
+        str(tmp_path / "sd.mp4"),
+        width=854,
+        height=480,
+        seconds=2,
+        options={"crf": "35", "g": "50", "profile": "high"},
+    )
     code, result, out = run_container(tmp_path, src)
     video = by_name(result)["video_480p.mp4"]
     assert code == 0 and video["method"] == "encode" and "colour tags" in video["fast_path"]["reason"]
     with av.open(str(out / "video_480p.mp4")) as c:
         context = c.streams.video[0].codec_context
-        assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (1, 1, 1, 1)
+        assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (
+            1,
+            1,
+            1,
+            1,
+        )
 
 
 def test_an_output_shorter_than_the_source_fails_the_check(tmp_path, media):
@@ -238,7 +282,9 @@ def test_variable_frame_rate_on_a_millisecond_time_base_keeps_every_frame_time(t
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
         for i, t in enumerate(times):
-            frame = av.VideoFrame.from_ndarray(np.full((240, 320, 3), (i * 7) % 256, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((240, 320, 3), (i * 7) % 256, np.uint8), format="rgb24"
+            )
             frame.pts, frame.time_base = t, Fraction(1, 1000)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

@@ -1,7 +1,9 @@
 """The host's signature table lets through every file the sandbox's libmagic accepts: generated media and the device corpus (these need PyAV and Debian's tools, so they live in this tier)."""
+
 from __future__ import annotations
 
 import pytest
+
 from container.sniff import ALLOWED, sniff_file
 from tests.support.heads import head
 from worker.child.precheck import check_signature

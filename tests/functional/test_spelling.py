@@ -1,15 +1,16 @@
 """Which spelling of an EventBridge key is the upload's, against S3 (moto in-process) through our Storage."""
+
 from __future__ import annotations
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from worker.errors import PermanentError, Reason, RetryableError
 from worker.child.keys import manifest_key, rejection_key
-from worker.s3events.records import SourceRecord
 from worker.child.spelling import resolve_spelling
 from worker.child.storage import Storage
+from worker.errors import PermanentError, Reason, RetryableError
+from worker.s3events.records import SourceRecord
 
 GIVEN, DECODED = "in/a+b%2Bc.mp4", "in/a b+c.mp4"
 
@@ -27,13 +28,22 @@ def s3(monkeypatch):
 
 def put(s3, key: str, body: bytes, bucket: str = "temp") -> SourceRecord:
     resp = s3.put_object(Bucket=bucket, Key=key, Body=body)
-    return SourceRecord(bucket, key, len(body), resp["ETag"].strip('"'), resp.get("VersionId"), "Object Created")
+    return SourceRecord(
+        bucket, key, len(body), resp["ETag"].strip('"'), resp.get("VersionId"), "Object Created"
+    )
 
 
 def event(uploaded: SourceRecord, given: str = GIVEN, alt: str = DECODED) -> SourceRecord:
     """The EventBridge record of ``uploaded`` with its key spelled ``given``."""
-    return SourceRecord(uploaded.bucket, given, uploaded.size, uploaded.etag, uploaded.version_id,
-                        "Object Created", alt_key=alt)
+    return SourceRecord(
+        uploaded.bucket,
+        given,
+        uploaded.size,
+        uploaded.etag,
+        uploaded.version_id,
+        "Object Created",
+        alt_key=alt,
+    )
 
 
 def test_the_decoded_spelling_when_the_key_as_given_is_not_there(s3):
@@ -45,12 +55,16 @@ def test_the_decoded_spelling_when_the_key_as_given_is_not_there(s3):
 def test_the_key_as_given_first_and_a_version_never_matches_another_objects_key(s3):
     upload = put(s3, "in/a b+c.mp4", b"video")  # raw, as moto sends it; it decodes to "in/a b c.mp4"
     put(s3, "in/a b c.mp4", b"another upload")
-    assert resolve_spelling(event(upload, "in/a b+c.mp4", "in/a b c.mp4"), Storage(s3, "prod")).record.key == \
-        "in/a b+c.mp4"
+    assert (
+        resolve_spelling(event(upload, "in/a b+c.mp4", "in/a b c.mp4"), Storage(s3, "prod")).record.key
+        == "in/a b+c.mp4"
+    )
     other = put(s3, GIVEN, b"an object whose key is the encoded spelling")
     mine = put(s3, DECODED, b"video")
     assert other.version_id != mine.version_id
-    assert resolve_spelling(event(mine), Storage(s3, "prod")).record.key == DECODED, "pinned by the version id"
+    assert resolve_spelling(event(mine), Storage(s3, "prod")).record.key == DECODED, (
+        "pinned by the version id"
+    )
 
 
 def test_a_published_spelling_wins_over_a_stale_rejection_of_the_other(s3):

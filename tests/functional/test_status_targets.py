@@ -1,18 +1,17 @@
 """Status events to every kind of target at once, through the whole pipeline on moto's server: a signed
 webhook (a local receiver over real HTTP), EventBridge (moto's bus, a rule, a queue) and SQS."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from tests.support.service import RunningService
-
-from tests.support.waiting import wait_for
-from tests.support.status_queues import received, status_queue
 from tests.support.pipeline import collecting_service
-from tests.support.webhooks import SECRET, readme_verifier
-from tests.support.webhooks import HANG, webhook_receiver
+from tests.support.service import RunningService
+from tests.support.status_queues import received, status_queue
+from tests.support.waiting import wait_for
+from tests.support.webhooks import HANG, SECRET, readme_verifier, webhook_receiver
 from worker.clients import events_client
 from worker.parent.status_events import sender as sender_module
 from worker.parent.status_events.webhook import SIGNATURE_HEADER
@@ -34,7 +33,9 @@ def test_webhook_sqs_and_eventbridge_targets_each_get_every_event(stack, media, 
     rule = f"{stack.resources.temp_bucket}-status"
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": ["media-worker"]}))
     inbox = status_queue(stack)
-    inbox_arn = stack.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    inbox_arn = stack.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": inbox_arn}])
     plain = stack.sqs.create_queue(QueueName=f"{stack.resources.temp_bucket}-plain")["QueueUrl"]
     stack.upload("st/clip.mp4", media["clip"])
@@ -51,11 +52,19 @@ def test_webhook_sqs_and_eventbridge_targets_each_get_every_event(stack, media, 
     assert len({e["event_id"] for e in hooked}) == 2, "the 500 was retried with the same event"
     assert sorted(e["type"] for e in from_queue) == ["published", "rejected"]
     assert sorted((e["source"], e["detail-type"], e["detail"]["type"]) for e in from_bus) == [
-        ("media-worker", "Media Published", "published"), ("media-worker", "Media Rejected", "rejected")]
-    assert {e["detail"]["event_id"] for e in from_bus} == {e["event_id"] for e in hooked} == \
-        {e["event_id"] for e in from_queue}
+        ("media-worker", "Media Published", "published"),
+        ("media-worker", "Media Rejected", "rejected"),
+    ]
+    assert (
+        {e["detail"]["event_id"] for e in from_bus}
+        == {e["event_id"] for e in hooked}
+        == {e["event_id"] for e in from_queue}
+    )
     labels = service.status.labels
-    assert labels[1:] == [f"eventbridge:{stack.resources.temp_bucket}-bus", f"sqs:{stack.resources.temp_bucket}-plain"]
+    assert labels[1:] == [
+        f"eventbridge:{stack.resources.temp_bucket}-bus",
+        f"sqs:{stack.resources.temp_bucket}-plain",
+    ]
     assert [service.metrics.status_events.labels(label, "sent")._value.get() for label in labels] == [2, 2, 2]
     assert service.metrics.status_retries.labels(labels[0])._value.get() == 1
 

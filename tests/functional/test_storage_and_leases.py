@@ -1,4 +1,5 @@
 """S3 failures map into the error tree; the lease book extends, checks refusals and respects 12 h."""
+
 from __future__ import annotations
 
 import functools
@@ -7,24 +8,28 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.support.service import RunningService
-
-from tests.support.waiting import wait_for
 from tests.support.fakes import SlowSandbox
 from tests.support.pipeline import collecting_service, exists, record
-from worker.errors import PermanentError, Reason, RetryableError
-from worker.s3events.parse import SourceRecord
+from tests.support.service import RunningService
+from tests.support.waiting import wait_for
 from worker.child.job import JobRunner
 from worker.child.keys import manifest_key
+from worker.child.storage import Storage
+from worker.errors import PermanentError, Reason, RetryableError
 from worker.parent.leases import MAX_LEASE_SECONDS, LeaseBook
 from worker.parent.sqs import Message, Queue
-from worker.child.storage import Storage
+from worker.s3events.parse import SourceRecord
 
 
 def dead_s3():
-    return boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
-                        aws_access_key_id="x", aws_secret_access_key="x",
-                        config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    return boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
 
 
 def rec(bucket, key, etag=None):
@@ -105,7 +110,9 @@ def test_a_message_redelivered_while_its_job_runs_is_adopted_not_run_twice(stack
     the one running job, settles with the newest receipt handle, and loses no pool capacity."""
     etag = stack.upload("lapse.mp4", media["clip"])
     factory = functools.partial(JobRunner, sandbox_factory=SlowSandbox)
-    service, outcomes = collecting_service(stack.settings(pool=2, visibility_timeout=2), runner_factory=factory)
+    service, outcomes = collecting_service(
+        stack.settings(pool=2, visibility_timeout=2), runner_factory=factory
+    )
     service.queue.extend = lambda entries: {}  # SQS answers nothing: no lease is ever extended
     with RunningService(service):
         wait_for(lambda: service.stats["redelivered_in_flight"] >= 1, timeout=30)

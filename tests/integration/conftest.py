@@ -1,4 +1,5 @@
 """Docker is required here: a missing engine or image fails these tests, it never skips them."""
+
 from __future__ import annotations
 
 import os
@@ -7,12 +8,16 @@ import shutil
 import pytest
 
 from tests.support.media import device_files, media  # noqa: F401 - fixtures
+from tests.support.sandboxes import our_containers
 from tests.support.stack import moto_endpoint, stack  # noqa: F401 - fixtures
 from worker.sandbox.docker import LABEL_JOB, docker_client, engine_ready
 from worker.settings import load_settings, with_overrides
-from tests.support.sandboxes import our_containers
 
-IMAGE_ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "t", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
+IMAGE_ENV = {
+    "MEDIA_WORKER_QUEUE_URL": "q",
+    "MEDIA_WORKER_TEMP_BUCKET": "t",
+    "MEDIA_WORKER_PRODUCTION_BUCKET": "p",
+}
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +28,11 @@ def docker_settings():
     settings = load_settings({"runtime": "docker", "sandbox_warm": False}, environ=IMAGE_ENV)
     problem = engine_ready(settings.sandbox_image)
     if problem:
-        pytest.fail(f"a Docker engine with the image {settings.sandbox_image} is required ({problem}); "
-                    "`bash scripts/test.sh` starts dockerd and builds the images", pytrace=False)
+        pytest.fail(
+            f"a Docker engine with the image {settings.sandbox_image} is required ({problem}); "
+            "`bash scripts/test.sh` starts dockerd and builds the images",
+            pytrace=False,
+        )
     return settings
 
 

@@ -1,4 +1,5 @@
 """Outputs published through the docker pipeline play in headless Chromium: the MP4 and the HLS set."""
+
 from __future__ import annotations
 
 import os
@@ -6,9 +7,9 @@ import os
 import pytest
 
 from tests.support.browser import chromium, play, playable, serve
+from tests.support.pipeline import collecting_service, exists, read_json, record
 from tests.support.service import RunningService
 from tests.support.waiting import wait_for
-from tests.support.pipeline import collecting_service, exists, read_json, record
 from worker.child.keys import manifest_key
 from worker.local.samples import make_video
 

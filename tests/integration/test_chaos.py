@@ -1,6 +1,7 @@
 """The chaos suite at CI size: 100 uploads through two workers on one queue, every fault kind (overwrites of
 keys in flight and duplicate deliveries among them), 5 % S3/SQS errors; and a drain with a full pool.
 The full-size run (1000 jobs) is ``python scripts/chaos.py``; its figures are in docs/RELIABILITY.md."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ import pytest
 
 from tests.chaos.faults import FAULT_KINDS
 from tests.chaos.harness import ChaosConfig, run_chaos
+from tests.support.sandboxes import busy_sandboxes, our_containers
 from tests.support.waiting import wait_for
 from tests.support.workers import log_text, start_worker
-from tests.support.sandboxes import busy_sandboxes, our_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -4,6 +4,7 @@ User 65534 owns what it creates in ``out/`` and may chmod it as it likes: a 0700
 its own cannot be emptied by an unprivileged worker. The not-root cases run in a forked child that
 dropped to uid 1000 (keeping the docker socket's group, as the systemd unit's user has it).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,12 +16,12 @@ import uuid
 
 import pytest
 
-from tests.support.sandboxes import job, our_containers
 from tests.support.lockholder import died_holding
+from tests.support.sandboxes import job, our_containers
 from worker import owners
+from worker.child.job import job_dir_prefix
 from worker.errors import RetryableError
 from worker.parent.janitor import Janitor
-from worker.child.job import job_dir_prefix
 from worker.sandbox.docker import LABEL_JOB, DockerSandbox
 
 pytestmark = pytest.mark.docker
@@ -107,11 +108,15 @@ def _made_as_worker(tmp_path, base):
 
 
 @pytest.mark.parametrize("uid", [0, WORKER_UID], ids=["as-root", "not-root"])
-def test_what_a_hostile_sandbox_closed_is_removed_after_its_run(docker_settings, docker, tmp_path, worker_base, uid):
+def test_what_a_hostile_sandbox_closed_is_removed_after_its_run(
+    docker_settings, docker, tmp_path, worker_base, uid
+):
     settings = dataclasses.replace(docker_settings, work_dir=os.path.join(worker_base, "work"))
     request = _made_as_worker(tmp_path, worker_base)
     job_dir = os.path.dirname(request.output_dir)
-    outcome = _hostile_run(settings, request) if uid == 0 else _as_worker_user(_hostile_run, settings, request)
+    outcome = (
+        _hostile_run(settings, request) if uid == 0 else _as_worker_user(_hostile_run, settings, request)
+    )
     assert outcome == "sandbox_error closed=True", "the hostile program ran and made its directories"
     assert not os.path.lexists(job_dir), sorted(os.listdir(job_dir))
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == [], "the cleanup container is gone too"
@@ -127,7 +132,9 @@ def _sweep_leftovers(settings, alive_dir: str) -> str:
 
 
 @pytest.mark.parametrize("uid", [0, WORKER_UID], ids=["as-root", "not-root"])
-def test_the_janitor_removes_what_a_dead_owners_sandbox_closed(docker_settings, docker, tmp_path, worker_base, uid):
+def test_the_janitor_removes_what_a_dead_owners_sandbox_closed(
+    docker_settings, docker, tmp_path, worker_base, uid
+):
     work = os.path.join(worker_base, "work")
     settings = dataclasses.replace(docker_settings, work_dir=work)
     os.makedirs(work, mode=0o700)
@@ -141,9 +148,14 @@ def test_the_janitor_removes_what_a_dead_owners_sandbox_closed(docker_settings, 
         os.chmod(out, 0o777)  # as _share_with_sandbox_user leaves it for an unprivileged worker
         for path in (out, os.path.dirname(out)):
             os.chown(path, WORKER_UID, WORKER_UID)
-        docker.containers.run(settings.sandbox_image, entrypoint=["python3", "-c", HOSTILE], remove=True,
-                              user="65534:65534", network_mode="none",
-                              volumes={out: {"bind": "/job/out", "mode": "rw"}})
+        docker.containers.run(
+            settings.sandbox_image,
+            entrypoint=["python3", "-c", HOSTILE],
+            remove=True,
+            user="65534:65534",
+            network_mode="none",
+            volumes={out: {"bind": "/job/out", "mode": "rw"}},
+        )
         dirs[owner] = os.path.dirname(out)
     assert all(os.path.isdir(os.path.join(d, "out", "closed")) for d in dirs.values())
     if uid == 0:

@@ -3,6 +3,7 @@
 The proxy lets the engine act on a request and then drops the client's connection, so docker-py sees a
 ``requests`` ConnectionError (no DockerException) for something that did happen.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,7 +31,9 @@ def _run_behind(proxy, settings, request):
         sandbox.close()
 
 
-def test_a_connection_lost_on_start_still_removes_the_started_container(docker_settings, docker, tmp_path, cleanup):
+def test_a_connection_lost_on_start_still_removes_the_started_container(
+    docker_settings, docker, tmp_path, cleanup
+):
     request = job(tmp_path, "fifo", timeout=60)  # the program hangs: a started container would stay
     cleanup(request)
     with DockerProxy() as proxy:
@@ -42,7 +45,9 @@ def test_a_connection_lost_on_start_still_removes_the_started_container(docker_s
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 
-def test_a_connection_lost_during_wait_is_a_sandbox_error_not_a_timeout(docker_settings, docker, tmp_path, cleanup):
+def test_a_connection_lost_during_wait_is_a_sandbox_error_not_a_timeout(
+    docker_settings, docker, tmp_path, cleanup
+):
     request = job(tmp_path, "fifo", timeout=60)
     cleanup(request)
     with DockerProxy() as proxy:
@@ -55,8 +60,9 @@ def test_a_connection_lost_during_wait_is_a_sandbox_error_not_a_timeout(docker_s
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == [], "killed and removed all the same"
 
 
-def test_a_connection_lost_on_the_deadlines_kill_is_still_a_timeout_and_removed(docker_settings, docker, tmp_path,
-                                                                                 cleanup):
+def test_a_connection_lost_on_the_deadlines_kill_is_still_a_timeout_and_removed(
+    docker_settings, docker, tmp_path, cleanup
+):
     request = job(tmp_path, "fifo", timeout=2)
     cleanup(request)
     with DockerProxy() as proxy:
@@ -68,8 +74,9 @@ def test_a_connection_lost_on_the_deadlines_kill_is_still_a_timeout_and_removed(
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 
-def test_a_container_its_run_could_not_remove_is_removed_by_the_janitor_past_its_deadline(docker_settings, docker,
-                                                                                           tmp_path, cleanup):
+def test_a_container_its_run_could_not_remove_is_removed_by_the_janitor_past_its_deadline(
+    docker_settings, docker, tmp_path, cleanup
+):
     settings = dataclasses.replace(docker_settings, work_dir=str(tmp_path / "work"))
     request = job(tmp_path, "fifo", timeout=2)
     cleanup(request)
@@ -81,14 +88,20 @@ def test_a_container_its_run_could_not_remove_is_removed_by_the_janitor_past_its
     [left] = our_containers(docker, **{LABEL_JOB: request.job_id})
     assert left.status == "running"
     # a container of the same live owner that is still within its time stays
-    within = docker.containers.run(settings.sandbox_image, entrypoint=["python3", "-c", "import time; time.sleep(300)"],
-                                   detach=True, network_mode="none",
-                                   labels={**owner_labels(settings.work_dir, 300), LABEL_JOB: request.job_id + "-2"})
+    within = docker.containers.run(
+        settings.sandbox_image,
+        entrypoint=["python3", "-c", "import time; time.sleep(300)"],
+        detach=True,
+        network_mode="none",
+        labels={**owner_labels(settings.work_dir, 300), LABEL_JOB: request.job_id + "-2"},
+    )
     try:
         time.sleep(max(0.0, int(left.labels[LABEL_DEADLINE]) - time.time()) + 1.1)
         Janitor(settings).sweep()
         assert our_containers(docker, **{LABEL_JOB: request.job_id}) != [], "within the grace period: kept"
-        Janitor(settings, deadline_grace=0).sweep()  # its owner (this process) is alive: only the deadline says so
+        Janitor(
+            settings, deadline_grace=0
+        ).sweep()  # its owner (this process) is alive: only the deadline says so
         assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
         assert [c.id for c in our_containers(docker, **{LABEL_JOB: request.job_id + "-2"})] == [within.id]
     finally:

@@ -1,4 +1,5 @@
 """The docker runtime against the real engine: transcode, lock-down, timeout, OOM, orphan reaper."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,14 +11,21 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from tests.support.expect import video_outputs
-from tests.support.sandboxes import job, our_containers
 from tests.support.lockholder import died_holding, hold_lock
+from tests.support.sandboxes import job, our_containers
 from worker import owners
 from worker.errors import Reason, ResourceExhausted
 from worker.sandbox.base import prepare_spec
+from worker.sandbox.docker import (
+    LABEL_DEADLINE,
+    LABEL_JOB,
+    LABEL_OWNER,
+    LABEL_PARENT_OWNER,
+    LABEL_WORK_DIR,
+    DockerSandbox,
+    owner_labels,
+)
 from worker.sandbox.reaper import reap
-from worker.sandbox.docker import (LABEL_DEADLINE, LABEL_JOB, LABEL_OWNER, LABEL_PARENT_OWNER, LABEL_WORK_DIR,
-                                   DockerSandbox, owner_labels)
 
 pytestmark = pytest.mark.docker
 
@@ -46,7 +54,9 @@ def test_the_image_transcodes_and_leaves_no_container(sandbox_settings, docker, 
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 
-def test_the_sandbox_has_no_network_and_writes_only_its_tmpfs_and_outputs(sandbox_settings, media, tmp_path, cleanup):
+def test_the_sandbox_has_no_network_and_writes_only_its_tmpfs_and_outputs(
+    sandbox_settings, media, tmp_path, cleanup
+):
     """The runtime's own options, run with a probe as the entrypoint (through testcontainers)."""
     request = job(tmp_path, media["clip"])
     cleanup(request)
@@ -59,7 +69,9 @@ def test_the_sandbox_has_no_network_and_writes_only_its_tmpfs_and_outputs(sandbo
     for key in ("image", "command", "detach", "name"):
         options.pop(key)
     volumes, tmpfs, env = options.pop("volumes"), options.pop("tmpfs"), options.pop("environment")
-    container = DockerContainer(sandbox_settings.sandbox_image, entrypoint=["python3", "-c", PROBE], **options)
+    container = DockerContainer(
+        sandbox_settings.sandbox_image, entrypoint=["python3", "-c", PROBE], **options
+    )
     container = container.with_envs(**env)
     container.tmpfs.update(tmpfs)  # the runtime's exact mount options, not testcontainers' size-only form
     for host, spec in volumes.items():
@@ -72,7 +84,9 @@ def test_the_sandbox_has_no_network_and_writes_only_its_tmpfs_and_outputs(sandbo
     assert probe["interfaces"] == ["lo"] and probe["routes"] == [], "no network but loopback, no route out"
     # runc: EROFS outside the tmpfs and the output dir; gVisor checks the permission first (EACCES)
     refused = (30,) if not sandbox_settings.sandbox_oci_runtime else (30, 13)
-    assert probe["rootfs"] in refused and probe["input"] in refused, "nothing writable outside tmpfs and outputs"
+    assert probe["rootfs"] in refused and probe["input"] in refused, (
+        "nothing writable outside tmpfs and outputs"
+    )
     assert probe["tmp"] == "writable" and probe["out"] == "writable"
     assert probe["uid"] == 65534 and probe["CapEff"] == "0000000000000000" and probe["NoNewPrivs"] == "1"
 
@@ -108,8 +122,9 @@ def test_out_of_memory_is_reported_as_such(sandbox_settings, docker, media, tmp_
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
 
 
-def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_their_deadline(docker_settings,
-                                                                                            docker, tmp_path):
+def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_their_deadline(
+    docker_settings, docker, tmp_path
+):
     work = str(tmp_path / "work")
     alive, dead = owners.new_id(), owners.new_id()
     holder = hold_lock(work, alive)  # another worker (or pool child), alive
@@ -117,17 +132,32 @@ def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_thei
     made = []
 
     def sleeper(name, owner, parent, **labels):
-        made.append(docker.containers.run(
-            docker_settings.sandbox_image, entrypoint=["python3", "-c", "import time; time.sleep(300)"],
-            detach=True, network_mode="none", labels={**owner_labels(work, 300), LABEL_JOB: name,
-                                                      LABEL_OWNER: owner, LABEL_PARENT_OWNER: parent, **labels}))
+        made.append(
+            docker.containers.run(
+                docker_settings.sandbox_image,
+                entrypoint=["python3", "-c", "import time; time.sleep(300)"],
+                detach=True,
+                network_mode="none",
+                labels={
+                    **owner_labels(work, 300),
+                    LABEL_JOB: name,
+                    LABEL_OWNER: owner,
+                    LABEL_PARENT_OWNER: parent,
+                    **labels,
+                },
+            )
+        )
 
     sleeper("alive", alive, alive)
     sleeper("dead-child", dead, alive)
     sleeper("dead-parent", alive, dead)
-    sleeper("overdue", alive, alive, **{LABEL_DEADLINE: str(int(time.time()) - 61)})  # its run could not remove it
+    sleeper(
+        "overdue", alive, alive, **{LABEL_DEADLINE: str(int(time.time()) - 61)}
+    )  # its run could not remove it
     sleeper("pid-owner", str(os.getpid()), alive)  # a live pid is no proof: only a held lock is
-    sleeper("other-work-dir", dead, dead, **{LABEL_WORK_DIR: str(tmp_path / "elsewhere")})  # not ours to judge
+    sleeper(
+        "other-work-dir", dead, dead, **{LABEL_WORK_DIR: str(tmp_path / "elsewhere")}
+    )  # not ours to judge
     ids = {c.id for c in made}
 
     def left():
@@ -165,8 +195,8 @@ def test_a_container_that_cannot_start_is_not_left_behind(sandbox_settings, dock
 
 def test_a_dead_childs_running_sandbox_goes_before_its_directory(docker_settings, docker, tmp_path):
     """The container still writes into the job directory: removing the directory first would leave it behind."""
-    from worker.parent.janitor import Janitor
     from worker.child.job import job_dir_prefix
+    from worker.parent.janitor import Janitor
 
     dead = owners.new_id()
     work = tmp_path / "work"
@@ -174,9 +204,14 @@ def test_a_dead_childs_running_sandbox_goes_before_its_directory(docker_settings
     out.mkdir(parents=True)
     os.chmod(out, 0o777)
     writer = "import itertools\nfor i in itertools.count():\n    open(f'/job/out/{i}', 'w').close()"
-    docker.containers.run(docker_settings.sandbox_image, entrypoint=["python3", "-c", writer], detach=True,
-                          network_mode="none", volumes={str(out): {"bind": "/job/out", "mode": "rw"}},
-                          labels={**owner_labels(str(work), 300), LABEL_JOB: "writer", LABEL_OWNER: dead})
+    docker.containers.run(
+        docker_settings.sandbox_image,
+        entrypoint=["python3", "-c", writer],
+        detach=True,
+        network_mode="none",
+        volumes={str(out): {"bind": "/job/out", "mode": "rw"}},
+        labels={**owner_labels(str(work), 300), LABEL_JOB: "writer", LABEL_OWNER: dead},
+    )
     wait_until = time.monotonic() + 30
     while len(os.listdir(out)) < 50 and time.monotonic() < wait_until:
         time.sleep(0.05)

@@ -1,6 +1,7 @@
 """A busy engine holds back no lease (issue 14): the Docker engine, behind tests/support/dockerproxy.py, takes 40 s to
 answer every container listing — what the janitor asks after a pool child dies — while another job runs.
 Its lease keeps being extended, it is never redelivered, and the main loop keeps ticking."""
+
 from __future__ import annotations
 
 import functools
@@ -10,12 +11,10 @@ import time
 
 import pytest
 
-from tests.support.service import RunningService
-
-from tests.support.waiting import wait_for
 from tests.support.dockerproxy import DockerProxy
-from tests.support.service import record_ticks
 from tests.support.pipeline import collecting_service, exists, record
+from tests.support.service import RunningService, record_ticks
+from tests.support.waiting import wait_for
 from worker.child.job import JobRunner
 from worker.child.keys import manifest_key
 from worker.sandbox.docker import DockerSandbox
@@ -33,16 +32,18 @@ class SlowForVideo(DockerSandbox):
         return super().run(request)
 
 
-def test_an_engine_that_takes_40_s_to_list_holds_back_no_heartbeat(stack, media, docker, docker_settings,
-                                                                   monkeypatch):
+def test_an_engine_that_takes_40_s_to_list_holds_back_no_heartbeat(
+    stack, media, docker, docker_settings, monkeypatch
+):
     stack.drain_test_event()
     with DockerProxy() as proxy:
         monkeypatch.setenv("DOCKER_HOST", proxy.url)  # the parent's janitor and the children's sandboxes
         slow = stack.upload("engine/slow.mp4", media["clip"])
         stack.upload("engine/victim.mp3", media["mp3"])
         factory = functools.partial(JobRunner, sandbox_factory=SlowForVideo)
-        service, outcomes = collecting_service(stack.settings(runtime="docker", pool=2, visibility_timeout=6),
-                                               runner_factory=factory)
+        service, outcomes = collecting_service(
+            stack.settings(runtime="docker", pool=2, visibility_timeout=6), runner_factory=factory
+        )
         ticks = record_ticks(service)
         with RunningService(service):
             victim = wait_for(lambda: other_child(service), timeout=60, interval=0.05)
@@ -62,8 +63,12 @@ def other_child(service):
     """The pid of a pool child that is not running the slow video job (once that one runs), else None."""
     pids = service.pool.pids()
     try:
-        video = {j.job_id for f in list(service._inflight.values()) for j in list(f.jobs.values())
-                 if j.record.key.endswith(".mp4")}
+        video = {
+            j.job_id
+            for f in list(service._inflight.values())
+            for j in list(f.jobs.values())
+            if j.record.key.endswith(".mp4")
+        }
     except RuntimeError:  # the main loop changed the dicts while we looked
         return None
     running_video = video & set(pids)

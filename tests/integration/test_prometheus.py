@@ -1,4 +1,5 @@
 """A real Prometheus server (Debian's) scrapes a running worker and evaluates the shipped alert rules."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,9 @@ import urllib.request
 
 import pytest
 
-from tests.support.service import RunningService
-
-from tests.support.waiting import free_port_for_test, wait_for
 from tests.support.pipeline import collecting_service, exists, record
+from tests.support.service import RunningService
+from tests.support.waiting import free_port_for_test, wait_for
 from worker.child.keys import manifest_key
 
 pytestmark = [pytest.mark.slow]
@@ -25,15 +25,31 @@ def prometheus(tmp_path):
     """Start ``prometheus`` scraping whatever port the test names; yield (query function, worker port)."""
     worker_port, web_port = free_port_for_test(), free_port_for_test()
     shutil.copy(ALERTS, tmp_path / "alerts.yml")
-    (tmp_path / "prometheus.yml").write_text(json.dumps({  # JSON is YAML
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": ["alerts.yml"],
-        "scrape_configs": [{"job_name": "media-worker", "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]}],
-    }))
+    (tmp_path / "prometheus.yml").write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": ["alerts.yml"],
+                "scrape_configs": [
+                    {
+                        "job_name": "media-worker",
+                        "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
     log = open(tmp_path / "prometheus.log", "w")
-    proc = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{web_port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{web_port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
     def api(path: str, **params: str) -> dict:
         url = f"http://127.0.0.1:{web_port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
@@ -77,7 +93,9 @@ def test_prometheus_scrapes_the_worker_and_evaluates_the_alerts(stack, media, pr
         wait_for(lambda: _alert_state(api, "MediaWorkerDLQNotEmpty") == "pending", timeout=60)
     groups = api("rules")["groups"]
     rules = [r for g in groups for r in g["rules"]]
-    assert len(rules) == 7 and all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+    assert len(rules) == 7 and all(r["health"] == "ok" for r in rules), [
+        (r["name"], r.get("lastError")) for r in rules
+    ]
     assert _alert_state(api, "MediaWorkerNoSuccessfulPoll") == "inactive"
 
 

@@ -1,5 +1,6 @@
 """Warm single-use sandboxes against the real engine: the next container waits, started, for its one job;
 it never serves a second job nor sees another job's files; a dead or unfit one fails no job; all go at close."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,9 +10,9 @@ import os
 
 import pytest
 
-from tests.support.waiting import wait_for
 from tests.support.expect import video_outputs
 from tests.support.sandboxes import job, our_containers
+from tests.support.waiting import wait_for
 from worker import owners
 from worker.sandbox.docker import LABEL_JOB, LABEL_OWNER, DockerSandbox
 from worker.sandbox.reaper import reap
@@ -31,8 +32,11 @@ def warm_sandbox(sandbox_settings, docker):
 
 
 def warm_containers(docker) -> list:
-    return [c for c in our_containers(docker, **{LABEL_OWNER: owners.instance_id()})
-            if c.labels.get(LABEL_WARM) == "1"]
+    return [
+        c
+        for c in our_containers(docker, **{LABEL_OWNER: owners.instance_id()})
+        if c.labels.get(LABEL_WARM) == "1"
+    ]
 
 
 def running_warm(docker):
@@ -48,13 +52,17 @@ def sh(container, command: str) -> str:
 def listing(container) -> dict:
     """What the container sees in its scratch, input and output directories (Python's listdir: gVisor
     answers coreutils' statx with EINVAL here)."""
-    out = sh(container, "python3 -c 'import json, os; print(json.dumps({d: sorted(os.listdir(d)) for d in "
-                        "(\"/tmp\", \"/job/in\", \"/job/out\")}))'")
+    out = sh(
+        container,
+        "python3 -c 'import json, os; print(json.dumps({d: sorted(os.listdir(d)) for d in "
+        '("/tmp", "/job/in", "/job/out")}))\'',
+    )
     return json.loads(out)
 
 
 def test_each_job_gets_a_fresh_warm_container_that_never_sees_the_last_jobs_files(
-        warm_sandbox, docker, media, tmp_path, cleanup):
+    warm_sandbox, docker, media, tmp_path, cleanup
+):
     first = job(tmp_path, media["clip"])
     cleanup(first)
     warm_sandbox.prepare(first)
@@ -64,19 +72,28 @@ def test_each_job_gets_a_fresh_warm_container_that_never_sees_the_last_jobs_file
     result = warm_sandbox.run(first)
     assert result.result["status"] == "ok" and result.start_seconds == 0.0, "handed over, not started"
     assert [o["name"] for o in result.result["outputs"]] == video_outputs("360p", segments=0)
-    assert os.path.exists(os.path.join(first.output_dir, "marker")), "its outputs are the job's, marker included"
+    assert os.path.exists(os.path.join(first.output_dir, "marker")), (
+        "its outputs are the job's, marker included"
+    )
     successor = wait_for(lambda: (c := running_warm(docker)) and c.id != waiting.id and c, timeout=60)
-    assert listing(successor) == {"/tmp": [], "/job/in": [], "/job/out": []}, \
+    assert listing(successor) == {"/tmp": [], "/job/in": [], "/job/out": []}, (
         "the next container sees nothing of the last job: no marker, no input, no outputs"
-    wait_for(lambda: waiting.id not in [c.id for c in warm_containers(docker)], timeout=30)  # removed, off the path
+    )
+    wait_for(
+        lambda: waiting.id not in [c.id for c in warm_containers(docker)], timeout=30
+    )  # removed, off the path
     second = job(tmp_path, media["clip"])
     cleanup(second)
     assert warm_sandbox.run(second).result["status"] == "ok"
     assert not os.path.exists(os.path.join(second.output_dir, "marker"))
-    assert wait_for(lambda: (c := running_warm(docker)) and c.id not in (waiting.id, successor.id), timeout=60)
+    assert wait_for(
+        lambda: (c := running_warm(docker)) and c.id not in (waiting.id, successor.id), timeout=60
+    )
 
 
-def test_a_warm_container_that_died_while_waiting_fails_no_job(warm_sandbox, docker, media, tmp_path, cleanup):
+def test_a_warm_container_that_died_while_waiting_fails_no_job(
+    warm_sandbox, docker, media, tmp_path, cleanup
+):
     request = job(tmp_path, media["clip"])
     cleanup(request)
     warm_sandbox.prepare(request)
@@ -87,8 +104,9 @@ def test_a_warm_container_that_died_while_waiting_fails_no_job(warm_sandbox, doc
     assert wait_for(lambda: (c := running_warm(docker)) and c.id != dead.id, timeout=60), "and replaced"
 
 
-def test_a_warm_container_that_dies_after_its_last_inspect_gives_the_job_back(warm_sandbox, docker, media,
-                                                                             tmp_path, cleanup):
+def test_a_warm_container_that_dies_after_its_last_inspect_gives_the_job_back(
+    warm_sandbox, docker, media, tmp_path, cleanup
+):
     request = job(tmp_path, media["clip"])
     cleanup(request)
     warm_sandbox.prepare(request)
@@ -105,8 +123,9 @@ def test_a_warm_container_that_dies_after_its_last_inspect_gives_the_job_back(wa
     assert result.result["status"] == "ok" and result.start_seconds > 0, "the job ran cold, nothing failed"
 
 
-def test_a_job_with_other_limits_runs_cold_and_the_warm_one_is_replaced(warm_sandbox, docker, media, tmp_path,
-                                                                       cleanup):
+def test_a_job_with_other_limits_runs_cold_and_the_warm_one_is_replaced(
+    warm_sandbox, docker, media, tmp_path, cleanup
+):
     template = job(tmp_path, media["clip"])
     cleanup(template)
     warm_sandbox.prepare(template)
@@ -134,7 +153,9 @@ def test_the_janitor_knows_warm_containers_by_their_owner(docker_settings, docke
         sandbox.close()
 
 
-def test_a_used_warm_directory_holds_no_input_once_its_run_returned(warm_sandbox, docker, media, tmp_path, cleanup):
+def test_a_used_warm_directory_holds_no_input_once_its_run_returned(
+    warm_sandbox, docker, media, tmp_path, cleanup
+):
     request = job(tmp_path, media["clip"])
     cleanup(request)
     warm_sandbox.prepare(request)
@@ -155,8 +176,9 @@ def retaggable(docker_settings, docker):
     docker.images.remove(tag, force=True)  # the tag; and the rebuilt image, which has no other
 
 
-def test_a_warm_container_of_an_image_its_tag_no_longer_names_runs_no_job(docker_settings, retaggable, docker,
-                                                                          media, tmp_path, cleanup):
+def test_a_warm_container_of_an_image_its_tag_no_longer_names_runs_no_job(
+    docker_settings, retaggable, docker, media, tmp_path, cleanup
+):
     sandbox = DockerSandbox(with_overrides(docker_settings, sandbox_warm=True, sandbox_image=retaggable))
     try:
         request = job(tmp_path, media["clip"])

@@ -5,21 +5,30 @@ does not, and seeks would silently land at 0). A page plays one URL muted in a `
 passes only with no media error, a known duration, ``videoWidth > 0``, a decoded non-black frame drawn
 to a canvas, and the ``ended`` event — an undecodable codec can "load" and "end" with a 0x0 picture.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import re
 import threading
+from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
-from contextlib import contextmanager
 
 from selenium import webdriver
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 PLAY_SCRIPT = """
@@ -85,8 +94,13 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         pass
 
 
-_RangeHandler.extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".m3u8": "application/vnd.apple.mpegurl",
-                                ".m4s": "video/iso.segment", ".mp4": "video/mp4", ".vtt": "text/vtt"}
+_RangeHandler.extensions_map = {
+    **SimpleHTTPRequestHandler.extensions_map,
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".vtt": "text/vtt",
+}
 
 
 @contextmanager
@@ -126,6 +140,11 @@ def play(driver: webdriver.Chrome, base_url: str, name: str) -> dict[str, Any]:
 
 def playable(report: dict[str, Any], duration: float) -> bool:
     """The acceptance rule: no error, the expected duration (±0.1 s), a picture, a lit frame, and the end."""
-    return (report.get("error") is None and report.get("duration") is not None
-            and abs(float(report["duration"]) - duration) <= 0.1 and report.get("width", 0) > 0
-            and report.get("lit", 0) > 16 and bool(report.get("ended")))
+    return (
+        report.get("error") is None
+        and report.get("duration") is not None
+        and abs(float(report["duration"]) - duration) <= 0.1
+        and report.get("width", 0) > 0
+        and report.get("lit", 0) > 16
+        and bool(report.get("ended"))
+    )

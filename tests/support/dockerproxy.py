@@ -8,6 +8,7 @@ unsent: the engine is unreachable for it; a stall rule holds the request, then f
 engine). requests keeps connections alive, so each request on a
 connection is parsed (head to CRLFCRLF, then a Content-Length or chunked body); replies stream back raw.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,9 @@ class DockerProxy:
         self._lock = threading.Lock()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
-    def break_requests(self, pattern: str, *, times: int | None = 1, forward: bool = True,
-                       wait_reply: bool = True) -> None:
+    def break_requests(
+        self, pattern: str, *, times: int | None = 1, forward: bool = True, wait_reply: bool = True
+    ) -> None:
         """Break requests whose ``METHOD PATH`` (without ``/v1.xx``) matches ``pattern`` (``re.search``)."""
         with self._lock:
             self._rules.append(Rule(re.compile(pattern), times, forward, wait_reply))
@@ -143,8 +145,10 @@ class _Reader:
             if not self._fill():
                 return None
         head = self._take(self.buf.index(b"\r\n\r\n") + 4)
-        headers = {k.strip().lower(): v.strip() for k, _, v in
-                   (line.partition(b":") for line in head.split(b"\r\n")[1:] if line)}
+        headers = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:] if line)
+        }
         if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
             body = b""
             while True:

@@ -1,4 +1,5 @@
 """Fakes at seams we own (the sandbox). The real runtimes are tested on their own and end to end."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """The first bytes of a file, as the host's signature check reads them."""
+
 from __future__ import annotations
 
 from worker.child.precheck import HEAD_BYTES

@@ -1,4 +1,5 @@
 """A fake EC2 instance metadata service (IMDSv2) on 127.0.0.1: tests never reach 169.254.169.254."""
+
 from __future__ import annotations
 
 import secrets

@@ -1,4 +1,5 @@
 """Other worker processes, for the janitor's tests: one holding its owner lock, one that died holding it."""
+
 from __future__ import annotations
 
 import signal
@@ -17,8 +18,9 @@ sys.stdin.read()
 
 def hold_lock(work_dir: str, owner: str) -> subprocess.Popen:
     """A live process with instance id ``owner`` holding its lock in ``work_dir`` (until killed)."""
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, work_dir, owner], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, work_dir, owner], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"held\n"
     return proc
 

@@ -1,7 +1,9 @@
 """Generated media and the device corpus, made once per session (fixtures)."""
+
 from __future__ import annotations
 
 import pytest
+
 from worker.local.samples import make_audio, make_corrupt, make_image, make_video
 
 
@@ -13,7 +15,9 @@ def media(tmp_path_factory) -> dict[str, str]:
     return {
         "clip": clip,
         "silent": make_video(str(d / "silent.mp4"), audio=False, seconds=2),
-        "portrait": make_video(str(d / "portrait.mp4"), width=640, height=360, rotation=90, seconds=1, audio=False),
+        "portrait": make_video(
+            str(d / "portrait.mp4"), width=640, height=360, rotation=90, seconds=1, audio=False
+        ),
         "big": make_video(str(d / "big.mp4"), width=1920, height=1080, seconds=2),
         "mp3": make_audio(str(d / "tone.mp3")),
         "png": make_image(str(d / "pic.png"), width=2400, height=1600),

@@ -1,9 +1,11 @@
 """Driving the pipeline in tests: source records, reading the buckets, a service whose outcomes are kept."""
+
 from __future__ import annotations
 
 import json
-from worker.s3events.parse import SourceRecord
+
 from worker.parent.service import Service
+from worker.s3events.parse import SourceRecord
 
 
 def record(stack, key, etag):

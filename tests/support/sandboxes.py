@@ -1,12 +1,14 @@
 """Which sandbox containers hold a job: cold ones are named by their job; a warm one
 (``media-worker-warm<id>``, directory ``<work>/job-<owner>-warm<id>``) holds one once its spec was handed
 over, and is waiting before that."""
+
 from __future__ import annotations
 
 import glob
 import os
 import shutil
 import time
+
 from worker.sandbox.base import DEFAULT_OUTPUT_CAP, SandboxRequest
 from worker.sandbox.docker import LABEL_JOB
 
@@ -17,8 +19,10 @@ CLEANUP_PREFIX = "media-worker-cleanup-"  # worker.sandbox.cleanup's fixers: no 
 def handed_over(work_dir: str) -> set[str]:
     """Names of the warm containers in ``work_dir`` whose job was handed over (their ``in/`` has the spec)."""
     specs = glob.glob(os.path.join(glob.escape(work_dir), "job-*-warm*", "in", "spec.json"))
-    return {"media-worker-" + os.path.basename(os.path.dirname(os.path.dirname(spec))).rsplit("-", 1)[1]
-            for spec in specs}
+    return {
+        "media-worker-" + os.path.basename(os.path.dirname(os.path.dirname(spec))).rsplit("-", 1)[1]
+        for spec in specs
+    }
 
 
 def name_of(container) -> str:
@@ -70,5 +74,14 @@ def job(tmp_path, source, *, timeout=120.0, memory_mb=1024, spec=None, base=None
     job_id = os.path.basename(job_dir)
     spec = spec or {"demuxer": "mov"}
     cap = (spec.get("limits") or {}).get("max_output_bytes") or DEFAULT_OUTPUT_CAP
-    return SandboxRequest(job_id, inp, os.path.join(job_dir, "out"), spec, timeout, memory_mb, {LABEL_JOB: job_id},
-                          threads=int(spec.get("threads", 1)), output_cap=int(cap))
+    return SandboxRequest(
+        job_id,
+        inp,
+        os.path.join(job_dir, "out"),
+        spec,
+        timeout,
+        memory_mb,
+        {LABEL_JOB: job_id},
+        threads=int(spec.get("threads", 1)),
+        output_cap=int(cap),
+    )

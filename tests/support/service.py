@@ -1,9 +1,10 @@
 """A Service run on a thread, as the functional tests drive it."""
+
 from __future__ import annotations
 
 import threading
-from typing import Any
 import time
+from typing import Any
 
 
 class RunningService:

@@ -1,20 +1,26 @@
 """Status events as the user's application receives them from an SQS target."""
+
 from __future__ import annotations
 
 import json
-from tests.support.waiting import wait_for
+
 from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 
 def events_queue(stack, name):
-    return stack.sqs.create_queue(QueueName=f"{stack.resources.queue_url.rsplit('/', 1)[1]}-{name}")["QueueUrl"]
+    return stack.sqs.create_queue(QueueName=f"{stack.resources.queue_url.rsplit('/', 1)[1]}-{name}")[
+        "QueueUrl"
+    ]
 
 
 def drain_events(stack, url, count):
     events = []
 
     def more():
-        for m in stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        for m in stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
             events.append(json.loads(m["Body"]))
             stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return len(events) >= count
@@ -31,7 +37,9 @@ def received(stack: Stack, url: str) -> list[dict]:
     """Every message of ``url`` so far, as JSON (deleted as read)."""
     got = []
     while True:
-        batch = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        batch = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not batch:
             return got
         for message in batch:

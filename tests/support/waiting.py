@@ -1,4 +1,5 @@
 """Waiting for a condition, and free ports for servers a test starts."""
+
 from __future__ import annotations
 
 import time

@@ -1,13 +1,14 @@
 """A local webhook receiver for tests: records each POST and answers with a scripted status (or hangs)."""
+
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
-import re
 from pathlib import Path
+from typing import Iterator
 
 OPERATIONS = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text()
 
@@ -86,5 +87,3 @@ def readme_verifier():
     namespace: dict = {}
     exec(compile(block, "docs/OPERATIONS.md", "exec"), namespace)  # noqa: S102 - the docs' own code, tested
     return namespace["verify"]
-
-

@@ -1,8 +1,16 @@
 """The error tree's promises and the retry delay."""
+
 import pytest
 
-from worker.errors import (MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted,
-                           RetryableError, ShutdownRequested)
+from worker.errors import (
+    MediaWorkerError,
+    PermanentError,
+    Reason,
+    RejectedInput,
+    ResourceExhausted,
+    RetryableError,
+    ShutdownRequested,
+)
 from worker.parent.settle import backoff_seconds
 
 
@@ -13,8 +21,9 @@ def test_tree_shape():
     assert isinstance(err, MediaWorkerError) and err.reason.value == "too_large"
 
 
-@pytest.mark.parametrize("reason,repeated", [(Reason.SANDBOX_TIMEOUT, "timeout_repeated"),
-                                             (Reason.SANDBOX_OOM, "memory_repeated")])
+@pytest.mark.parametrize(
+    "reason,repeated", [(Reason.SANDBOX_TIMEOUT, "timeout_repeated"), (Reason.SANDBOX_OOM, "memory_repeated")]
+)
 def test_exhaustion_becomes_permanent_on_repeat(reason, repeated):
     assert ResourceExhausted(reason, "x").permanent().reason.value == repeated
 

@@ -1,19 +1,23 @@
 """Property tests (hypothesis) for the event parser and the host's stage-1 checks."""
+
 from __future__ import annotations
 
 import json
 from urllib.parse import quote_plus
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from worker.errors import PoisonMessage, RejectedInput
-from worker.s3events.parse import parse_body
 from worker.child.keys import manifest_key, rejection_key
 from worker.child.precheck import Signature, check_key, check_signature
+from worker.errors import PoisonMessage, RejectedInput
+from worker.s3events.parse import parse_body
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                       max_size=4), max_leaves=20)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @given(st.text(max_size=300))
@@ -32,7 +36,9 @@ def test_any_json_body_parses_or_is_poison(doc):
         pass
 
 
-@given(st.dictionaries(st.sampled_from(["eventSource", "eventName", "s3", "eventTime"]), json_values, max_size=4))
+@given(
+    st.dictionaries(st.sampled_from(["eventSource", "eventName", "s3", "eventTime"]), json_values, max_size=4)
+)
 def test_record_shaped_junk_is_poison_or_a_record(record):
     try:
         parsed = parse_body(json.dumps({"Records": [record]}), "temp")
@@ -43,8 +49,17 @@ def test_record_shaped_junk_is_poison_or_a_record(record):
 
 @given(st.text(min_size=1, max_size=200))
 def test_any_key_round_trips_through_s3_encoding_and_stays_in_its_prefix(key):
-    body = json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                                    "s3": {"bucket": {"name": "temp"}, "object": {"key": quote_plus(key)}}}]})
+    body = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "temp"}, "object": {"key": quote_plus(key)}},
+                }
+            ]
+        }
+    )
     try:
         parsed = parse_body(body, "temp")
     except PoisonMessage:
@@ -53,7 +68,9 @@ def test_any_key_round_trips_through_s3_encoding_and_stays_in_its_prefix(key):
     assert record.key == key
     for out in (manifest_key(record), rejection_key(record)):
         parts = out.split("/")
-        assert parts[0] in ("media", "rejected") and ".." not in parts and "." not in parts and "" not in parts
+        assert (
+            parts[0] in ("media", "rejected") and ".." not in parts and "." not in parts and "" not in parts
+        )
         assert not any(ord(c) < 32 or c == "\x7f" for c in out)
 
 
@@ -83,8 +100,10 @@ hostile_bodies = st.one_of(
     st.integers(min_value=1, max_value=100_000).map(lambda n: '{"Records": ' + "[" * n + "]" * n + "}"),
     st.integers(min_value=4_000, max_value=50_000).map(lambda n: "1" * n),  # past int's digit limit
     st.just('{"Records": [{"s3": {"object": {"size": 1e999999}}}]}'),
-    st.text(alphabet=st.sampled_from("\x00\ud800\udfff{}[]\":,"), max_size=500),  # NULs, lone surrogates
-    st.integers(min_value=1, max_value=5_000).map(lambda n: json.dumps({"Records": [{"eventName": "x"}] * n})),
+    st.text(alphabet=st.sampled_from('\x00\ud800\udfff{}[]":,'), max_size=500),  # NULs, lone surrogates
+    st.integers(min_value=1, max_value=5_000).map(
+        lambda n: json.dumps({"Records": [{"eventName": "x"}] * n})
+    ),
     st.binary(max_size=300).map(lambda b: b.decode("latin-1")),  # what invalid UTF-8 becomes as text
 )
 

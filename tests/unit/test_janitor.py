@@ -1,16 +1,17 @@
 """The janitor removes what dead owners left, judged by their locks, never by pids (the process runtime: no
 engine needed; tests/integration/test_docker_sandbox.py and test_docker_cleanup.py cover containers)."""
+
 from __future__ import annotations
 
 import os
 
 from tests.support.lockholder import died_holding, hold_lock
 from worker import owners
-from worker.parent.janitor import Janitor
 from worker.child.job import job_dir_prefix
+from worker.parent.janitor import Janitor
 from worker.settings import load_settings
 
-NEVER = 2 ** 22 + 4321  # above the default pid_max: never alive
+NEVER = 2**22 + 4321  # above the default pid_max: never alive
 
 
 def _dirs(work_dir):
@@ -19,9 +20,13 @@ def _dirs(work_dir):
 
 def test_two_workers_one_alive_one_dead_only_the_dead_ones_leftovers_go(tmp_path):
     work = tmp_path / "work"
-    janitor = Janitor(load_settings({"runtime": "process", "work_dir": str(work)}, environ={}, require_queue=False))
+    janitor = Janitor(
+        load_settings({"runtime": "process", "work_dir": str(work)}, environ={}, require_queue=False)
+    )
     alive, dead, child = owners.new_id(), owners.new_id(), owners.new_id()
-    holder = hold_lock(str(work), alive)  # another worker sharing this /dev/shm, in its own PID namespace maybe
+    holder = hold_lock(
+        str(work), alive
+    )  # another worker sharing this /dev/shm, in its own PID namespace maybe
     try:
         died_holding(str(work), dead)  # kill -9: its lock file stays, its lock is gone
         died_holding(str(work), child)
@@ -39,8 +44,9 @@ def test_two_workers_one_alive_one_dead_only_the_dead_ones_leftovers_go(tmp_path
         assert f"{job_dir_prefix(dead)}abc" in _dirs(work), "only the child the pool named"
         owners.claim(str(work))  # as the parent does before its janitor's first sweep
         janitor.at_start()
-        assert _dirs(work) == sorted([f"{job_dir_prefix(alive)}abc", lock(alive), lock(owners.instance_id()),
-                                      "not-a-job"])
+        assert _dirs(work) == sorted(
+            [f"{job_dir_prefix(alive)}abc", lock(alive), lock(owners.instance_id()), "not-a-job"]
+        )
         assert owners.alive(str(work), alive) and not owners.alive(str(work), dead)
     finally:
         holder.kill()

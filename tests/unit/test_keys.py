@@ -1,6 +1,14 @@
 """Deterministic keys whose prefixes never nest."""
+
+from worker.child.keys import (
+    attempt_prefix,
+    exhaustion_key,
+    manifest_key,
+    rejection_key,
+    source_id,
+    version_prefix,
+)
 from worker.s3events.parse import SourceRecord
-from worker.child.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id, version_prefix
 
 
 def rec(key="a.mp4", etag="e1", version=None, bucket="temp"):
@@ -40,7 +48,8 @@ def test_two_uploads_of_the_same_bytes_to_an_unversioned_bucket_are_two_versions
     first = SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put", sequencer="0055AED6DCD90281E5")
     again = SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put", sequencer="0055AED6DCD90281F0")
     assert source_id(first) != source_id(again)
-    assert source_id(first) == source_id(SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put",
-                                                      sequencer="0055AED6DCD90281E5")), "a duplicate is the same"
+    assert source_id(first) == source_id(
+        SourceRecord("temp", "a.mp4", 1, "e1", None, "ObjectCreated:Put", sequencer="0055AED6DCD90281E5")
+    ), "a duplicate is the same"
     versioned = SourceRecord("temp", "a.mp4", 1, "e1", "v1", "ObjectCreated:Put", sequencer="00AA")
     assert source_id(versioned) == source_id(rec(version="v1")), "the version id alone names a version"

@@ -1,5 +1,6 @@
 """The output cap comes from the profile and the decoded duration, never from the input's size; the job's
 ceiling from MAX_OUTPUT_MB and the work directory's share; the file-size rlimit sits above it."""
+
 import os
 
 from container.limits import MiB, output_cap
@@ -42,7 +43,19 @@ def test_the_file_size_rlimit_sits_above_the_ceiling_the_sandbox_is_given():
 
 
 def test_the_program_reads_the_runs_threads_and_output_cap_from_its_spec():
-    request = SandboxRequest("j", "/x/in/input", "/x/out", {"kind_hint": "video", "limits": {"max_fps": 60}}, 1.0,
-                             256, {}, threads=3, output_cap=5 * MiB)
-    assert request.program_spec() == {"kind_hint": "video", "threads": 3,
-                                      "limits": {"max_fps": 60, "max_output_bytes": 5 * MiB}}
+    request = SandboxRequest(
+        "j",
+        "/x/in/input",
+        "/x/out",
+        {"kind_hint": "video", "limits": {"max_fps": 60}},
+        1.0,
+        256,
+        {},
+        threads=3,
+        output_cap=5 * MiB,
+    )
+    assert request.program_spec() == {
+        "kind_hint": "video",
+        "threads": 3,
+        "limits": {"max_fps": 60, "max_output_bytes": 5 * MiB},
+    }

@@ -1,4 +1,5 @@
 """Parts of the parent that keep it alive and its leases kept (issue 14), one at a time."""
+
 from __future__ import annotations
 
 import json
@@ -12,37 +13,54 @@ import boto3
 from botocore.stub import Stubber
 
 from worker.errors import Reason
-from worker.s3events.parse import parse_body
 from worker.parent.metrics import Metrics
 from worker.parent.observer import Observer
 from worker.parent.pool import Pool
 from worker.parent.receiver import Receiver
-from worker.settings import Settings, load_settings
 from worker.parent.sqs import Message, Queue
+from worker.s3events.parse import parse_body
+from worker.settings import Settings, load_settings
 
-ENV = {"MEDIA_WORKER_QUEUE_URL": "q", "MEDIA_WORKER_TEMP_BUCKET": "temp", "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
+ENV = {
+    "MEDIA_WORKER_QUEUE_URL": "q",
+    "MEDIA_WORKER_TEMP_BUCKET": "temp",
+    "MEDIA_WORKER_PRODUCTION_BUCKET": "p",
+}
 
 
 def record(bucket="temp", key="a.mp4"):
-    return {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+    return {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
 
 
 def test_one_bad_record_does_not_poison_the_good_ones():
-    parsed = parse_body(json.dumps({"Records": [record(key="good.mp4"), record(bucket="theirs"), {"junk": 1}]}),
-                        "temp")
+    parsed = parse_body(
+        json.dumps({"Records": [record(key="good.mp4"), record(bucket="theirs"), {"junk": 1}]}), "temp"
+    )
     assert [r.key for r in parsed.records] == ["good.mp4"]
-    assert [(b.index, b.reason) for b in parsed.bad] == [(1, Reason.FOREIGN_BUCKET), (2, Reason.MALFORMED_MESSAGE)]
+    assert [(b.index, b.reason) for b in parsed.bad] == [
+        (1, Reason.FOREIGN_BUCKET),
+        (2, Reason.MALFORMED_MESSAGE),
+    ]
     assert json.loads(parsed.bad[0].raw)["s3"]["bucket"]["name"] == "theirs"
 
 
 def test_extensions_failed_on_sqs_side_are_retried_not_lost():
     client = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(client)
-    stub.add_response("change_message_visibility_batch", {
-        "Successful": [{"Id": "0"}],
-        "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError", "Message": "try again"},
-                   {"Id": "2", "SenderFault": True, "Code": "ReceiptHandleIsInvalid", "Message": "gone"}]})
+    stub.add_response(
+        "change_message_visibility_batch",
+        {
+            "Successful": [{"Id": "0"}],
+            "Failed": [
+                {"Id": "1", "SenderFault": False, "Code": "InternalError", "Message": "try again"},
+                {"Id": "2", "SenderFault": True, "Code": "ReceiptHandleIsInvalid", "Message": "gone"},
+            ],
+        },
+    )
     messages = [Message(f"m{i}", f"r{i}", "{}", 1) for i in range(3)]
     with stub:
         answer = Queue(client, "https://q").extend((m, 30) for m in messages)
@@ -99,15 +117,25 @@ def test_messages_a_long_poll_returns_after_the_stop_go_to_the_drain_or_are_rele
         stop = threading.Event()
         fake = _OneBatchQueue(stop)
         inbox: queue.Queue = queue.Queue()
-        receiver = Receiver(fake, load_settings({}, environ=ENV), Observer(Metrics()), inbox, lambda: 2,
-                            lambda n: None, lambda: None)
+        receiver = Receiver(
+            fake,
+            load_settings({}, environ=ENV),
+            Observer(Metrics()),
+            inbox,
+            lambda: 2,
+            lambda n: None,
+            lambda: None,
+        )
         if closed:
             receiver.closed.set()  # the main loop has ended: nobody would settle them
         receiver.start(stop).thread.join(5)
         if closed:
             assert fake.released == [("late-1", 0), ("late-2", 0)] and inbox.empty()
         else:  # the draining main loop releases them, or re-sends them on their last allowed receive
-            assert fake.released == [] and [inbox.get()[0].message_id for _ in range(2)] == ["late-1", "late-2"]
+            assert fake.released == [] and [inbox.get()[0].message_id for _ in range(2)] == [
+                "late-1",
+                "late-2",
+            ]
 
 
 def test_while_the_runtime_is_not_ready_the_receiver_takes_nothing():
@@ -121,8 +149,15 @@ def test_while_the_runtime_is_not_ready_the_receiver_takes_nothing():
 
     observer = Observer(Metrics())
     metrics, stats = observer.metrics, observer.totals
-    receiver = Receiver(Never(), load_settings({}, environ=ENV), observer, queue.Queue(), lambda: 2,
-                        lambda n: None, lambda: "the engine does not answer").start(stop)
+    receiver = Receiver(
+        Never(),
+        load_settings({}, environ=ENV),
+        observer,
+        queue.Queue(),
+        lambda: 2,
+        lambda n: None,
+        lambda: "the engine does not answer",
+    ).start(stop)
     time.sleep(0.5)
     stop.set()
     receiver.thread.join(10)
@@ -131,20 +166,33 @@ def test_while_the_runtime_is_not_ready_the_receiver_takes_nothing():
 
 
 def test_every_setting_is_a_run_flag_and_the_top_help_shows_how_to_run():
-    top = subprocess.run([sys.executable, "-m", "worker", "--help"], capture_output=True, text=True, check=True).stdout
-    run = subprocess.run([sys.executable, "-m", "worker", "run", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "worker", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "python -m worker [run] --pool" in top and "--pool INTEGER" in top
-    missing = [Settings.flag_name(name) for name, *_ in Settings.options() if Settings.flag_name(name) not in run]
+    missing = [
+        Settings.flag_name(name) for name, *_ in Settings.options() if Settings.flag_name(name) not in run
+    ]
     assert not missing, missing
     assert "[MEDIA_WORKER_POOL]" in run
 
 
 def test_a_flag_sets_its_setting(tmp_path):
     """Flags reach the one settings object (here the validation error names the flag's value)."""
-    proc = subprocess.run([sys.executable, "-m", "worker", "run", "--job-deadline", "-5", "--metrics-port", "0"],
-                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **ENV}, timeout=60)
-    assert proc.returncode == 2 and "MEDIA_WORKER_JOB_DEADLINE (--job-deadline) must be >= 0, got -5" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--job-deadline", "-5", "--metrics-port", "0"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **ENV},
+        timeout=60,
+    )
+    assert (
+        proc.returncode == 2
+        and "MEDIA_WORKER_JOB_DEADLINE (--job-deadline) must be >= 0, got -5" in proc.stderr
+    )
 
 
 def test_a_redelivery_while_its_settle_is_under_way_waits_for_it_and_shares_no_lease():

@@ -1,5 +1,6 @@
 """The README and docs/ stay true to the code: every setting, reason code and command is documented, the
 README stays a five-minute read, and every link in it leads somewhere."""
+
 import re
 from pathlib import Path
 
@@ -16,8 +17,11 @@ def test_every_setting_is_in_the_configuration_table_with_its_flag():
     flags = {Settings.env_name(name): Settings.flag_name(name) for name, *_ in Settings.options()}
     secrets = {Settings.env_name(name) for name in Settings.secrets()}
     assert secrets and not secrets & set(flags), "a secret has no flag: argv is visible to every user"
-    missing = [name for name, _, _ in Settings.reference()
-               if f"| {'—' if name in secrets else f'`{flags[name]}`'} | `{name}` |" not in CONFIGURATION]
+    missing = [
+        name
+        for name, _, _ in Settings.reference()
+        if f"| {'—' if name in secrets else f'`{flags[name]}`'} | `{name}` |" not in CONFIGURATION
+    ]
     assert not missing, missing
 
 
@@ -33,6 +37,8 @@ def test_the_two_setup_commands_are_there():
 def test_the_readme_is_a_short_read_and_its_links_and_paths_exist():
     assert len(README.splitlines()) <= 200
     links = re.findall(r"\]\(([^)#]+)", README)
-    assert links and all((ROOT / link).exists() for link in links), [link for link in links if not (ROOT / link).exists()]
+    assert links and all((ROOT / link).exists() for link in links), [
+        link for link in links if not (ROOT / link).exists()
+    ]
     paths = re.findall(r"`((?:worker|container|tests|scripts|deploy)/[\w/.]+)`", README)
     assert paths and all((ROOT / p).exists() for p in paths), [p for p in paths if not (ROOT / p).exists()]

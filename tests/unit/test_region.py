@@ -1,4 +1,5 @@
 """The region resolver: boto3's own, else AWS_REGION, else IMDSv2 (a fake on 127.0.0.1), else a clear error."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,11 @@ def imds(monkeypatch):
 
 
 def client_region() -> str:
-    return boto3.session.Session().client("sqs", aws_access_key_id="x", aws_secret_access_key="y").meta.region_name
+    return (
+        boto3.session.Session()
+        .client("sqs", aws_access_key_id="x", aws_secret_access_key="y")
+        .meta.region_name
+    )
 
 
 def test_aws_region_alone_is_used_and_handed_to_boto3(monkeypatch):
@@ -114,8 +119,13 @@ def test_no_imds_listening_is_no_region_not_a_crash(monkeypatch):
 
 
 def test_operator_commands_exit_2_with_the_same_message(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "worker", "presign", "k", "--bucket", "b"], capture_output=True,
-                          text=True, env=dict(os.environ), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker", "presign", "k", "--bucket", "b"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     assert NO_REGION in proc.stderr and "Traceback" not in proc.stderr
 
@@ -123,20 +133,47 @@ def test_operator_commands_exit_2_with_the_same_message(tmp_path):
 def test_operator_commands_use_aws_region(monkeypatch):
     """SQS needs a region (S3 does not): with AWS_REGION alone ``dlq inspect`` gets as far as the network."""
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_ENDPOINT_URL": CLOSED_ENDPOINT,
-           "AWS_MAX_ATTEMPTS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "worker", "dlq", "inspect", "--queue-url", CLOSED_ENDPOINT + "q",
-                           "--dlq-url", CLOSED_ENDPOINT + "dlq"], capture_output=True, text=True, env=env, timeout=60)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+        "AWS_ENDPOINT_URL": CLOSED_ENDPOINT,
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "dlq",
+            "inspect",
+            "--queue-url",
+            CLOSED_ENDPOINT + "q",
+            "--dlq-url",
+            CLOSED_ENDPOINT + "dlq",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert "must specify a region" not in proc.stderr and NO_REGION not in proc.stderr, proc.stderr
     assert "Could not connect to the endpoint URL" in proc.stderr, proc.stderr
 
 
 def test_the_worker_with_no_region_and_no_instance_metadata_exits_2_naming_every_way(tmp_path):
-    env = {**os.environ, "MEDIA_WORKER_QUEUE_URL": "http://127.0.0.1:9/q", "MEDIA_WORKER_TEMP_BUCKET": "t",
-           "MEDIA_WORKER_PRODUCTION_BUCKET": "p", "MEDIA_WORKER_RUNTIME": "process",
-           "MEDIA_WORKER_WORK_DIR": str(tmp_path / "work"), "MEDIA_WORKER_METRICS_PORT": "0"}
-    proc = subprocess.run([sys.executable, "-m", "worker", "--pool", "1"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        **os.environ,
+        "MEDIA_WORKER_QUEUE_URL": "http://127.0.0.1:9/q",
+        "MEDIA_WORKER_TEMP_BUCKET": "t",
+        "MEDIA_WORKER_PRODUCTION_BUCKET": "p",
+        "MEDIA_WORKER_RUNTIME": "process",
+        "MEDIA_WORKER_WORK_DIR": str(tmp_path / "work"),
+        "MEDIA_WORKER_METRICS_PORT": "0",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker", "--pool", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"error: {NO_REGION}" in proc.stderr and "Traceback" not in proc.stderr
     assert "instance metadata (IMDSv2)" in proc.stderr

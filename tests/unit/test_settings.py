@@ -1,4 +1,5 @@
 """One validated settings object; invalid settings exit 2 with one clear message."""
+
 import subprocess
 import sys
 
@@ -7,12 +8,17 @@ import pytest
 from worker.errors import SettingsError
 from worker.settings import Settings, load_settings
 
-REQUIRED = {"MEDIA_WORKER_QUEUE_URL": "http://q", "MEDIA_WORKER_TEMP_BUCKET": "t",
-            "MEDIA_WORKER_PRODUCTION_BUCKET": "p"}
+REQUIRED = {
+    "MEDIA_WORKER_QUEUE_URL": "http://q",
+    "MEDIA_WORKER_TEMP_BUCKET": "t",
+    "MEDIA_WORKER_PRODUCTION_BUCKET": "p",
+}
 
 
 def test_environment_is_read_and_flags_override_it():
-    s = load_settings({"pool": 3}, environ={**REQUIRED, "MEDIA_WORKER_POOL": "5", "MEDIA_WORKER_DELETE_SOURCE": "no"})
+    s = load_settings(
+        {"pool": 3}, environ={**REQUIRED, "MEDIA_WORKER_POOL": "5", "MEDIA_WORKER_DELETE_SOURCE": "no"}
+    )
     assert s.pool == 3 and s.delete_source is False and s.queue_url == "http://q"
 
 
@@ -24,9 +30,16 @@ def test_settings_are_frozen():
 
 def test_every_problem_is_named_at_once():
     with pytest.raises(SettingsError) as info:
-        load_settings(environ={"MEDIA_WORKER_POOL": "0", "MEDIA_WORKER_RUNTIME": "vm", "MEDIA_WORKER_JOB_TIMEOUT": "x"})
+        load_settings(
+            environ={"MEDIA_WORKER_POOL": "0", "MEDIA_WORKER_RUNTIME": "vm", "MEDIA_WORKER_JOB_TIMEOUT": "x"}
+        )
     text = str(info.value)
-    for needle in ("MEDIA_WORKER_QUEUE_URL", "MEDIA_WORKER_POOL", "MEDIA_WORKER_RUNTIME", "MEDIA_WORKER_JOB_TIMEOUT"):
+    for needle in (
+        "MEDIA_WORKER_QUEUE_URL",
+        "MEDIA_WORKER_POOL",
+        "MEDIA_WORKER_RUNTIME",
+        "MEDIA_WORKER_JOB_TIMEOUT",
+    ):
         assert needle in text
 
 
@@ -47,8 +60,9 @@ def test_reference_table_covers_every_setting():
 
 def test_cli_exits_2_with_one_message_on_bad_settings():
     env = {"PATH": "/usr/bin:/bin", "MEDIA_WORKER_POOL": "-1"}
-    proc = subprocess.run([sys.executable, "-m", "worker", "--pool", "0"], capture_output=True, text=True, env=env,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker", "--pool", "0"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 2
     assert "MEDIA_WORKER_POOL" in proc.stderr and "MEDIA_WORKER_QUEUE_URL" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -65,23 +79,44 @@ def test_limits_reach_the_sandbox_spec_with_their_settings():
 
 def test_the_webhook_secret_is_never_a_flag_nor_in_the_repr():
     secret = "whsec_0123456789abcdef-secret"
-    s = load_settings({"status_target": "https://hooks.example.com/m"}, environ={**REQUIRED,
-                                                                               "MEDIA_WORKER_WEBHOOK_SECRET": secret})
+    s = load_settings(
+        {"status_target": "https://hooks.example.com/m"},
+        environ={**REQUIRED, "MEDIA_WORKER_WEBHOOK_SECRET": secret},
+    )
     assert s.webhook_secret == secret and secret not in repr(s)
     assert "webhook_secret" not in [name for name, *_ in Settings.options()]
-    proc = subprocess.run([sys.executable, "-m", "worker", "--webhook-secret", secret], capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker", "--webhook-secret", secret],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2 and "No such option" in proc.stderr
 
 
-@pytest.mark.parametrize("env, problem", [
-    ({"MEDIA_WORKER_STATUS_TARGET": "https://hooks.example.com/m"}, "MEDIA_WORKER_WEBHOOK_SECRET is required"),
-    ({"MEDIA_WORKER_STATUS_TARGET": "https://hooks.example.com/m", "MEDIA_WORKER_WEBHOOK_SECRET": "short"},
-     "at least 16 characters"),
-    ({"MEDIA_WORKER_STATUS_TARGET": "http://hooks.example.com/m"}, "must be https://"),
-    ({"MEDIA_WORKER_STATUS_TARGET": "arn:aws:lambda:us-east-1:1:function:f"}, "MEDIA_WORKER_STATUS_TARGET"),
-    ({"MEDIA_WORKER_SNS_TOPIC_ARNS": "arn:aws:sqs:us-east-1:1:q"}, "not an SNS topic ARN"),
-])
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        (
+            {"MEDIA_WORKER_STATUS_TARGET": "https://hooks.example.com/m"},
+            "MEDIA_WORKER_WEBHOOK_SECRET is required",
+        ),
+        (
+            {
+                "MEDIA_WORKER_STATUS_TARGET": "https://hooks.example.com/m",
+                "MEDIA_WORKER_WEBHOOK_SECRET": "short",
+            },
+            "at least 16 characters",
+        ),
+        ({"MEDIA_WORKER_STATUS_TARGET": "http://hooks.example.com/m"}, "must be https://"),
+        (
+            {"MEDIA_WORKER_STATUS_TARGET": "arn:aws:lambda:us-east-1:1:function:f"},
+            "MEDIA_WORKER_STATUS_TARGET",
+        ),
+        ({"MEDIA_WORKER_SNS_TOPIC_ARNS": "arn:aws:sqs:us-east-1:1:q"}, "not an SNS topic ARN"),
+    ],
+)
 def test_status_targets_and_topics_are_validated(env, problem):
     with pytest.raises(SettingsError) as info:
         load_settings(environ={**REQUIRED, **env})

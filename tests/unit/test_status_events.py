@@ -1,5 +1,6 @@
 """Status events are sent by a thread per target: a slow target never holds up the caller or another target;
 what a later try may fix is retried for a bounded time, what the target refused is not."""
+
 from __future__ import annotations
 
 import threading
@@ -7,9 +8,9 @@ import time
 
 import pytest
 
+from worker.child.outcome import Status
 from worker.errors import PermanentError, Reason, RetryableError
 from worker.parent.status_events import StatusEvents, status_event
-from worker.child.outcome import Status
 from worker.parent.status_events import sender as sender_module
 
 
@@ -53,8 +54,10 @@ def test_a_hanging_target_never_blocks_emit_and_what_is_unsent_at_close_is_count
 
 def test_a_hanging_target_does_not_hold_up_another_target():
     release, results = threading.Event(), []
-    events = StatusEvents([("slow", lambda event: release.wait(30)), ("fast", lambda event: None)],
-                          lambda target, result: results.append((target, result)))
+    events = StatusEvents(
+        [("slow", lambda event: release.wait(30)), ("fast", lambda event: None)],
+        lambda target, result: results.append((target, result)),
+    )
     for n in range(3):
         events.emit(_event(n))
     _wait_for(lambda: results.count(("fast", "sent")) == 3)

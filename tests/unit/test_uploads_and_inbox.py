@@ -1,5 +1,6 @@
 """Outputs uploaded several at a time (a failure removes what landed and is raised), and the main loop's
 inbox, whose put wakes a wait on it at once."""
+
 from __future__ import annotations
 
 import multiprocessing.connection
@@ -8,8 +9,8 @@ import time
 
 import pytest
 
-from worker.errors import Reason, RetryableError
 from worker.child.publish import Publisher
+from worker.errors import Reason, RetryableError
 from worker.parent.receiver import Inbox
 
 

@@ -1,5 +1,6 @@
 """The warm slot's bookkeeping, with the engine side replaced at its seam (start/inspect/remove callables):
 taken once, unfit ones removed, renewed before their age runs out, all removed at close."""
+
 from __future__ import annotations
 
 import threading
@@ -33,8 +34,15 @@ class Engine:
 
 
 def slot(tmp_path, engine: Engine, max_age: float = 300) -> WarmSlot:
-    return WarmSlot(str(tmp_path), "owner1", max_age, engine.start, lambda request: (request,), engine.inspect,
-                    engine.remove)
+    return WarmSlot(
+        str(tmp_path),
+        "owner1",
+        max_age,
+        engine.start,
+        lambda request: (request,),
+        engine.inspect,
+        engine.remove,
+    )
 
 
 def test_a_warm_container_is_taken_once_and_one_with_other_limits_is_removed(tmp_path):
@@ -78,8 +86,16 @@ def test_close_removes_the_waiting_one_and_stops_renewing(tmp_path):
 def test_a_warm_container_of_an_image_its_tag_no_longer_names_is_not_used(tmp_path):
     engine = Engine()
     current = {"image": "sha256:old"}
-    warm = WarmSlot(str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect,
-                    engine.remove, outdated=lambda c: None if current["image"] == "sha256:old" else "retagged")
+    warm = WarmSlot(
+        str(tmp_path),
+        "owner1",
+        300,
+        engine.start,
+        lambda request: (request,),
+        engine.inspect,
+        engine.remove,
+        outdated=lambda c: None if current["image"] == "sha256:old" else "retagged",
+    )
     warm.refill("t")
     current["image"] = "sha256:new"  # the operator rebuilt and tagged the image again meanwhile
     assert warm.take("t") is None, "the job runs cold, on the image the tag names now"
@@ -97,8 +113,9 @@ def test_used_containers_never_pile_up_behind_a_slow_remover(tmp_path):
             release.wait(10)  # the engine takes its time over every background removal
         engine.remove(name, directory)
 
-    warm = WarmSlot(str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect,
-                    slow_remove)
+    warm = WarmSlot(
+        str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect, slow_remove
+    )
     used = []
     for _ in range(warm_module.MAX_PENDING_REMOVALS + 2):
         warm.refill("t")
@@ -118,8 +135,9 @@ def test_a_failed_removal_is_logged_and_the_slot_goes_on(tmp_path, caplog):
     def broken_remove(name, directory):
         raise OSError("the engine went away")
 
-    warm = WarmSlot(str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect,
-                    broken_remove)
+    warm = WarmSlot(
+        str(tmp_path), "owner1", 300, engine.start, lambda request: (request,), engine.inspect, broken_remove
+    )
     warm.refill("t")
     warm.retire(warm.take("t"))
     warm.refill("t")

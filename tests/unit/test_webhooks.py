@@ -1,5 +1,6 @@
 """Signed webhooks against a local receiver over real HTTP: docs/OPERATIONS.md's verifier accepts the signature, a 5xx
 is retried, a 4xx is not, a hanging receiver costs one bounded try; and how each target form is told apart."""
+
 from __future__ import annotations
 
 import json
@@ -8,20 +9,24 @@ import time
 
 import pytest
 
-from tests.support.webhooks import HANG, webhook_receiver
+from tests.support.webhooks import HANG, SECRET, readme_verifier, webhook_receiver
+from worker.child.outcome import Status
 from worker.errors import PermanentError, RetryableError
 from worker.parent.status_events import StatusEvents, status_event
-from worker.child.outcome import Status
 from worker.parent.status_events import sender as sender_module
 from worker.parent.status_events import webhook as webhook_module
 from worker.parent.status_events.targets import EVENTBRIDGE, SNS, SQS, WEBHOOK, parse_targets
 from worker.parent.status_events.webhook import SIGNATURE_HEADER, Webhook, signature
-from tests.support.webhooks import SECRET, readme_verifier
 
 
 def event(n: int = 0) -> dict:
-    return status_event(Status.PUBLISHED, source={"bucket": "t", "key": f"k{n}.mp4"}, message_id="m", job_id=str(n),
-                        source_id=f"s{n}")
+    return status_event(
+        Status.PUBLISHED,
+        source={"bucket": "t", "key": f"k{n}.mp4"},
+        message_id="m",
+        job_id=str(n),
+        source_id=f"s{n}",
+    )
 
 
 def test_a_delivery_is_signed_and_the_readme_verifier_accepts_it_and_nothing_else():
@@ -41,8 +46,20 @@ def test_a_delivery_is_signed_and_the_readme_verifier_accepts_it_and_nothing_els
     assert not verify(SECRET, "v1=" + header.split("v1=")[1], got.body), "no timestamp, no trust"
 
 
-@pytest.mark.parametrize("header", ["", "t=", "t=²,v1=00", "t=1e9,v1=00", "t=12,t=13,v1=00", "garbage",
-                                    f"t={int(time.time())},v1=é", "t=" + "9" * 40 + ",v1=00", ",,=,=="])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "t=",
+        "t=²,v1=00",
+        "t=1e9,v1=00",
+        "t=12,t=13,v1=00",
+        "garbage",
+        f"t={int(time.time())},v1=é",
+        "t=" + "9" * 40 + ",v1=00",
+        ",,=,==",
+    ],
+)
 def test_the_readme_verifier_refuses_hostile_headers_without_raising(header):
     assert readme_verifier()(SECRET, header, b"{}") is False
 
@@ -65,9 +82,19 @@ def test_while_a_secret_is_rotated_each_secret_signs():
     assert verify("old-secret-0123456789", header, b"{}") and verify("new-secret-0123456789", header, b"{}")
 
 
-@pytest.mark.parametrize("status, error", [(500, RetryableError), (503, RetryableError), (429, RetryableError),
-                                           (408, RetryableError), (400, PermanentError), (404, PermanentError),
-                                           (410, PermanentError), (302, PermanentError)])
+@pytest.mark.parametrize(
+    "status, error",
+    [
+        (500, RetryableError),
+        (503, RetryableError),
+        (429, RetryableError),
+        (408, RetryableError),
+        (400, PermanentError),
+        (404, PermanentError),
+        (410, PermanentError),
+        (302, PermanentError),
+    ],
+)
 def test_what_an_answer_means(status, error):
     with webhook_receiver(status) as receiver, pytest.raises(error):
         Webhook(receiver.url, (SECRET,))(event())
@@ -95,8 +122,11 @@ def test_a_500_then_200_is_delivered_once_retried_and_a_400_is_not_retried(monke
     monkeypatch.setattr(sender_module, "FIRST_DELAY", 0.05)
     results = []
     with webhook_receiver(500, 200, 400) as receiver:
-        events = StatusEvents([("webhook:test", Webhook(receiver.url, (SECRET,)))],
-                              lambda target, result: results.append(result), retry_for=30)
+        events = StatusEvents(
+            [("webhook:test", Webhook(receiver.url, (SECRET,)))],
+            lambda target, result: results.append(result),
+            retry_for=30,
+        )
         events.emit(event(0))
         events.emit(event(1))
         events.close(timeout=10)
@@ -107,24 +137,44 @@ def test_a_500_then_200_is_delivered_once_retried_and_a_400_is_not_retried(monke
 
 def test_each_target_form_is_told_apart():
     env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
-    spec = ("arn:aws:sns:us-east-1:123456789012:media-events, https://sqs.eu-west-1.amazonaws.com/123/q,"
-            "http://127.0.0.1:5000/123456789012/local-q,arn:aws:sqs:us-east-1:123456789012:events-q,"
-            "arn:aws:events:us-east-1:123456789012:event-bus/media,https://hooks.example.com/media?token=x,"
-            "http://127.0.0.1:8080/hook")
+    spec = (
+        "arn:aws:sns:us-east-1:123456789012:media-events, https://sqs.eu-west-1.amazonaws.com/123/q,"
+        "http://127.0.0.1:5000/123456789012/local-q,arn:aws:sqs:us-east-1:123456789012:events-q,"
+        "arn:aws:events:us-east-1:123456789012:event-bus/media,https://hooks.example.com/media?token=x,"
+        "http://127.0.0.1:8080/hook"
+    )
     targets = parse_targets(spec, env)
     assert [t.kind for t in targets] == [SNS, SQS, SQS, SQS, EVENTBRIDGE, WEBHOOK, WEBHOOK]
-    for queue in ("https://queue.amazonaws.com/123456789012/q", "https://sqs-fips.us-east-1.amazonaws.com/1/q",
-                  "https://sqs.us-east-1.api.aws/123456789012/q", "http://localhost:4566/000000000000/q",
-                  "https://sqs.eu-west-1.localhost.localstack.cloud:4566/000000000000/q"):
+    for queue in (
+        "https://queue.amazonaws.com/123456789012/q",
+        "https://sqs-fips.us-east-1.amazonaws.com/1/q",
+        "https://sqs.us-east-1.api.aws/123456789012/q",
+        "http://localhost:4566/000000000000/q",
+        "https://sqs.eu-west-1.localhost.localstack.cloud:4566/000000000000/q",
+    ):
         assert parse_targets(queue, {})[0].kind == SQS, queue
-    assert [t.label for t in targets] == ["sns:media-events", "sqs:q", "sqs:local-q", "sqs:events-q",
-                                          "eventbridge:media", "webhook:hooks.example.com/media",
-                                          "webhook:127.0.0.1:8080/hook"]
+    assert [t.label for t in targets] == [
+        "sns:media-events",
+        "sqs:q",
+        "sqs:local-q",
+        "sqs:events-q",
+        "eventbridge:media",
+        "webhook:hooks.example.com/media",
+        "webhook:127.0.0.1:8080/hook",
+    ]
 
 
-@pytest.mark.parametrize("spec", ["http://hooks.example.com/media", "ftp://x/y", "arn:aws:s3:::bucket",
-                                  "arn:aws:events:us-east-1:1:rule/r", "queue-name",
-                                  "https://a.example/h,https://a.example/h"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "http://hooks.example.com/media",
+        "ftp://x/y",
+        "arn:aws:s3:::bucket",
+        "arn:aws:events:us-east-1:1:rule/r",
+        "queue-name",
+        "https://a.example/h,https://a.example/h",
+    ],
+)
 def test_a_target_that_is_none_of_the_forms_is_refused(spec):
     with pytest.raises(ValueError):
         parse_targets(spec, {})

@@ -5,6 +5,7 @@ of worker.child.manifest, last: see worker.child.publish).
 A job never raises: every path ends in an :class:`Outcome` the parent turns
 into an SQS action (delete, or back off and let the queue retry).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -22,25 +23,31 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from worker import owners
-from worker.owners import job_dir_prefix
-from worker.clients import s3_client
-from worker.errors import MediaWorkerError, PermanentError, Reason, RejectedInput, ResourceExhausted, RetryableError
-from worker.s3events.parse import SourceRecord
 from worker.child.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id
-from worker.logs import configure, job_context
-from worker.child.outputs import collect_outputs, output_ceiling
-from worker.child.profiles import load_profiles
 from worker.child.manifest import Admitted, build_manifest, now
-from worker.child.publish import Claim, Publisher
-from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
-from worker.child.spelling import resolve_spelling
-from worker.settings import Settings
-from worker.child.precheck import HEAD_BYTES, check_key, check_signature
-from worker.child.storage import Storage
 from worker.child.outcome import Outcome, Status
+from worker.child.outputs import collect_outputs, output_ceiling
+from worker.child.precheck import HEAD_BYTES, check_key, check_signature
+from worker.child.profiles import load_profiles
+from worker.child.publish import Claim, Publisher
+from worker.child.spelling import resolve_spelling
+from worker.child.storage import Storage
+from worker.clients import s3_client
+from worker.errors import (
+    MediaWorkerError,
+    PermanentError,
+    Reason,
+    RejectedInput,
+    ResourceExhausted,
+    RetryableError,
+)
+from worker.logs import configure, job_context
+from worker.owners import job_dir_prefix
+from worker.s3events.parse import SourceRecord
+from worker.sandbox import Sandbox, SandboxRequest, create_sandbox
+from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,13 @@ class Job:
 
     def log_fields(self) -> dict[str, str]:
         """The structured log fields of this job (see worker.logs)."""
-        return {"job_id": self.job_id, "message_id": self.message_id, "bucket": self.record.bucket,
-                "key": self.record.key, "source_id": source_id(self.record)}
+        return {
+            "job_id": self.job_id,
+            "message_id": self.message_id,
+            "bucket": self.record.bucket,
+            "key": self.record.key,
+            "source_id": source_id(self.record),
+        }
 
 
 def new_job_id() -> str:
@@ -67,30 +79,47 @@ def new_job_id() -> str:
 class JobRunner:
     """Runs jobs in one child; owns that child's S3 client and sandbox."""
 
-    def __init__(self, settings: Settings, sandbox_factory: Callable[[Settings], Sandbox] = create_sandbox) -> None:
+    def __init__(
+        self, settings: Settings, sandbox_factory: Callable[[Settings], Sandbox] = create_sandbox
+    ) -> None:
         self._settings = settings
         self._storage = Storage(s3_client(), settings.production_bucket)
         self._publisher = Publisher(self._storage)
         self._sandbox = sandbox_factory(settings)
         self._profiles = load_profiles(settings.profiles_path)
-        self._owner = owners.claim(settings.work_dir)  # creates the work directory; our job dirs are named by it
+        self._owner = owners.claim(
+            settings.work_dir
+        )  # creates the work directory; our job dirs are named by it
         if multiprocessing.parent_process() is not None:  # a spawned pool child starts with no logging set up
             configure(settings.log_level, settings.log_format)
         work = settings.work_dir  # a template only: the limits the next job's sandbox is made with
         self._sandbox.prepare(self._request("template", os.path.join(work, "input"), work, {}, {}))
 
-    def _request(self, job_id: str, input_path: str, out_dir: str, spec: dict[str, Any],
-                 labels: dict[str, str]) -> SandboxRequest:
+    def _request(
+        self, job_id: str, input_path: str, out_dir: str, spec: dict[str, Any], labels: dict[str, str]
+    ) -> SandboxRequest:
         """A sandbox run of this child: the job's ``spec`` with this host's threads and limits."""
-        return SandboxRequest(job_id=job_id, input_path=input_path, output_dir=out_dir,
-                              spec={**spec, "limits": self._settings.limits()}, timeout=self._settings.job_timeout,
-                              memory_mb=self._settings.sandbox_memory_mb, labels=labels,
-                              threads=self._settings.codec_threads, output_cap=output_ceiling(self._settings))
+        return SandboxRequest(
+            job_id=job_id,
+            input_path=input_path,
+            output_dir=out_dir,
+            spec={**spec, "limits": self._settings.limits()},
+            timeout=self._settings.job_timeout,
+            memory_mb=self._settings.sandbox_memory_mb,
+            labels=labels,
+            threads=self._settings.codec_threads,
+            output_cap=output_ceiling(self._settings),
+        )
 
     def __call__(self, job: Job) -> Outcome:
         """Run one job to an outcome; never raises an ``Exception``."""
-        with job_context(job_id=job.job_id, message_id=job.message_id, bucket=job.record.bucket, key=job.record.key,
-                         source_id=source_id(job.record)):
+        with job_context(
+            job_id=job.job_id,
+            message_id=job.message_id,
+            bucket=job.record.bucket,
+            key=job.record.key,
+            source_id=source_id(job.record),
+        ):
             return self._run(job)
 
     def _run(self, job: Job) -> Outcome:
@@ -104,11 +133,19 @@ class JobRunner:
             return self._retry(job, exc, {**timings, "total": timings.get("spelling", 0.0)})
         except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
             log.exception("job %s: the key's spelling could not be settled", job.job_id)
-            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)),
-                               {**timings, "total": timings.get("spelling", 0.0)})
+            return self._retry(
+                job,
+                RetryableError(Reason.INTERNAL_ERROR, repr(exc)),
+                {**timings, "total": timings.get("spelling", 0.0)},
+            )
         if spelling.ambiguous:
-            log.warning("both spellings of s3://%s/%s hold the event's bytes (unversioned): publishing %r, keeping "
-                        "the source", job.record.bucket, job.record.key, spelling.record.key)
+            log.warning(
+                "both spellings of s3://%s/%s hold the event's bytes (unversioned): publishing %r, keeping "
+                "the source",
+                job.record.bucket,
+                job.record.key,
+                spelling.record.key,
+            )
         job = dataclasses.replace(job, record=spelling.record, keep_source=spelling.ambiguous)
         return dataclasses.replace(self._attempt(job, timings), source_key=job.record.key)
 
@@ -127,7 +164,9 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 # the host's scratch space, not the upload: back off and let the queue bring it again
-                full = RetryableError(Reason.WORK_DIR_FULL, f"no space left in {self._settings.work_dir}: {exc}")
+                full = RetryableError(
+                    Reason.WORK_DIR_FULL, f"no space left in {self._settings.work_dir}: {exc}"
+                )
                 return self._retry(job, full, timings)
             log.exception("job %s failed unexpectedly", job.job_id)
             return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
@@ -173,12 +212,16 @@ class JobRunner:
         if head.size == 0:
             raise RejectedInput(Reason.EMPTY_FILE, "the upload is empty")
         if head.size > self._settings.max_file_size:
-            raise RejectedInput(Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}")
+            raise RejectedInput(
+                Reason.TOO_LARGE, f"{head.size} bytes exceeds the limit of {self._settings.max_file_size}"
+            )
         with self._stage(timings, "signature"):
             signature = check_signature(self._storage.read_head_bytes(record, HEAD_BYTES))
         return Admitted(head, signature)
 
-    def _fetch(self, job: Job, admitted: Admitted, in_dir: str, out_dir: str, timings: dict[str, float]) -> str:
+    def _fetch(
+        self, job: Job, admitted: Admitted, in_dir: str, out_dir: str, timings: dict[str, float]
+    ) -> str:
         """Stream exactly the admitted version into the job's directory on the tmpfs; return its path."""
         input_path = os.path.join(in_dir, "input")
         os.makedirs(in_dir, mode=0o700)
@@ -187,51 +230,95 @@ class JobRunner:
             self._storage.download(job.record, input_path, admitted.head.size)
         return input_path
 
-    def _sandboxed(self, job: Job, admitted: Admitted, profile: dict[str, Any], input_path: str, out_dir: str,
-                   timings: dict[str, float]) -> dict[str, Any]:
+    def _sandboxed(
+        self,
+        job: Job,
+        admitted: Admitted,
+        profile: dict[str, Any],
+        input_path: str,
+        out_dir: str,
+        timings: dict[str, float],
+    ) -> dict[str, Any]:
         """One sandbox run; its checked ``result.json``, and the program's own timings beside ours."""
-        request = self._request(job.job_id, input_path, out_dir,
-                                {"kind_hint": admitted.signature.kind_hint, "profile": profile},
-                                {"media-worker.job": job.job_id, "media-worker.message": job.message_id})
+        request = self._request(
+            job.job_id,
+            input_path,
+            out_dir,
+            {"kind_hint": admitted.signature.kind_hint, "profile": profile},
+            {"media-worker.job": job.job_id, "media-worker.message": job.message_id},
+        )
         with self._stage(timings, "sandbox"):
             result = self._sandbox.run(request).result
-        inside = {k: float(v) for k, v in (result.get("timings") or {}).items() if isinstance(v, (int, float))}
+        inside = {
+            k: float(v) for k, v in (result.get("timings") or {}).items() if isinstance(v, (int, float))
+        }
         timings["transcode"] = inside.get("transcode", 0.0)
         timings["media_probe"], timings["media_verify"] = inside.get("probe", 0.0), inside.get("verify", 0.0)
         # what the sandbox run cost beyond the program's own work: container create/start/stop, interpreter start
         timings["container_start"] = max(0.0, timings["sandbox"] - sum(inside.values()))
         return result
 
-    def _published(self, job: Job, admitted: Admitted, claim: Claim, outputs: list[dict[str, Any]],
-                   timings: dict[str, float]) -> Outcome:
+    def _published(
+        self,
+        job: Job,
+        admitted: Admitted,
+        claim: Claim,
+        outputs: list[dict[str, Any]],
+        timings: dict[str, float],
+    ) -> Outcome:
         """The outcome once the manifest was written (or another attempt's was there first)."""
         record, head = job.record, admitted.head
         if not claim.won:
-            log.info("another attempt (%s) settled this version first; this one's objects are removed",
-                     claim.winner)
-            return self._already_done(job, timings) or Outcome(job.job_id, Status.DUPLICATE, message=claim.result,
-                                                               timings=timings)
+            log.info(
+                "another attempt (%s) settled this version first; this one's objects are removed",
+                claim.winner,
+            )
+            return self._already_done(job, timings) or Outcome(
+                job.job_id, Status.DUPLICATE, message=claim.result, timings=timings
+            )
         self._sweep(record)  # best effort: published is published; a later duplicate sweeps again
-        return Outcome(job.job_id, Status.PUBLISHED, message=f"{len(outputs)} outputs", key=manifest_key(record),
-                       timings=timings, bytes_in=head.size, bytes_out=sum(item["size"] for item in outputs),
-                       source_delete=self._delete_source(job, head.etag or record.etag, head.version_id))
+        return Outcome(
+            job.job_id,
+            Status.PUBLISHED,
+            message=f"{len(outputs)} outputs",
+            key=manifest_key(record),
+            timings=timings,
+            bytes_in=head.size,
+            bytes_out=sum(item["size"] for item in outputs),
+            source_delete=self._delete_source(job, head.etag or record.etag, head.version_id),
+        )
 
     def _already_done(self, job: Job, timings: dict[str, float]) -> Outcome | None:
         """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
         record, store = job.record, self._storage
-        with ThreadPoolExecutor(2, thread_name_prefix="check") as both:  # two round trips at once, not in turn
+        with ThreadPoolExecutor(
+            2, thread_name_prefix="check"
+        ) as both:  # two round trips at once, not in turn
             # in copies of this context, so that their log lines carry the job's fields
             published = both.submit(contextvars.copy_context().run, store.exists, manifest_key(record))
             rejected = both.submit(contextvars.copy_context().run, store.read_json, rejection_key(record))
         if published.result():
             self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
-            return Outcome(job.job_id, Status.DUPLICATE, message="already published", key=manifest_key(record),
-                           timings=timings, announce=Status.PUBLISHED,
-                           source_delete=self._delete_source(job, record.etag))
+            return Outcome(
+                job.job_id,
+                Status.DUPLICATE,
+                message="already published",
+                key=manifest_key(record),
+                timings=timings,
+                announce=Status.PUBLISHED,
+                source_delete=self._delete_source(job, record.etag),
+            )
         rejection = rejected.result()
         if rejection is not None:
-            return Outcome(job.job_id, Status.DUPLICATE, reason=str(rejection.get("reason") or "") or None,
-                           message="already rejected", key=rejection_key(record), timings=timings, announce=Status.REJECTED)
+            return Outcome(
+                job.job_id,
+                Status.DUPLICATE,
+                reason=str(rejection.get("reason") or "") or None,
+                message="already rejected",
+                key=rejection_key(record),
+                timings=timings,
+                announce=Status.REJECTED,
+            )
         return None
 
     def _sweep(self, record: SourceRecord) -> None:
@@ -264,18 +351,33 @@ class JobRunner:
         try:
             if self._storage.exists(marker):
                 return self._reject(job, exc.permanent(), timings)
-            self._storage.put_json(marker, {"schema": 1, "reason": exc.reason.value, "message": exc.message,
-                                            "source": job.record.identity(), "job_id": job.job_id, "at": now()})
+            self._storage.put_json(
+                marker,
+                {
+                    "schema": 1,
+                    "reason": exc.reason.value,
+                    "message": exc.message,
+                    "source": job.record.identity(),
+                    "job_id": job.job_id,
+                    "at": now(),
+                },
+            )
         except RetryableError as store_exc:
             log.warning("could not read or write the exhaustion marker %s: %s", marker, store_exc)
         return self._retry(job, exc, timings)
 
     def _reject(self, job: Job, exc: PermanentError, timings: dict[str, float]) -> Outcome:
         key = rejection_key(job.record)
-        doc = {"schema": 1, "reason": exc.reason.value, "message": exc.message, "source": job.record.identity(),
-               "source_id": source_id(job.record), "event_time": job.record.event_time,
-               "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
-               "rejected_at": now()}
+        doc = {
+            "schema": 1,
+            "reason": exc.reason.value,
+            "message": exc.message,
+            "source": job.record.identity(),
+            "source_id": source_id(job.record),
+            "event_time": job.record.event_time,
+            "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
+            "rejected_at": now(),
+        }
         try:
             # A version is published or rejected, never both: a duplicate delivery may have published it
             # (and deleted the source, hence source_gone here) while this attempt ran.
@@ -292,11 +394,22 @@ class JobRunner:
         if done is not None:
             return done
         log.info("rejected s3://%s/%s: %s", job.record.bucket, job.record.key, exc)
-        return Outcome(job.job_id, Status.REJECTED, reason=exc.reason.value, message=exc.message, key=key, timings=timings)
+        return Outcome(
+            job.job_id,
+            Status.REJECTED,
+            reason=exc.reason.value,
+            message=exc.message,
+            key=key,
+            timings=timings,
+        )
 
     def _retry(self, job: Job, exc: RetryableError, timings: dict[str, float]) -> Outcome:
-        log.warning("job %s for s3://%s/%s will be retried: %s", job.job_id, job.record.bucket, job.record.key, exc)
-        return Outcome(job.job_id, Status.RETRY, reason=exc.reason.value, message=exc.message, timings=timings)
+        log.warning(
+            "job %s for s3://%s/%s will be retried: %s", job.job_id, job.record.bucket, job.record.key, exc
+        )
+        return Outcome(
+            job.job_id, Status.RETRY, reason=exc.reason.value, message=exc.message, timings=timings
+        )
 
     def close(self) -> None:
         """Release the sandbox runtime."""

@@ -14,6 +14,7 @@ version's prefix is ever a prefix of another's, whatever the source keys hold. E
 delivery) writes under its own prefix, so two attempts never overwrite each other's objects: the first
 manifest written wins, and consumers find the winner's objects through it.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """What a published version's manifest says, built in one place: the source as admitted, what the sandbox
 found, every output (the manifest is written last and names them all), and how long each stage took."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,15 +27,25 @@ class Admitted:
     signature: Signature
 
 
-def build_manifest(job: Job, admitted: Admitted, result: dict[str, Any], outputs: list[dict[str, Any]],
-                   profile_names: dict[str, str], timings: dict[str, float]) -> dict[str, Any]:
+def build_manifest(
+    job: Job,
+    admitted: Admitted,
+    result: dict[str, Any],
+    outputs: list[dict[str, Any]],
+    profile_names: dict[str, str],
+    timings: dict[str, float],
+) -> dict[str, Any]:
     """The manifest of ``job``'s attempt: ``result`` is the sandbox's checked result.json, ``outputs`` the
     entries worker.child.outputs collected (uploaded, with their sizes and digests)."""
     record, head = job.record, admitted.head
     return {
         "schema": SCHEMA,
-        "source": {**record.identity(), "size": head.size, "etag": head.etag or record.etag,
-                   "declared_content_type": head.content_type},
+        "source": {
+            **record.identity(),
+            "size": head.size,
+            "etag": head.etag or record.etag,
+            "declared_content_type": head.content_type,
+        },
         "source_id": source_id(record),
         "signature": admitted.signature.name,
         "sniffed": result.get("sniffed"),
@@ -46,8 +57,12 @@ def build_manifest(job: Job, admitted: Admitted, result: dict[str, Any], outputs
         "outputs": outputs,
         "timings": dict(timings),
         "versions": {"worker": __version__, **result.get("versions", {})},
-        "job": {"job_id": job.job_id, "attempt_id": job.job_id, "message_id": job.message_id,
-                "receive_count": job.receive_count},
+        "job": {
+            "job_id": job.job_id,
+            "attempt_id": job.job_id,
+            "message_id": job.message_id,
+            "receive_count": job.receive_count,
+        },
         "created_at": now(),
     }
 

@@ -1,9 +1,9 @@
 """How a job ended (``Outcome``) and the statuses the parent and the user's status events name (``Status``)."""
+
 from __future__ import annotations
 
-from enum import StrEnum
-
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 class Status(StrEnum):
@@ -29,6 +29,8 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
     bytes_in: int = 0  # downloaded from the temp bucket
     bytes_out: int = 0  # published to the production bucket
-    announce: str | None = None  # a duplicate re-announces the version's outcome (same event id): at least once
+    announce: str | None = (
+        None  # a duplicate re-announces the version's outcome (same event id): at least once
+    )
     source_key: str | None = None  # the key's spelling that named the upload, when the event gave two
     source_delete: str | None = None  # deleted, kept (a newer upload replaced it) or failed

@@ -7,25 +7,54 @@ into the manifest. HLS segments are listed by their media playlists, not in the 
 here (bounded, line by line), its segment URIs must be this rendition's flat segment names, as many as the
 result says, and each is collected like any other output, right after its rendition's init segment.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from typing import Any
 
-from worker.errors import Reason, RetryableError
 from worker.child.keys import MANIFEST_NAME
-from worker.settings import MiB, Settings
 from worker.child.storage import file_digest
+from worker.errors import Reason, RetryableError
+from worker.settings import MiB, Settings
 
 CONTENT_TYPES = {
-    ".mp4": "video/mp4", ".m4a": "audio/mp4", ".jpg": "image/jpeg", ".webp": "image/webp",
-    ".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment", ".vtt": "text/vtt",
-    ".json": "application/json", ".mp3": "audio/mpeg", ".opus": "audio/ogg",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".jpg": "image/jpeg",
+    ".webp": "image/webp",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".vtt": "text/vtt",
+    ".json": "application/json",
+    ".mp3": "audio/mpeg",
+    ".opus": "audio/ogg",
 }
-FACTS = ("kind", "rendition", "width", "height", "duration", "bitrate", "codec", "method", "audio_method",
-         "segments", "variants", "tiles", "tile_width", "tile_height", "columns", "interval", "cues", "length",
-         "samples_per_pixel", "sample_rate", "loudness_lufs", "animated")
+FACTS = (
+    "kind",
+    "rendition",
+    "width",
+    "height",
+    "duration",
+    "bitrate",
+    "codec",
+    "method",
+    "audio_method",
+    "segments",
+    "variants",
+    "tiles",
+    "tile_width",
+    "tile_height",
+    "columns",
+    "interval",
+    "cues",
+    "length",
+    "samples_per_pixel",
+    "sample_rate",
+    "loudness_lufs",
+    "animated",
+)
 _OUTPUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024  # 43 200 one-second segments take about 2.5 MiB
 
@@ -46,17 +75,26 @@ def collect_outputs(result: dict[str, Any], out_dir: str, prefix: str) -> list[d
         if item.get("kind") == "hls_playlist":
             pending[str(item.get("rendition"))] = _segments(entry, out_dir)
         elif item.get("kind") == "hls_init":
-            collected += [_collect(seg, out_dir, prefix, seen) for seg in pending.pop(str(item.get("rendition")), [])]
+            collected += [
+                _collect(seg, out_dir, prefix, seen) for seg in pending.pop(str(item.get("rendition")), [])
+            ]
     if pending:
-        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"HLS playlists without an init segment: {sorted(pending)}")
+        raise RetryableError(
+            Reason.OUTPUT_CHECK_FAILED, f"HLS playlists without an init segment: {sorted(pending)}"
+        )
     return collected
 
 
 def _collect(item: dict[str, Any], out_dir: str, prefix: str, seen: set[str]) -> dict[str, Any]:
     name = item.get("name")
     ext = os.path.splitext(name or "")[1]
-    if not name or not _OUTPUT_NAME.match(name) or ext not in CONTENT_TYPES or name == MANIFEST_NAME \
-            or name in seen:
+    if (
+        not name
+        or not _OUTPUT_NAME.match(name)
+        or ext not in CONTENT_TYPES
+        or name == MANIFEST_NAME
+        or name in seen
+    ):
         raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"unexpected output name {name!r}")
     seen.add(name)
     path = os.path.join(out_dir, name)
@@ -64,8 +102,14 @@ def _collect(item: dict[str, Any], out_dir: str, prefix: str, seen: set[str]) ->
         raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"output {name} is not a regular file")
     size, sha256 = file_digest(path)
     facts = {k: item.get(k) for k in FACTS if isinstance(item.get(k), (str, int, float, bool, type(None)))}
-    return {"name": name, "key": prefix + name, "content_type": CONTENT_TYPES[ext], "size": size,
-            "sha256": sha256, **facts}
+    return {
+        "name": name,
+        "key": prefix + name,
+        "content_type": CONTENT_TYPES[ext],
+        "size": size,
+        "sha256": sha256,
+        **facts,
+    }
 
 
 def _segments(playlist: dict[str, Any], out_dir: str) -> list[dict[str, Any]]:
@@ -73,7 +117,9 @@ def _segments(playlist: dict[str, Any], out_dir: str) -> list[dict[str, Any]]:
     rendition, claimed = str(playlist.get("rendition")), playlist.get("segments")
     pattern = re.compile(rf"^hls_{re.escape(rendition)}_\d{{5,6}}\.m4s$")
     if playlist["size"] > MAX_PLAYLIST_BYTES:
-        raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"{playlist['name']} is larger than {MAX_PLAYLIST_BYTES} bytes")
+        raise RetryableError(
+            Reason.OUTPUT_CHECK_FAILED, f"{playlist['name']} is larger than {MAX_PLAYLIST_BYTES} bytes"
+        )
     segments, seconds = [], None
     with open(os.path.join(out_dir, playlist["name"]), encoding="ascii", errors="replace") as fh:
         for line in (raw.strip() for raw in fh):
@@ -81,12 +127,18 @@ def _segments(playlist: dict[str, Any], out_dir: str) -> list[dict[str, Any]]:
                 seconds = _extinf(line)
             elif line and not line.startswith("#"):
                 if not pattern.match(line) or seconds is None:
-                    raise RetryableError(Reason.OUTPUT_CHECK_FAILED, f"{playlist['name']} lists {line[:80]!r}")
-                segments.append({"name": line, "kind": "hls_segment", "rendition": rendition, "duration": seconds})
+                    raise RetryableError(
+                        Reason.OUTPUT_CHECK_FAILED, f"{playlist['name']} lists {line[:80]!r}"
+                    )
+                segments.append(
+                    {"name": line, "kind": "hls_segment", "rendition": rendition, "duration": seconds}
+                )
                 seconds = None
     if not isinstance(claimed, int) or len(segments) != claimed or not segments:
-        raise RetryableError(Reason.OUTPUT_CHECK_FAILED,
-                             f"{playlist['name']} lists {len(segments)} segments; the sandbox said {claimed}")
+        raise RetryableError(
+            Reason.OUTPUT_CHECK_FAILED,
+            f"{playlist['name']} lists {len(segments)} segments; the sandbox said {claimed}",
+        )
     return segments
 
 
@@ -103,8 +155,11 @@ def fast_path(result: dict[str, Any]) -> dict[str, Any] | None:
     for item in result.get("outputs") or []:
         decision = item.get("fast_path") if isinstance(item, dict) else None
         if isinstance(decision, dict):
-            return {"used": bool(decision.get("used")), "audio_copied": bool(decision.get("audio_copied")),
-                    "reason": str(decision.get("reason", ""))[:200]}
+            return {
+                "used": bool(decision.get("used")),
+                "audio_copied": bool(decision.get("audio_copied")),
+                "reason": str(decision.get("reason", ""))[:200],
+            }
     return None
 
 

@@ -5,6 +5,7 @@ signature check compares a few bytes at fixed offsets, in pure Python, to refuse
 100 MB are downloaded. What the upload really is (libmagic, then FFmpeg with one demuxer) is decided inside
 the sandbox (``container.sniff``), and what the sandbox says is checked here as untrusted input.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,9 @@ def check_signature(head: bytes) -> Signature:
     found = _match(head)
     unaccepted = _unaccepted(head) if found is None else None
     if unaccepted:
-        raise RejectedInput(Reason.UNSUPPORTED_TYPE, f"the content is {unaccepted}, which is not an accepted type")
+        raise RejectedInput(
+            Reason.UNSUPPORTED_TYPE, f"the content is {unaccepted}, which is not an accepted type"
+        )
     if found is None:
         shown = head[:8].hex() if head else "nothing"
         raise RejectedInput(Reason.NOT_MEDIA, f"the first bytes ({shown}) carry no media signature")
@@ -54,9 +57,17 @@ def _unaccepted(head: bytes) -> str | None:
     text = head.lstrip()[:HEAD_BYTES].lower()
     if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
         return "SVG"
-    for prefix, name in ((b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"BM", "BMP"), (b"8BPS", "PSD"),
-                         (b"MThd", "MIDI"), (b"#!AMR", "AMR"), (b"FLV\x01", "FLV"), (b"\0\0\x01\xba", "MPEG-PS"),
-                         (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "ASF/WMV")):
+    for prefix, name in (
+        (b"II*\0", "TIFF"),
+        (b"MM\0*", "TIFF"),
+        (b"BM", "BMP"),
+        (b"8BPS", "PSD"),
+        (b"MThd", "MIDI"),
+        (b"#!AMR", "AMR"),
+        (b"FLV\x01", "FLV"),
+        (b"\0\0\x01\xba", "MPEG-PS"),
+        (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "ASF/WMV"),
+    ):
         if head.startswith(prefix):
             return name
     if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
@@ -79,18 +90,34 @@ def _match(head: bytes) -> Signature | None:
         return Signature("quicktime", "video")
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return Signature("ebml", "video")
-    if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":  # WAV past 4 GiB's header form (EBU Tech 3306)
+    if (
+        head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE"
+    ):  # WAV past 4 GiB's header form (EBU Tech 3306)
         return Signature("wav", "audio")
     if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WAVE", b"WEBP"):
-        return Signature({b"AVI ": "avi", b"WAVE": "wav", b"WEBP": "webp"}[head[8:12]],
-                         "image" if head[8:12] == b"WEBP" else ("video" if head[8:12] == b"AVI " else "audio"))
-    for prefix, name, kind in ((b"ID3", "mp3", "audio"), (b"fLaC", "flac", "audio"), (b"OggS", "ogg", "audio"),
-                               (b"\x89PNG\r\n\x1a\n", "png", "image"), (b"\xff\xd8\xff", "jpeg", "image"),
-                               (b"GIF87a", "gif", "image"), (b"GIF89a", "gif", "image")):
+        return Signature(
+            {b"AVI ": "avi", b"WAVE": "wav", b"WEBP": "webp"}[head[8:12]],
+            "image" if head[8:12] == b"WEBP" else ("video" if head[8:12] == b"AVI " else "audio"),
+        )
+    for prefix, name, kind in (
+        (b"ID3", "mp3", "audio"),
+        (b"fLaC", "flac", "audio"),
+        (b"OggS", "ogg", "audio"),
+        (b"\x89PNG\r\n\x1a\n", "png", "image"),
+        (b"\xff\xd8\xff", "jpeg", "image"),
+        (b"GIF87a", "gif", "image"),
+        (b"GIF89a", "gif", "image"),
+    ):
         if head.startswith(prefix):
             return Signature(name, kind)
     # an MPEG audio frame header: 11 sync bits, a valid version, layer and bitrate index
-    if len(head) >= 3 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x18 != 0x08 \
-            and head[1] & 0x06 and head[2] & 0xF0 != 0xF0:
+    if (
+        len(head) >= 3
+        and head[0] == 0xFF
+        and head[1] & 0xE0 == 0xE0
+        and head[1] & 0x18 != 0x08
+        and head[1] & 0x06
+        and head[2] & 0xF0 != 0xF0
+    ):
         return Signature("mpeg-audio", "audio")
     return None

@@ -5,6 +5,7 @@ key that names one; else the uploader's metadata field (``x-amz-meta-<metadata_f
 profile of that kind defined in the file. Unknown names in metadata are ignored (and logged), never
 trusted.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,16 +21,37 @@ KINDS = ("video", "audio", "image")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # key → (type, low, high), (str or list, choices) or (bool,); a list of choices may be empty
 SCHEMA: dict[str, dict[str, tuple]] = {
-    "video": {"renditions": (list, 144, 4320), "maxrate_kbps": (list, 100, 100_000), "crf": (int, 0, 51),
-              "preset": (str, PRESETS), "gop_seconds": (float, 0.25, 20.0), "audio_bitrate_kbps": (int, 32, 512),
-              "poster_time": (float, 0.0, 86_400.0), "poster_quality": (int, 2, 31), "hls": (bool,),
-              "hls_segment_seconds": (float, 1.0, 30.0), "storyboard": (bool,),
-              "storyboard_interval": (float, 0.5, 600.0), "storyboard_tile_width": (int, 32, 640),
-              "storyboard_columns": (int, 1, 50), "storyboard_max_tiles": (int, 1, 400), "stream_copy": (bool,)},
-    "audio": {"bitrate_kbps": (int, 32, 512), "loudness_lufs": (float, -70.0, -5.0),
-              "true_peak_db": (float, -9.0, 0.0), "extra_formats": (list, ("mp3", "opus")), "waveform": (bool,),
-              "waveform_samples_per_pixel": (int, 32, 65_536)},
-    "image": {"variants": (list, 16, 8192), "quality": (int, 0, 100), "animated": (str, ("first_frame", "reject"))},
+    "video": {
+        "renditions": (list, 144, 4320),
+        "maxrate_kbps": (list, 100, 100_000),
+        "crf": (int, 0, 51),
+        "preset": (str, PRESETS),
+        "gop_seconds": (float, 0.25, 20.0),
+        "audio_bitrate_kbps": (int, 32, 512),
+        "poster_time": (float, 0.0, 86_400.0),
+        "poster_quality": (int, 2, 31),
+        "hls": (bool,),
+        "hls_segment_seconds": (float, 1.0, 30.0),
+        "storyboard": (bool,),
+        "storyboard_interval": (float, 0.5, 600.0),
+        "storyboard_tile_width": (int, 32, 640),
+        "storyboard_columns": (int, 1, 50),
+        "storyboard_max_tiles": (int, 1, 400),
+        "stream_copy": (bool,),
+    },
+    "audio": {
+        "bitrate_kbps": (int, 32, 512),
+        "loudness_lufs": (float, -70.0, -5.0),
+        "true_peak_db": (float, -9.0, 0.0),
+        "extra_formats": (list, ("mp3", "opus")),
+        "waveform": (bool,),
+        "waveform_samples_per_pixel": (int, 32, 65_536),
+    },
+    "image": {
+        "variants": (list, 16, 8192),
+        "quality": (int, 0, 100),
+        "animated": (str, ("first_frame", "reject")),
+    },
 }
 
 
@@ -42,7 +64,9 @@ class ProfileBook:
     rules: tuple[tuple[str, dict[str, str]], ...]
     metadata_field: str
 
-    def select(self, key: str, metadata: Mapping[str, str] | None = None) -> tuple[dict[str, dict], dict[str, str]]:
+    def select(
+        self, key: str, metadata: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, dict], dict[str, str]]:
         """(profile settings by kind, profile name by kind) for one upload."""
         names = dict(self.defaults)
         for prefix, chosen in sorted(self.rules, key=lambda rule: len(rule[0])):
@@ -136,6 +160,10 @@ def _check(kind: str, body: dict[str, Any]) -> list[str]:
             problems.append("maxrate_kbps needs one value per rendition")
         if rungs and rungs != sorted(rungs, reverse=True):
             problems.append("renditions must go from the largest to the smallest")
-    if kind == "image" and body.get("variants") and body["variants"] != sorted(body["variants"], reverse=True):
+    if (
+        kind == "image"
+        and body.get("variants")
+        and body["variants"] != sorted(body["variants"], reverse=True)
+    ):
         problems.append("variants must go from the largest to the smallest")
     return problems

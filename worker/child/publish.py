@@ -9,6 +9,7 @@ manifest in place, so every object under a version's prefix is, in the end, one 
 A retried PUT can meet our own first PUT (a 412 for a write that did land), so a refused or failed manifest
 write is settled by reading the manifest back: it names the attempt that won.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -18,10 +19,10 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from worker.errors import MediaWorkerError, RetryableError
-from worker.s3events.parse import SourceRecord
 from worker.child.keys import manifest_key, rejection_key, version_prefix
 from worker.child.storage import Storage
+from worker.errors import MediaWorkerError, RetryableError
+from worker.s3events.parse import SourceRecord
 
 log = logging.getLogger(__name__)
 WON, LOST_TO_MANIFEST = "won", "lost_to_manifest"
@@ -56,9 +57,16 @@ class Publisher:
         manifest, written by ``claim`` afterwards, is always last."""
         pool = ThreadPoolExecutor(min(UPLOADS_AT_ONCE, max(1, len(outputs))), thread_name_prefix="upload")
         # each in a copy of this context: the log lines of the upload threads carry the job's fields
-        futures = {pool.submit(contextvars.copy_context().run, self._store.upload_file,
-                               os.path.join(out_dir, item["name"]), item["key"], item["content_type"]): item["key"]
-                   for item in outputs}
+        futures = {
+            pool.submit(
+                contextvars.copy_context().run,
+                self._store.upload_file,
+                os.path.join(out_dir, item["name"]),
+                item["key"],
+                item["content_type"],
+            ): item["key"]
+            for item in outputs
+        }
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f.exception() for f in futures if f.done() and f.exception() is not None), None)
@@ -103,7 +111,9 @@ class Publisher:
         manifest = self._store.read_json(manifest_key(record))
         if manifest is None:
             return 0
-        keep = {o.get("key") for o in manifest.get("outputs", []) if isinstance(o, dict)} | {manifest_key(record)}
+        keep = {o.get("key") for o in manifest.get("outputs", []) if isinstance(o, dict)} | {
+            manifest_key(record)
+        }
         strays = [key for key in self._store.list_keys(version_prefix(record)) if key not in keep]
         if strays:
             log.info("removing %d objects of other attempts under %s", len(strays), version_prefix(record))
@@ -115,8 +125,9 @@ class Publisher:
         version ends published or rejected, never both, and a manifest with verified outputs beats a
         rejection (only load-dependent ones can race a success: a repeated timeout, a superseded read)."""
         if self._store.exists(rejection_key(record)):
-            log.warning("%s: published and rejected by two attempts at once; the manifest wins",
-                        manifest_key(record))
+            log.warning(
+                "%s: published and rejected by two attempts at once; the manifest wins", manifest_key(record)
+            )
             self._store.delete_keys([rejection_key(record)])
 
     def _winner(self, key: str) -> str | None:
@@ -130,4 +141,6 @@ class Publisher:
         try:
             self._store.delete_keys(keys)
         except MediaWorkerError as exc:
-            log.warning("could not remove %d objects of a lost attempt (a later sweep will): %s", len(keys), exc)
+            log.warning(
+                "could not remove %d objects of a lost attempt (a later sweep will): %s", len(keys), exc
+            )

@@ -1,12 +1,13 @@
 """Which spelling of an EventBridge key names the upload (see worker.s3events.envelopes): the key as given, else the
 URL-decoded one. Only records with an ``alt_key`` pay for this (keys holding ``%`` or ``+``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from worker.errors import MediaWorkerError, Reason
 from worker.child.keys import manifest_key, rejection_key
+from worker.errors import MediaWorkerError, Reason
 from worker.s3events.records import SourceRecord
 
 
@@ -35,7 +36,8 @@ def resolve_spelling(record: SourceRecord, store: Any) -> Spelling:
         return Spelling(record)
     spellings = [record.spelled(record.key), record.spelled(record.alt_key)]
     done = _published(spellings, store) or next(
-        (c for c in spellings if store.exists(rejection_key(c))), None)
+        (c for c in spellings if store.exists(rejection_key(c))), None
+    )
     if done is not None:
         return Spelling(done)
     found, superseded, error = [], None, None

@@ -1,4 +1,5 @@
 """S3 transfers for one job, with every botocore failure mapped into the error tree."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,9 +22,11 @@ HEAD_BYTES = 8192
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _PRECONDITION = {"412", "PreconditionFailed"}
 _DENIED = {"403", "AccessDenied", "Forbidden"}
-_NO_SOURCE_ACCESS = ("S3 answered 403: the worker's role needs s3:ListBucket on the temp bucket (without it S3 "
-                     "answers 403, not 404, for a missing object) and s3:GetObject + s3:GetObjectVersion on its "
-                     "objects")
+_NO_SOURCE_ACCESS = (
+    "S3 answered 403: the worker's role needs s3:ListBucket on the temp bucket (without it S3 "
+    "answers 403, not 404, for a missing object) and s3:GetObject + s3:GetObjectVersion on its "
+    "objects"
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,10 @@ class Storage:
                 if _code(exc) in _NOT_FOUND:
                     raise PermanentError(Reason.SOURCE_GONE, "the uploaded object no longer exists") from None
                 if _code(exc) in _PRECONDITION:
-                    raise PermanentError(Reason.SOURCE_SUPERSEDED,
-                                         "the object was replaced by a newer upload; that upload has its own event") from None
+                    raise PermanentError(
+                        Reason.SOURCE_SUPERSEDED,
+                        "the object was replaced by a newer upload; that upload has its own event",
+                    ) from None
                 if _code(exc) in _DENIED:
                     raise RetryableError(Reason.S3_ACCESS_DENIED, _NO_SOURCE_ACCESS) from None
                 raise
@@ -84,9 +89,13 @@ class Storage:
     def head_source(self, record: SourceRecord) -> SourceObject:
         """HEAD the source version."""
         head = self._source("HEAD", record)
-        return SourceObject(size=int(head["ContentLength"]), etag=str(head.get("ETag", "")).strip('"'),
-                            version_id=head.get("VersionId"), content_type=head.get("ContentType"),
-                            metadata=dict(head.get("Metadata") or {}))
+        return SourceObject(
+            size=int(head["ContentLength"]),
+            etag=str(head.get("ETag", "")).strip('"'),
+            version_id=head.get("VersionId"),
+            content_type=head.get("ContentType"),
+            metadata=dict(head.get("Metadata") or {}),
+        )
 
     def read_head_bytes(self, record: SourceRecord, count: int = HEAD_BYTES) -> bytes:
         """The first ``count`` bytes, by a ranged GET (for the host's signature check)."""
@@ -118,12 +127,16 @@ class Storage:
     def upload_file(self, path: str, key: str, content_type: str) -> None:
         """Managed (multipart when large) upload with its Content-Type."""
         with s3_errors(f"upload s3://{self._bucket}/{key}"):
-            self._s3.upload_file(path, self._bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER)
+            self._s3.upload_file(
+                path, self._bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER
+            )
 
     def put_json(self, key: str, doc: dict[str, Any]) -> None:
         """Write a small JSON document, replacing what is there."""
         with s3_errors(f"PUT s3://{self._bucket}/{key}"):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json")
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json"
+            )
 
     def create_json(self, key: str, doc: dict[str, Any]) -> bool:
         """Write a JSON document only if ``key`` does not exist (If-None-Match: *); False when it does.
@@ -133,8 +146,13 @@ class Storage:
         """
         with s3_errors(f"PUT (create) s3://{self._bucket}/{key}"):
             try:
-                self._s3.put_object(Bucket=self._bucket, Key=key, Body=_json_bytes(doc),
-                                    ContentType="application/json", IfNoneMatch="*")
+                self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=_json_bytes(doc),
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
                 return True
             except ClientError as exc:
                 if _code(exc) in _PRECONDITION:
@@ -162,14 +180,17 @@ class Storage:
     def delete_keys(self, keys: list[str]) -> None:
         """Delete production objects, 1000 a request; a key that failed raises (the caller decides)."""
         for start in range(0, len(keys), 1000):
-            chunk = keys[start:start + 1000]
+            chunk = keys[start : start + 1000]
             with s3_errors(f"DELETE {len(chunk)} objects of s3://{self._bucket}"):
-                resp = self._s3.delete_objects(Bucket=self._bucket, Delete={
-                    "Objects": [{"Key": key} for key in chunk], "Quiet": True})
+                resp = self._s3.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+                )
             if resp.get("Errors"):
                 first = resp["Errors"][0]
-                raise RetryableError(Reason.S3_ERROR, f"{len(resp['Errors'])} deletes failed, e.g. "
-                                                      f"{first.get('Key')}: {first.get('Code')}")
+                raise RetryableError(
+                    Reason.S3_ERROR,
+                    f"{len(resp['Errors'])} deletes failed, e.g. {first.get('Key')}: {first.get('Code')}",
+                )
 
     def delete_source(self, record: SourceRecord, etag: str | None, version_id: str | None = None) -> bool:
         """Remove exactly the temp object version that was processed: by VersionId where the bucket is

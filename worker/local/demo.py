@@ -3,6 +3,7 @@
 moto's server (real HTTP) stands in for S3 and SQS; everything else is what
 production runs: S3 → SQS notifications, the leased pool, the sandbox, PyAV.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -13,16 +14,16 @@ from typing import Any
 
 import click
 
-from worker.clients import s3_client
-from worker.s3events.parse import SourceRecord
 from worker.child.job import Job
-from worker.child.outcome import Outcome, Status
 from worker.child.keys import manifest_key, rejection_key
-from worker.local.stack import local_stack
-from worker.local.samples import Sample, demo_samples
-from worker.parent.service import Service
-from worker.settings import load_settings
+from worker.child.outcome import Outcome, Status
 from worker.child.storage import Storage
+from worker.clients import s3_client
+from worker.local.samples import Sample, demo_samples
+from worker.local.stack import local_stack
+from worker.parent.service import Service
+from worker.s3events.parse import SourceRecord
+from worker.settings import load_settings
 
 
 @dataclass
@@ -37,8 +38,10 @@ class Row:
 def run_demo(pool: int, runtime: str, timeout: float = 300.0, delivery: str = "sqs") -> int:
     """Run the demo, its uploads announced along ``delivery`` (sqs, sns or eventbridge); return 0 when every
     good file was published and the corrupt one rejected."""
-    with tempfile.TemporaryDirectory(prefix="media-worker-demo-") as tmp, \
-            local_stack(name="demo", delivery=delivery) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="media-worker-demo-") as tmp,
+        local_stack(name="demo", delivery=delivery) as stack,
+    ):
         click.echo(f"local stack: moto on {stack.endpoint}; S3 events delivered by {delivery}")
         samples = demo_samples(tmp)
         s3 = s3_client()
@@ -48,10 +51,20 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0, delivery: str = "s
                 resp = s3.put_object(Bucket=stack.resources.temp_bucket, Key=sample.key, Body=fh)
             rows[sample.key] = Row(sample, resp["ETag"].strip('"'))
             click.echo(f"uploaded s3://{stack.resources.temp_bucket}/{sample.key} ({sample.what})")
-        settings = load_settings({
-            "pool": pool, "runtime": runtime, "poll_wait": 1, "visibility_timeout": 30, "retry_backoff_base": 1,
-            "retry_backoff_max": 5, "drain_timeout": 10, "metrics_port": 0, "log_level": "WARNING",
-        }, environ=stack.environment())
+        settings = load_settings(
+            {
+                "pool": pool,
+                "runtime": runtime,
+                "poll_wait": 1,
+                "visibility_timeout": 30,
+                "retry_backoff_base": 1,
+                "retry_backoff_max": 5,
+                "drain_timeout": 10,
+                "metrics_port": 0,
+                "log_level": "WARNING",
+            },
+            environ=stack.environment(),
+        )
         done = threading.Event()
 
         def on_outcome(job: Job, outcome: Outcome) -> None:
@@ -70,8 +83,12 @@ def run_demo(pool: int, runtime: str, timeout: float = 300.0, delivery: str = "s
         done.wait(timeout)
         stop.set()
         thread.join()
-        return _report(rows, Storage(s3, stack.resources.production_bucket), stack.resources.temp_bucket,
-                       time.monotonic() - started)
+        return _report(
+            rows,
+            Storage(s3, stack.resources.production_bucket),
+            stack.resources.temp_bucket,
+            time.monotonic() - started,
+        )
 
 
 def _report(rows: dict[str, Row], store: Storage, bucket: str, seconds: float) -> int:
@@ -86,9 +103,16 @@ def _report(rows: dict[str, Row], store: Storage, bucket: str, seconds: float) -
         ok &= good
         outcome = row.outcome
         seconds_taken = f"{outcome.timings.get('total', 0):5.1f}" if outcome else "    -"
-        detail = (manifest_key(record) if published else
-                  f"{outcome.reason}: {outcome.message[:60]}" if outcome and rejected else "no outcome")
-        click.echo(f"{key:<28} {row.sample.expect:<10} {actual + ('' if good else ' ✗'):<10} {seconds_taken}  {detail}")
+        detail = (
+            manifest_key(record)
+            if published
+            else f"{outcome.reason}: {outcome.message[:60]}"
+            if outcome and rejected
+            else "no outcome"
+        )
+        click.echo(
+            f"{key:<28} {row.sample.expect:<10} {actual + ('' if good else ' ✗'):<10} {seconds_taken}  {detail}"
+        )
     click.echo(f"\n{'PASS' if ok else 'FAIL'}: {len(rows)} uploads handled in {seconds:.1f}s")
     return 0 if ok else 1
 

@@ -1,4 +1,5 @@
 """Small media generated with PyAV (FFmpeg's lavfi test sources): the demo's uploads and the tests' inputs."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,20 @@ from dataclasses import dataclass
 import av
 
 
-def make_video(path: str, *, width: int = 640, height: int = 360, seconds: float = 2.0, fps: int = 25,
-               audio: bool = True, rotation: int = 0, codec: str = "libx264", fmt: str | None = None,
-               options: dict[str, str] | None = None, metadata: dict[str, str] | None = None) -> str:
+def make_video(
+    path: str,
+    *,
+    width: int = 640,
+    height: int = 360,
+    seconds: float = 2.0,
+    fps: int = 25,
+    audio: bool = True,
+    rotation: int = 0,
+    codec: str = "libx264",
+    fmt: str | None = None,
+    options: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> str:
     """A test-pattern clip (with a sine tone when ``audio``), optionally tagged with a display rotation;
     ``options`` go to the video encoder, ``metadata`` into the container's tags."""
     with av.open(path, "w", format=fmt) as out:
@@ -45,8 +57,10 @@ def make_audio(path: str, *, seconds: float = 2.0, codec: str = "libmp3lame", fm
 
 def make_animation(path: str, *, width: int = 320, height: int = 240, frames: int = 5) -> str:
     """An animated GIF of ``frames`` test-pattern frames."""
-    with av.open(f"testsrc2=size={width}x{height}:rate=5:duration={frames / 5}", format="lavfi") as src, \
-            av.open(path, "w", format="gif") as out:
+    with (
+        av.open(f"testsrc2=size={width}x{height}:rate=5:duration={frames / 5}", format="lavfi") as src,
+        av.open(path, "w", format="gif") as out,
+    ):
         stream = out.add_stream("gif", rate=5)
         stream.width, stream.height, stream.pix_fmt = width, height, "rgb8"
         for frame in src.decode(video=0):
@@ -100,12 +114,24 @@ def demo_samples(directory: str) -> list[Sample]:
     clip = make_video(p("clip.mp4"), seconds=3)
     return [
         Sample("uploads/holiday clip.mp4", clip, "published", "video with audio, key with a space"),
-        Sample("uploads/silent.webm", make_video(p("silent.webm"), codec="libvpx-vp9", audio=False, seconds=2,
-                                                 width=480, height=270), "published", "VP9 video, no audio"),
-        Sample("uploads/portrait.mov", make_video(p("portrait.mov"), width=640, height=360, rotation=-90, seconds=2),
-               "published", "phone clip rotated to portrait"),
+        Sample(
+            "uploads/silent.webm",
+            make_video(p("silent.webm"), codec="libvpx-vp9", audio=False, seconds=2, width=480, height=270),
+            "published",
+            "VP9 video, no audio",
+        ),
+        Sample(
+            "uploads/portrait.mov",
+            make_video(p("portrait.mov"), width=640, height=360, rotation=-90, seconds=2),
+            "published",
+            "phone clip rotated to portrait",
+        ),
         Sample("uploads/tone.mp3", make_audio(p("tone.mp3")), "published", "audio only"),
-        Sample("uploads/picture.png", make_image(p("picture.png"), width=2400, height=1600), "published",
-               "image, larger than 2048 px"),
+        Sample(
+            "uploads/picture.png",
+            make_image(p("picture.png"), width=2400, height=1600),
+            "published",
+            "image, larger than 2048 px",
+        ),
         Sample("uploads/broken.mp4", make_corrupt(p("broken.mp4"), clip), "rejected", "corrupt MP4"),
     ]

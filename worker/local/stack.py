@@ -1,12 +1,13 @@
 """An embedded local AWS: moto's server over real HTTP on 127.0.0.1, provisioned like production."""
+
 from __future__ import annotations
 
 import logging
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
-from contextlib import contextmanager
 
 from worker.clients import events_client, s3_client, sns_client, sqs_client
 from worker.ops.provision import Resources, provision
@@ -63,19 +64,34 @@ def moto_server(port: int = 0) -> Iterator[str]:
 
 
 @contextmanager
-def local_stack(port: int = 0, *, name: str = "media", max_receive_count: int = 3,
-                visibility_timeout: int = 30, delivery: str = "sqs", raw_delivery: bool = False) -> Iterator[LocalStack]:
+def local_stack(
+    port: int = 0,
+    *,
+    name: str = "media",
+    max_receive_count: int = 3,
+    visibility_timeout: int = 30,
+    delivery: str = "sqs",
+    raw_delivery: bool = False,
+) -> Iterator[LocalStack]:
     """Start moto, point this process's boto3 at it, and provision one stack whose uploads reach the queue
     along ``delivery`` (sqs, sns or eventbridge: moto's server delivers all three)."""
     with moto_server(port) as endpoint:
         saved = {k: os.environ.get(k) for k in [*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL"]}
         os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
         try:
-            resources = provision(s3_client(), sqs_client(0), temp_bucket=f"{name}-temp",
-                                  production_bucket=f"{name}-production", queue_name=f"{name}-uploads",
-                                  max_receive_count=max_receive_count, visibility_timeout=visibility_timeout,
-                                  delivery=delivery, sns=sns_client(), events=events_client(),
-                                  raw_delivery=raw_delivery)
+            resources = provision(
+                s3_client(),
+                sqs_client(0),
+                temp_bucket=f"{name}-temp",
+                production_bucket=f"{name}-production",
+                queue_name=f"{name}-uploads",
+                max_receive_count=max_receive_count,
+                visibility_timeout=visibility_timeout,
+                delivery=delivery,
+                sns=sns_client(),
+                events=events_client(),
+                raw_delivery=raw_delivery,
+            )
             yield LocalStack(endpoint, resources)
         finally:
             for key, value in saved.items():

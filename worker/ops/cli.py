@@ -4,6 +4,7 @@ AWS endpoint and credentials come from boto3's own configuration (``AWS_ENDPOINT
 local stack); the region is found as the worker finds it (:func:`worker.region.ensure_region`). Bucket and
 queue options default to the worker's ``MEDIA_WORKER_*`` variables.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,13 +38,30 @@ def _region() -> None:
 @click.option("--max-receive-count", type=click.IntRange(1, 1000), default=4, show_default=True)
 @click.option("--visibility-timeout", type=click.IntRange(2, 43200), default=60, show_default=True)
 @click.option("--temp-expiry-days", type=click.IntRange(1, 3650), default=7, show_default=True)
-@click.option("--delivery", type=click.Choice(DELIVERIES), default="sqs", show_default=True,
-              help="how S3 announces uploads: straight to the queue, through an SNS topic <queue>-uploads, or "
-                   "through EventBridge (a rule <queue>-uploads on the default bus)")
-@click.option("--raw-delivery/--no-raw-delivery", default=False, show_default=True,
-              help="with --delivery sns: SNS raw message delivery (the queue gets the bare S3 event)")
-def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_receive_count: int,
-              visibility_timeout: int, temp_expiry_days: int, delivery: str, raw_delivery: bool) -> None:
+@click.option(
+    "--delivery",
+    type=click.Choice(DELIVERIES),
+    default="sqs",
+    show_default=True,
+    help="how S3 announces uploads: straight to the queue, through an SNS topic <queue>-uploads, or "
+    "through EventBridge (a rule <queue>-uploads on the default bus)",
+)
+@click.option(
+    "--raw-delivery/--no-raw-delivery",
+    default=False,
+    show_default=True,
+    help="with --delivery sns: SNS raw message delivery (the queue gets the bare S3 event)",
+)
+def provision(
+    temp_bucket: str,
+    production_bucket: str,
+    queue_name: str,
+    max_receive_count: int,
+    visibility_timeout: int,
+    temp_expiry_days: int,
+    delivery: str,
+    raw_delivery: bool,
+) -> None:
     """Create or update buckets, queue + DLQ, queue policy and the S3 → queue path; print the worker's
     variables."""
     from worker.ops.provision import provision as create
@@ -51,12 +69,24 @@ def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_rec
     if raw_delivery and delivery != "sns":
         raise click.UsageError("--raw-delivery is an SNS setting: it needs --delivery sns")
     _region()
-    res = create(s3_client(), sqs_client(0), temp_bucket=temp_bucket, production_bucket=production_bucket,
-                 queue_name=queue_name, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout,
-                 temp_expiry_days=temp_expiry_days, delivery=delivery, sns=sns_client(), events=events_client(),
-                 raw_delivery=raw_delivery)
-    click.echo(f"MEDIA_WORKER_QUEUE_URL={res.queue_url}\nMEDIA_WORKER_TEMP_BUCKET={res.temp_bucket}\n"
-               f"MEDIA_WORKER_PRODUCTION_BUCKET={res.production_bucket}\n# DLQ: {res.dlq_url}")
+    res = create(
+        s3_client(),
+        sqs_client(0),
+        temp_bucket=temp_bucket,
+        production_bucket=production_bucket,
+        queue_name=queue_name,
+        max_receive_count=max_receive_count,
+        visibility_timeout=visibility_timeout,
+        temp_expiry_days=temp_expiry_days,
+        delivery=delivery,
+        sns=sns_client(),
+        events=events_client(),
+        raw_delivery=raw_delivery,
+    )
+    click.echo(
+        f"MEDIA_WORKER_QUEUE_URL={res.queue_url}\nMEDIA_WORKER_TEMP_BUCKET={res.temp_bucket}\n"
+        f"MEDIA_WORKER_PRODUCTION_BUCKET={res.production_bucket}\n# DLQ: {res.dlq_url}"
+    )
     if res.topic_arn:
         click.echo(f"MEDIA_WORKER_SNS_TOPIC_ARNS={res.topic_arn}")
     if res.rule_arn:
@@ -66,8 +96,14 @@ def provision(temp_bucket: str, production_bucket: str, queue_name: str, max_rec
 @click.command()
 @click.argument("key")
 @click.option("--bucket", envvar="MEDIA_WORKER_TEMP_BUCKET", required=True, help="the temp (upload) bucket")
-@click.option("--max-size", type=click.IntRange(1), envvar="MEDIA_WORKER_MAX_FILE_SIZE", default=100 * MiB,
-              show_default=True, help="bytes; S3 refuses larger bodies")
+@click.option(
+    "--max-size",
+    type=click.IntRange(1),
+    envvar="MEDIA_WORKER_MAX_FILE_SIZE",
+    default=100 * MiB,
+    show_default=True,
+    help="bytes; S3 refuses larger bodies",
+)
 @click.option("--expires", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True, help="seconds")
 def presign(key: str, bucket: str, max_size: int, expires: int) -> None:
     """Print a presigned POST (JSON: url, fields) for uploading KEY, limited to --max-size bytes."""
@@ -83,7 +119,8 @@ def presign(key: str, bucket: str, max_size: int, expires: int) -> None:
 @click.option("--prefix", default="uploads/", show_default=True, help="key prefix")
 def submit(files: tuple[str, ...], bucket: str, prefix: str) -> None:
     """Upload FILES to the temp bucket with a progress bar; print each key and ETag."""
-    from worker.ops.presign import key_for, submit as upload
+    from worker.ops.presign import key_for
+    from worker.ops.presign import submit as upload
 
     _region()
     s3 = s3_client()

@@ -3,14 +3,15 @@
 ``inspect`` peeks without taking messages away (each batch is made visible again right after reading). ``redrive`` moves messages to the source queue: send a copy, then delete the original — a crash
 in between leaves a duplicate, which the worker's idempotent keys make harmless, never a loss.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from worker.s3events.parse import parse_body
 from worker.errors import PoisonMessage
+from worker.s3events.parse import parse_body
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,14 @@ class DeadLetter:
     body: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message_id": self.message_id, "receive_count": self.receive_count, "sent_at_ms": self.sent_at,
-                "keys": list(self.keys), "problem": self.problem, "body": self.body[:2000]}
+        return {
+            "message_id": self.message_id,
+            "receive_count": self.receive_count,
+            "sent_at_ms": self.sent_at,
+            "keys": list(self.keys),
+            "problem": self.problem,
+            "body": self.body[:2000],
+        }
 
 
 def dlq_url_of(sqs: Any, queue_url: str) -> str:
@@ -50,9 +57,13 @@ def inspect(sqs: Any, dlq_url: str, temp_bucket: str, limit: int = 50) -> list[D
     handles: list[str] = []
     try:
         while len(seen) < limit:
-            resp = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                       WaitTimeSeconds=0,
-                                       MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
+            resp = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            )
             messages = resp.get("Messages", [])
             if not messages:
                 break
@@ -61,9 +72,13 @@ def inspect(sqs: Any, dlq_url: str, temp_bucket: str, limit: int = 50) -> list[D
                 seen.setdefault(m["MessageId"], _describe(m, temp_bucket))
     finally:
         for start in range(0, len(handles), 10):
-            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for i, h in enumerate(handles[start:start + 10])])
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for i, h in enumerate(handles[start : start + 10])
+                ],
+            )
     return list(seen.values())[:limit]
 
 
@@ -81,8 +96,9 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int | None = None) ->
 
 def _drain(sqs: Any, url: str) -> Iterator[dict[str, Any]]:
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                       WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=1
+        ).get("Messages", [])
         if not messages:
             return
         yield from messages
@@ -96,5 +112,11 @@ def _describe(message: dict[str, Any], temp_bucket: str) -> DeadLetter:
         keys, problem = tuple(r.key for r in parsed.records), None
     except PoisonMessage as exc:
         keys, problem = (), str(exc)
-    return DeadLetter(message["MessageId"], int(attrs.get("ApproximateReceiveCount", 0)),
-                      int(attrs.get("SentTimestamp", 0)), keys, problem, body)
+    return DeadLetter(
+        message["MessageId"],
+        int(attrs.get("ApproximateReceiveCount", 0)),
+        int(attrs.get("SentTimestamp", 0)),
+        keys,
+        problem,
+        body,
+    )

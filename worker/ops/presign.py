@@ -1,4 +1,5 @@
 """The upload side: presigned POST forms whose policy enforces the size limit, and a submit helper."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,9 @@ from typing import Any, Callable
 
 def presigned_post(s3: Any, bucket: str, key: str, max_bytes: int, expires: int = 3600) -> dict[str, Any]:
     """URL and form fields for a browser upload of ``key``; S3 refuses a body outside 1…``max_bytes``."""
-    return s3.generate_presigned_post(Bucket=bucket, Key=key, ExpiresIn=expires,
-                                      Conditions=[["content-length-range", 1, max_bytes]])
+    return s3.generate_presigned_post(
+        Bucket=bucket, Key=key, ExpiresIn=expires, Conditions=[["content-length-range", 1, max_bytes]]
+    )
 
 
 def submit(s3: Any, bucket: str, path: str, key: str, progress: Callable[[int], None]) -> str:

@@ -1,5 +1,6 @@
 """What the parent tells about itself: readiness (``/readyz``, and whether the receiver may take messages) and
 the queues' depth, measured on their own threads."""
+
 from __future__ import annotations
 
 import logging
@@ -9,9 +10,9 @@ from typing import Any, Callable
 
 from worker.ops.dlq import dlq_url_of
 from worker.parent.metrics import Metrics
+from worker.parent.sqs import Queue
 from worker.sandbox import runtime_problem
 from worker.settings import Settings
-from worker.parent.sqs import Queue
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ def readiness(runtime: RuntimeCheck, last_poll: float | None, poll_wait: int) ->
         return problem
     quiet_for = None if last_poll is None else time.time() - last_poll
     if quiet_for is None or quiet_for > poll_wait + 30:
-        return "no successful SQS poll yet" if quiet_for is None else f"no successful SQS poll for {quiet_for:.0f} s"
+        return (
+            "no successful SQS poll yet"
+            if quiet_for is None
+            else f"no successful SQS poll for {quiet_for:.0f} s"
+        )
     return None
 
 

@@ -8,6 +8,7 @@ its child died appears only after the death sweep; a child that retired cleanly;
 could not remove, once past its deadline). Containers go before directories: a running sandbox writes into
 its job's output directory. What the sandbox user closed to us is purged as that user (sandbox.cleanup).
 """
+
 from __future__ import annotations
 
 import glob

@@ -9,6 +9,7 @@ entry SQS failed through no fault of ours (``SenderFault`` false) is tried again
 The extensions run on their own thread (:class:`Heartbeats`): a slow settle, a
 slow receive or a busy main loop never holds a heartbeat back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,13 +39,17 @@ class Lease:
 class LeaseBook:
     """Tracks leases and renews those that are due."""
 
-    def __init__(self, queue: Queue, visibility_timeout: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, queue: Queue, visibility_timeout: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._queue = queue
         self._timeout = visibility_timeout
         self._clock = clock
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()  # the book itself: held only for moments (the main loop takes it)
-        self._round = threading.Lock()  # one heartbeat round, SQS call included (never taken by the main loop)
+        self._round = (
+            threading.Lock()
+        )  # one heartbeat round, SQS call included (never taken by the main loop)
         self.failed_extensions = 0
         self.extensions = 0
 
@@ -102,7 +107,9 @@ class LeaseBook:
             allowed = int(MAX_LEASE_SECONDS - SAFETY_SECONDS - (now - lease.received_at))
             if allowed <= 0:
                 lease.lost = True
-                log.error("message %s reached the 12 h lease limit; it may be redelivered", lease.message.message_id)
+                log.error(
+                    "message %s reached the 12 h lease limit; it may be redelivered", lease.message.message_id
+                )
                 continue
             due.append((lease, min(self._timeout, allowed)))
         return due

@@ -1,6 +1,7 @@
 """Counting, out of the control flow: the service, the receiver and the settler tell one ``Observer`` what
 happened, and it keeps the run's totals (what ``Service.run`` returns; the demo and the tests read them)
 and Prometheus (worker.parent.metrics) — as dramatiq's Prometheus middleware listens to the broker's hooks."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,13 @@ from worker.parent.metrics import Metrics
 log = logging.getLogger("worker.parent.service")
 
 # a settled message's SQS action → the run's total it counts in
-SETTLED_TOTALS = {"delete": "deleted", "delete_failed": "delete_failures", "retry": "retried",
-                  "release": "released", "resend": "resent"}
+SETTLED_TOTALS = {
+    "delete": "deleted",
+    "delete_failed": "delete_failures",
+    "retry": "retried",
+    "release": "released",
+    "resend": "resent",
+}
 
 
 class Observer:
@@ -61,10 +67,17 @@ class Observer:
     def job_ended(self, job: Any, outcome: Any) -> None:
         """A worker.child.job Job's Outcome: its log line and its counts."""
         self.totals[f"jobs_{outcome.status}"] += 1
-        log.info("job %s %s%s in %.1fs", job.job_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "",
-                 outcome.timings.get("total", 0.0), extra={**job.log_fields(), "outcome": outcome.status,
-                                                           "reason": outcome.reason})
-        self.metrics.job_ended(outcome.status, outcome.reason, outcome.timings, outcome.bytes_in, outcome.bytes_out)
+        log.info(
+            "job %s %s%s in %.1fs",
+            job.job_id,
+            outcome.status,
+            f" ({outcome.reason})" if outcome.reason else "",
+            outcome.timings.get("total", 0.0),
+            extra={**job.log_fields(), "outcome": outcome.status, "reason": outcome.reason},
+        )
+        self.metrics.job_ended(
+            outcome.status, outcome.reason, outcome.timings, outcome.bytes_in, outcome.bytes_out
+        )
         if outcome.source_delete:
             self.metrics.source_deletes.labels(outcome.source_delete).inc()
 

@@ -11,6 +11,7 @@ a growing pause (0.5 s doubling to 60 s), not in a tight loop. Each child gets
 an instance id from the pool (worker.owners): what it leaves behind is named by
 that id, and ``on_child_death`` is given it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,14 @@ class Completion:
         return self.result is None
 
 
-def _child_main(conn: multiprocessing.connection.Connection, factory: Callable[..., Any], arg: Any,
-                max_jobs: int, owner: str, parent: str) -> None:
+def _child_main(
+    conn: multiprocessing.connection.Connection,
+    factory: Callable[..., Any],
+    arg: Any,
+    max_jobs: int,
+    owner: str,
+    parent: str,
+) -> None:
     """Body of a child: build the handler once, then run jobs until told to stop or retired."""
     # Ctrl-C reaches the whole process group; only the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -69,8 +76,12 @@ def _child_main(conn: multiprocessing.connection.Connection, factory: Callable[.
 
 
 class _Child:
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: multiprocessing.connection.Connection,
-                 owner: str):
+    def __init__(
+        self,
+        process: multiprocessing.process.BaseProcess,
+        conn: multiprocessing.connection.Connection,
+        owner: str,
+    ):
         self.process = process
         self.conn = conn
         self.owner = owner
@@ -83,8 +94,15 @@ class _Child:
 class Pool:
     """Supervises ``size`` children running ``factory(arg)(payload)`` per job."""
 
-    def __init__(self, size: int, factory: Callable[..., Any], arg: Any, *, max_jobs: int = 50,
-                 on_child_death: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        factory: Callable[..., Any],
+        arg: Any,
+        *,
+        max_jobs: int = 50,
+        on_child_death: Callable[[str], None] | None = None,
+    ) -> None:
         self.size = size
         self._factory, self._arg, self._max_jobs = factory, arg, max_jobs
         self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
@@ -105,9 +123,12 @@ class Pool:
     def _spawn(self) -> _Child:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         owner = owners.new_id()
-        process = self._ctx.Process(target=_child_main, name="media-worker-child", daemon=True,
-                                    args=(child_conn, self._factory, self._arg, self._max_jobs, owner,
-                                          owners.instance_id()))
+        process = self._ctx.Process(
+            target=_child_main,
+            name="media-worker-child",
+            daemon=True,
+            args=(child_conn, self._factory, self._arg, self._max_jobs, owner, owners.instance_id()),
+        )
         process.start()
         child_conn.close()
         return _Child(process, parent_conn, owner)
@@ -148,8 +169,9 @@ class Pool:
             self._respawn_at.remove(due)
             self._replace()
         waitables: list[Any] = [c.conn for c in self._children] + [c.process.sentinel for c in self._children]
-        ready = set(multiprocessing.connection.wait(waitables + ([wake] if wake is not None else []),
-                                                    timeout=timeout))
+        ready = set(
+            multiprocessing.connection.wait(waitables + ([wake] if wake is not None else []), timeout=timeout)
+        )
         done: list[Completion] = []
         for child in list(self._children):
             if child.conn in ready:
@@ -177,8 +199,13 @@ class Pool:
         code = child.process.exitcode
         if child.job is not None:
             self.deaths += 1
-            log.error("pool child %s (%s) died (exit %s) running job %s", child.process.pid, child.owner, code,
-                      child.job[0])
+            log.error(
+                "pool child %s (%s) died (exit %s) running job %s",
+                child.process.pid,
+                child.owner,
+                code,
+                child.job[0],
+            )
             done.append(Completion(child.job[0], child.job[1], exitcode=code))
         elif code == 0:
             self.recycles += 1
@@ -194,8 +221,11 @@ class Pool:
         self._early_deaths = self._early_deaths + 1 if early else 0
         if self._early_deaths:
             pause = min(MAX_RESPAWN_PAUSE, 0.5 * 2 ** (self._early_deaths - 1))
-            log.error("pool children die at start-up (%d in a row): the next starts in %.1f s",
-                      self._early_deaths, pause)
+            log.error(
+                "pool children die at start-up (%d in a row): the next starts in %.1f s",
+                self._early_deaths,
+                pause,
+            )
             self._respawn_at.append(time.monotonic() + pause)
         else:
             self._replace()

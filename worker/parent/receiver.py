@@ -6,6 +6,7 @@ Messages a long poll returns after the stop began go to the draining main loop, 
 (``closed``), the receiver releases them itself. Either way another worker can take them now instead of after
 the visibility timeout.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,8 @@ import time
 from typing import Any, Callable
 
 from worker.parent.observer import Observer
-from worker.settings import Settings
 from worker.parent.sqs import Message, Queue
+from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 TICK = 0.1
@@ -28,9 +29,16 @@ READY_RECHECK = 5.0  # seconds between readiness checks while holding off
 class Receiver:
     """Feeds ``inbox`` with (message, received at) pairs until ``stop`` is set."""
 
-    def __init__(self, queue_: Queue, settings: Settings, observer: Observer,
-                 inbox: "queue.Queue[tuple[Message, float]]", free_slots: Callable[[], int],
-                 on_received: Callable[[int], None], runtime_problem: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        queue_: Queue,
+        settings: Settings,
+        observer: Observer,
+        inbox: "queue.Queue[tuple[Message, float]]",
+        free_slots: Callable[[], int],
+        on_received: Callable[[int], None],
+        runtime_problem: Callable[[], str | None],
+    ) -> None:
         self._queue, self._settings, self._observer = queue_, settings, observer
         self._inbox, self._free_slots, self._on_received = inbox, free_slots, on_received
         self._runtime_problem = runtime_problem
@@ -57,7 +65,9 @@ class Receiver:
                 stop.wait(TICK)
                 continue
             try:
-                messages = self._queue.receive(free, self._settings.poll_wait, self._settings.visibility_timeout)
+                messages = self._queue.receive(
+                    free, self._settings.poll_wait, self._settings.visibility_timeout
+                )
             except Exception as exc:  # noqa: BLE001 - the loop must outlive every error
                 failures += 1
                 self._observer.receive_failed()

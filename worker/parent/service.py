@@ -8,6 +8,7 @@ engine call, so nothing slow on the outside can hold back a heartbeat or systemd
 iterations is guarded: an unexpected error is logged and counted, and the loop goes on. Only the parent
 talks to SQS.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,27 +20,27 @@ from collections import Counter, deque
 from typing import Any, Callable
 
 from worker import __version__, owners
-from worker.clients import sqs_client
-from worker.parent.health import RuntimeCheck, queue_stats_loop, readiness
-from worker.errors import PoisonMessage, Reason
-from worker.s3events.parse import excerpt, parse_body
-from worker.parent.janitor import Janitor
 from worker.child.job import Job, JobRunner, new_job_id
 from worker.child.outcome import Outcome, Status
+from worker.child.profiles import load_profiles
+from worker.clients import sqs_client
+from worker.errors import PoisonMessage, Reason
+from worker.parent.health import RuntimeCheck, queue_stats_loop, readiness
+from worker.parent.janitor import Janitor
 from worker.parent.leases import Heartbeats, LeaseBook
 from worker.parent.metrics import Metrics, MetricsServer
 from worker.parent.observer import Observer
 from worker.parent.pool import Completion, Pool
-from worker.child.profiles import load_profiles
 from worker.parent.receiver import Inbox, Receiver
-from worker.sandbox import resolve_runtime
-from worker.settings import Settings
-from worker.parent.sqs import Message, Queue
-from worker.parent.settle import InFlight, Settler, SettleThread
 from worker.parent.reporting import OutcomeReporter
+from worker.parent.settle import InFlight, Settler, SettleThread
+from worker.parent.sqs import Message, Queue
 from worker.parent.status_events import StatusEvents
 from worker.parent.status_events.sender import transports
 from worker.parent.systemd import Notifier
+from worker.s3events.parse import excerpt, parse_body
+from worker.sandbox import resolve_runtime
+from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 TICK = 0.1
@@ -48,22 +49,36 @@ TICK = 0.1
 class Service:
     """Runs until ``stop`` is set, then drains: see the module docstring."""
 
-    def __init__(self, settings: Settings, *, runner_factory: Callable[..., Any] = JobRunner,
-                 runner_arg: Any = None, sqs: Any = None,
-                 on_outcome: Callable[[Job, Outcome], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        runner_factory: Callable[..., Any] = JobRunner,
+        runner_arg: Any = None,
+        sqs: Any = None,
+        on_outcome: Callable[[Job, Outcome], None] | None = None,
+    ) -> None:
         load_profiles(settings.profiles_path)  # invalid profiles stop the start, with every problem named
         settings = resolve_runtime(settings)
         self.settings = settings
         self.queue = Queue(sqs or sqs_client(settings.poll_wait), settings.queue_url)
         self.leases = LeaseBook(self.queue, settings.visibility_timeout)
         self.janitor = Janitor(settings)
-        self.pool = Pool(settings.pool, runner_factory, settings if runner_arg is None else runner_arg,
-                         max_jobs=settings.max_jobs_per_child, on_child_death=self.janitor.after_child_death)
+        self.pool = Pool(
+            settings.pool,
+            runner_factory,
+            settings if runner_arg is None else runner_arg,
+            max_jobs=settings.max_jobs_per_child,
+            on_child_death=self.janitor.after_child_death,
+        )
         self.observer = Observer(Metrics())  # every count of the parent (worker.parent.observer)
         self.metrics, self.stats = self.observer.metrics, self.observer.totals
         self.metrics.pool_size.set(settings.pool)
-        self.status = StatusEvents(transports(settings.status_target, settings.webhook_secret, os.environ),
-                                   self.metrics.status_result, retry_for=settings.status_retry_seconds)
+        self.status = StatusEvents(
+            transports(settings.status_target, settings.webhook_secret, os.environ),
+            self.metrics.status_result,
+            retry_for=settings.status_retry_seconds,
+        )
         self.notifier = Notifier()
         self.settler = Settler(self.queue, settings, self.observer, self.status)
         self._runtime = RuntimeCheck(settings)
@@ -75,8 +90,9 @@ class Service:
         self._held = 0  # messages received and not yet settled (inbox and settles in progress included)
         self._settles = SettleThread(self.settler, self.leases, self._inbox.put, self._settled)
         self._deadlines: dict[str, float] = {}  # job id → when its host side must be over (monotonic)
-        self.receiver = Receiver(self.queue, settings, self.observer, self._inbox, self._free_slots,
-                                 self._received, self._runtime)
+        self.receiver = Receiver(
+            self.queue, settings, self.observer, self._inbox, self._free_slots, self._received, self._runtime
+        )
         self.heartbeats = Heartbeats(self.leases, TICK)
 
     @property
@@ -102,20 +118,35 @@ class Service:
     # -- the main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event, hard_stop: threading.Event | None = None) -> Counter[str]:
         """Process messages until ``stop``; then drain until done or ``drain_timeout``."""
-        log.info("media-worker %s starting: pool=%d runtime=%s queue=%s temp=%s production=%s", __version__,
-                 self.settings.pool, self.settings.runtime, self.settings.queue_url, self.settings.temp_bucket,
-                 self.settings.production_bucket)
+        log.info(
+            "media-worker %s starting: pool=%d runtime=%s queue=%s temp=%s production=%s",
+            __version__,
+            self.settings.pool,
+            self.settings.runtime,
+            self.settings.queue_url,
+            self.settings.temp_bucket,
+            self.settings.production_bucket,
+        )
         # the parent's owner lock: its children's containers name it, so it must be provably alive (worker.owners)
         owners.claim(self.settings.work_dir)
         self.janitor.at_start()
         self.settler.max_receives = self.queue.max_receive_count()
-        server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port,
-                               self.readiness).start() if self.settings.metrics_port else None
+        server = (
+            MetricsServer(
+                self.metrics, self.settings.metrics_host, self.settings.metrics_port, self.readiness
+            ).start()
+            if self.settings.metrics_port
+            else None
+        )
         self.pool.start()
         self.heartbeats.start()
         self.receiver.start(stop)
-        threading.Thread(target=queue_stats_loop, args=(self.queue, self.settler, self.metrics, stop),
-                         name="queue-stats", daemon=True).start()
+        threading.Thread(
+            target=queue_stats_loop,
+            args=(self.queue, self.settler, self.metrics, stop),
+            name="queue-stats",
+            daemon=True,
+        ).start()
         janitor_stop = threading.Event()  # it works on through the drain: deaths then are reaped too
         janitor = threading.Thread(target=self.janitor.run, args=(janitor_stop,), name="janitor", daemon=True)
         janitor.start()
@@ -142,7 +173,9 @@ class Service:
         log.info("stopped: %s", dict(self.stats))
         return self.stats
 
-    def _iterate(self, stop: threading.Event, hard_stop: threading.Event | None, drain: list[float | None]) -> bool:
+    def _iterate(
+        self, stop: threading.Event, hard_stop: threading.Event | None, drain: list[float | None]
+    ) -> bool:
         """One tick of the main loop; True when the service is done. An unexpected error is logged, counted
         and survived: the parent holds every lease of this host, so it must not die of one message or bug."""
         try:
@@ -162,7 +195,12 @@ class Service:
             self._settles.finish()
             self._observe()
             if drain[0] is not None:
-                if not self.receiver.is_alive() and self._inbox.empty() and not self._inflight and not self._settles:
+                if (
+                    not self.receiver.is_alive()
+                    and self._inbox.empty()
+                    and not self._inflight
+                    and not self._settles
+                ):
                     return True
                 if time.monotonic() >= drain[0] or (hard_stop is not None and hard_stop.is_set()):
                     self._abandon()
@@ -195,8 +233,12 @@ class Service:
             try:
                 parsed = parse_body(message.body, self.settings.temp_bucket, self.settings.topics)
             except PoisonMessage as exc:
-                log.error("message %s is unusable (%s); retry path towards the DLQ; it starts %r",
-                          message.message_id, exc, excerpt(message.body))
+                log.error(
+                    "message %s is unusable (%s); retry path towards the DLQ; it starts %r",
+                    message.message_id,
+                    exc,
+                    excerpt(message.body),
+                )
                 self.observer.poison(exc.reason.value)
                 flight.outcomes.append(Outcome("-", Status.RETRY, exc.reason.value, exc.message))
                 self._settle(flight)
@@ -216,8 +258,11 @@ class Service:
     def _adopt(self, flight: InFlight, message: Message) -> None:
         """SQS redelivered a message whose jobs still run here (its lease lapsed): run them once, and settle
         with the newest receipt handle, the only one SQS still honours."""
-        log.warning("message %s redelivered while its jobs run here (receive %d): adopting the new receipt",
-                    message.message_id, message.receive_count)
+        log.warning(
+            "message %s redelivered while its jobs run here (receive %d): adopting the new receipt",
+            message.message_id,
+            message.receive_count,
+        )
         self.observer.redelivered_in_flight()
         flight.message = message
         with self._lock:
@@ -226,8 +271,15 @@ class Service:
     def _dispatch(self) -> None:
         while self._pending and self.pool.idle:
             job = self._pending.popleft()
-            log.info("job %s: s3://%s/%s (message %s, receive %d)", job.job_id, job.record.bucket,
-                     job.record.key, job.message_id, job.receive_count, extra=job.log_fields())
+            log.info(
+                "job %s: s3://%s/%s (message %s, receive %d)",
+                job.job_id,
+                job.record.bucket,
+                job.record.key,
+                job.message_id,
+                job.receive_count,
+                extra=job.log_fields(),
+            )
             self._deadlines[job.job_id] = time.monotonic() + self.settings.host_deadline(job.record.size)
             try:
                 self.pool.submit(job.job_id, job)
@@ -251,7 +303,9 @@ class Service:
         self._deadlines.pop(job.job_id, None)
         if completion.died:
             reason = reason or (Reason.SHUTDOWN if cancelled else Reason.WORKER_DIED)
-            outcome = Outcome(job.job_id, Status.RETRY, reason.value, f"pool child exited with {completion.exitcode}")
+            outcome = Outcome(
+                job.job_id, Status.RETRY, reason.value, f"pool child exited with {completion.exitcode}"
+            )
         else:
             outcome = completion.result
         try:
@@ -272,13 +326,19 @@ class Service:
     # -- observability -----------------------------------------------------------------------
     def _status_line(self) -> str:
         paused = f"; NOT RECEIVING: {self.receiver.holding_off}" if self.receiver.holding_off else ""
-        return f"{len(self.pool.running)}/{self.settings.pool} jobs running, {self._held} messages held{paused}"
+        return (
+            f"{len(self.pool.running)}/{self.settings.pool} jobs running, {self._held} messages held{paused}"
+        )
 
     def _observe(self) -> None:
         """Once a tick: gauges, totals kept by the pool and the leases, and systemd's watchdog."""
         self.metrics.in_flight.set(len(self.pool.running))
-        self.metrics.sync_totals(deaths=self.pool.deaths, recycles=self.pool.recycles,
-                                 extensions=self.leases.extensions, failed_extensions=self.leases.failed_extensions)
+        self.metrics.sync_totals(
+            deaths=self.pool.deaths,
+            recycles=self.pool.recycles,
+            extensions=self.leases.extensions,
+            failed_extensions=self.leases.failed_extensions,
+        )
         self.notifier.tick(self._status_line())
 
     def readiness(self) -> str | None:

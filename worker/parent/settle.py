@@ -8,6 +8,7 @@ was its last allowed receive); cancelled by shutdown → visibility 0, so anothe
 unless that was its last allowed receive: then its body is sent again as a new message and the old one
 deleted, because a drain is never the upload's fault.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from worker.ops.dlq import dlq_url_of
-from worker.errors import Reason
-from worker.s3events.parse import BadRecord
 from worker.child.job import Job
-from worker.child.outcome import Outcome, Status
 from worker.child.keys import source_id
+from worker.child.outcome import Outcome, Status
+from worker.errors import Reason
+from worker.ops.dlq import dlq_url_of
 from worker.parent.observer import Observer
-from worker.settings import Settings
 from worker.parent.sqs import Message, Queue
 from worker.parent.status_events import StatusEvents, status_event
+from worker.s3events.parse import BadRecord
+from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 # Failures that say nothing about the upload: on the last allowed receive the message is sent again instead
@@ -70,9 +71,12 @@ class Settler:
         if flight.cancelled:
             retire()
             self._release(flight)
-        elif any(o.status == Status.RETRY for o in flight.outcomes) or (flight.bad and not self._report_bad(flight)):
-            delay = backoff_seconds(message.receive_count, self.settings.retry_backoff_base,
-                                    self.settings.retry_backoff_max)
+        elif any(o.status == Status.RETRY for o in flight.outcomes) or (
+            flight.bad and not self._report_bad(flight)
+        ):
+            delay = backoff_seconds(
+                message.receive_count, self.settings.retry_backoff_base, self.settings.retry_backoff_max
+            )
             self.observer.settled("retry")
             retire()
             if self._last_receive(message) and self._resent(flight):
@@ -97,18 +101,33 @@ class Settler:
         try:
             self._dlq = self._dlq or dlq_url_of(self.queue.client, self.queue.url)
         except Exception as exc:  # noqa: BLE001 - no DLQ or no permission: the message is retried, not lost
-            log.error("message %s has %d bad records and the DLQ cannot be found: %s", message.message_id,
-                      len(flight.bad), exc)
+            log.error(
+                "message %s has %d bad records and the DLQ cannot be found: %s",
+                message.message_id,
+                len(flight.bad),
+                exc,
+            )
             return False
         for bad in flight.bad:
-            log.error("message %s: record %d is unusable (%s: %s); copied alone to the DLQ", message.message_id,
-                      bad.index, bad.reason.value, bad.message)
+            log.error(
+                "message %s: record %d is unusable (%s: %s); copied alone to the DLQ",
+                message.message_id,
+                bad.index,
+                bad.reason.value,
+                bad.message,
+            )
             body = '{"Records": [' + bad.raw + "]}"
             if len(body.encode("utf-8")) > MAX_COPY_BYTES:  # SQS takes 256 KiB with the attributes
-                body = json.dumps({"Records": [], "media-worker-record-excerpt": bad.raw[:64 * 1024]})
-            if not self.queue.send(self._dlq, body, {"media-worker-reason": bad.reason.value,
-                                                     "media-worker-detail": bad.message,
-                                                     "media-worker-source-message": message.message_id}):
+                body = json.dumps({"Records": [], "media-worker-record-excerpt": bad.raw[: 64 * 1024]})
+            if not self.queue.send(
+                self._dlq,
+                body,
+                {
+                    "media-worker-reason": bad.reason.value,
+                    "media-worker-detail": bad.message,
+                    "media-worker-source-message": message.message_id,
+                },
+            ):
                 return False
             self.observer.bad_record(bad.reason.value)
         return True
@@ -122,8 +141,10 @@ class Settler:
         if self._last_receive(message):
             if self._resent(flight, drain=True):
                 return
-            log.error("message %s was not re-sent on its last receive; releasing it towards the DLQ",
-                      message.message_id)
+            log.error(
+                "message %s was not re-sent on its last receive; releasing it towards the DLQ",
+                message.message_id,
+            )
             flight.outcomes.append(Outcome("-", Status.RETRY, Reason.SHUTDOWN.value, "released by a drain"))
             self._dead_lettered(flight)
         self.observer.settled("release")
@@ -138,8 +159,11 @@ class Settler:
         if not self.queue.resend(message):
             return False
         self.observer.settled("resend")
-        log.warning("message %s re-sent on its last allowed receive (%s)", message.message_id,
-                    "drain" if drain else ", ".join(sorted(failed)))
+        log.warning(
+            "message %s re-sent on its last allowed receive (%s)",
+            message.message_id,
+            "drain" if drain else ", ".join(sorted(failed)),
+        )
         return True
 
     def _dead_lettered(self, flight: InFlight) -> None:
@@ -150,22 +174,37 @@ class Settler:
         settled = {o.job_id for o in flight.outcomes if o.status != Status.RETRY}
         jobs = [job for job in [*flight.done, *flight.jobs.values()] if job.job_id not in settled]
         first = failed[0] if failed else None
-        log.error("message %s leaves for the DLQ after %d receives: %s", message.message_id,
-                  message.receive_count, "; ".join(f"{o.reason}: {o.message}" for o in failed)[:500],
-                  extra={"message_id": message.message_id, "keys": [job.record.key for job in jobs],
-                         "source_ids": [source_id(job.record) for job in jobs],
-                         "reason": first.reason if first else None})
+        log.error(
+            "message %s leaves for the DLQ after %d receives: %s",
+            message.message_id,
+            message.receive_count,
+            "; ".join(f"{o.reason}: {o.message}" for o in failed)[:500],
+            extra={
+                "message_id": message.message_id,
+                "keys": [job.record.key for job in jobs],
+                "source_ids": [source_id(job.record) for job in jobs],
+                "reason": first.reason if first else None,
+            },
+        )
         by_job = {o.job_id: o for o in failed}
         for job in jobs or [None]:
             outcome = by_job.get(job.job_id, first) if job else first
             # an EventBridge key with two spellings is named as its job found it, as in its other events
-            spelled = outcome.source_key if outcome is not None and job and outcome.job_id == job.job_id else None
+            spelled = (
+                outcome.source_key if outcome is not None and job and outcome.job_id == job.job_id else None
+            )
             record = (job.record.spelled(spelled) if spelled else job.record) if job else None
-            self.status.emit(status_event(Status.DEAD_LETTERED, source=record.identity() if record else None,
-                                          message_id=message.message_id, job_id=job.job_id if job else None,
-                                          reason=outcome.reason if outcome else None,
-                                          detail=outcome.message if outcome else "",
-                                          source_id=source_id(record) if record else None))
+            self.status.emit(
+                status_event(
+                    Status.DEAD_LETTERED,
+                    source=record.identity() if record else None,
+                    message_id=message.message_id,
+                    job_id=job.job_id if job else None,
+                    reason=outcome.reason if outcome else None,
+                    detail=outcome.message if outcome else "",
+                    source_id=source_id(record) if record else None,
+                )
+            )
 
 
 class SettleThread:
@@ -176,8 +215,13 @@ class SettleThread:
     duplicate, or runs again), so no second flight ever shares the first one's lease. ``on_done`` is called
     once per settle that ended (the caller's count of messages held)."""
 
-    def __init__(self, settler: Settler, leases: Any, requeue: Callable[[tuple[Message, float]], None],
-                 on_done: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        settler: Settler,
+        leases: Any,
+        requeue: Callable[[tuple[Message, float]], None],
+        on_done: Callable[[], None],
+    ) -> None:
         self._settler, self._leases, self._requeue, self._on_done = settler, leases, requeue, on_done
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqs-settle")
         self._futures: dict[Future, str] = {}  # bounded by the messages held

@@ -3,6 +3,7 @@
 Only the parent process talks to SQS. Every call here returns plainly or
 raises botocore's errors; the callers decide what a failure means.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,22 +43,36 @@ class Queue:
 
     def depth(self, url: str | None = None) -> dict[str, int]:
         """Approximate visible, in-flight and delayed messages of this queue (or of ``url``)."""
-        names = {"ApproximateNumberOfMessages": "visible", "ApproximateNumberOfMessagesNotVisible": "in_flight",
-                 "ApproximateNumberOfMessagesDelayed": "delayed"}
-        attrs = self._sqs.get_queue_attributes(QueueUrl=url or self.url, AttributeNames=list(names))["Attributes"]
+        names = {
+            "ApproximateNumberOfMessages": "visible",
+            "ApproximateNumberOfMessagesNotVisible": "in_flight",
+            "ApproximateNumberOfMessagesDelayed": "delayed",
+        }
+        attrs = self._sqs.get_queue_attributes(QueueUrl=url or self.url, AttributeNames=list(names))[
+            "Attributes"
+        ]
         return {state: int(attrs.get(name, 0)) for name, state in names.items()}
 
     def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
         """Long-poll for up to ``max_messages`` (≤ 10), leased for ``visibility_timeout``."""
         resp = self._sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=max(1, min(MAX_BATCH, max_messages)),
-            WaitTimeSeconds=wait_seconds, VisibilityTimeout=visibility_timeout,
+            QueueUrl=self.url,
+            MaxNumberOfMessages=max(1, min(MAX_BATCH, max_messages)),
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=visibility_timeout,
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             MessageAttributeNames=[RESENDS_ATTRIBUTE],
         )
-        return [Message(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""),
-                        int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")), _resends(m))
-                for m in resp.get("Messages", [])]
+        return [
+            Message(
+                m["MessageId"],
+                m["ReceiptHandle"],
+                m.get("Body", ""),
+                int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                _resends(m),
+            )
+            for m in resp.get("Messages", [])
+        ]
 
     def extend(self, entries: Iterable[tuple[Message, int]]) -> dict[str, bool]:
         """Set each message's visibility from now: message id → extended (True) or refused (False).
@@ -67,9 +82,11 @@ class Queue:
         answer: dict[str, bool] = {}
         items = list(entries)
         for start in range(0, len(items), MAX_BATCH):
-            chunk = items[start:start + MAX_BATCH]
-            batch = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
-                     for i, (m, seconds) in enumerate(chunk)]
+            chunk = items[start : start + MAX_BATCH]
+            batch = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                for i, (m, seconds) in enumerate(chunk)
+            ]
             try:
                 resp = self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=batch)
             except (BotoCoreError, ClientError) as exc:
@@ -80,19 +97,33 @@ class Queue:
             for entry in resp.get("Failed", []):
                 message = chunk[int(entry["Id"])][0]
                 if not entry.get("SenderFault", True):  # SQS's own failure: the receipt is fine, try again
-                    log.warning("visibility extension of %s failed on SQS's side (will retry): %s %s",
-                                message.message_id, entry.get("Code"), entry.get("Message"))
+                    log.warning(
+                        "visibility extension of %s failed on SQS's side (will retry): %s %s",
+                        message.message_id,
+                        entry.get("Code"),
+                        entry.get("Message"),
+                    )
                     continue
-                log.error("visibility extension refused for %s: %s %s", message.message_id,
-                          entry.get("Code"), entry.get("Message"))
+                log.error(
+                    "visibility extension refused for %s: %s %s",
+                    message.message_id,
+                    entry.get("Code"),
+                    entry.get("Message"),
+                )
                 answer[message.message_id] = False
         return answer
 
     def send(self, url: str, body: str, attributes: dict[str, str]) -> bool:
         """Send ``body`` to another queue (a bad record's copy to the DLQ) with string attributes."""
         try:
-            self._sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes={
-                name: {"DataType": "String", "StringValue": value[:256]} for name, value in attributes.items()})
+            self._sqs.send_message(
+                QueueUrl=url,
+                MessageBody=body,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value[:256]}
+                    for name, value in attributes.items()
+                },
+            )
             return True
         except (BotoCoreError, ClientError) as exc:
             log.error("could not send a message to %s: %s", url, exc)
@@ -101,8 +132,9 @@ class Queue:
     def set_visibility(self, message: Message, seconds: int) -> bool:
         """Make the message visible again after ``seconds`` (0: at once)."""
         try:
-            self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message.receipt_handle,
-                                                VisibilityTimeout=seconds)
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=seconds
+            )
             return True
         except (BotoCoreError, ClientError) as exc:
             log.error("could not set visibility of %s to %ss: %s", message.message_id, seconds, exc)
@@ -125,8 +157,9 @@ class Queue:
         leaves two copies, which is harmless: jobs are idempotent per source version."""
         count = {"DataType": "Number", "StringValue": str(message.resends + 1)}
         try:
-            self._sqs.send_message(QueueUrl=self.url, MessageBody=message.body,
-                                   MessageAttributes={RESENDS_ATTRIBUTE: count})
+            self._sqs.send_message(
+                QueueUrl=self.url, MessageBody=message.body, MessageAttributes={RESENDS_ATTRIBUTE: count}
+            )
         except (BotoCoreError, ClientError) as exc:
             log.error("could not re-send %s: %s", message.message_id, exc)
             return False

@@ -4,6 +4,7 @@ The protocol is one datagram of ``KEY=value`` lines to a unix socket named by th
 spoken here directly rather than through libsystemd bindings (which need the C library and headers on the
 host). Without ``$NOTIFY_SOCKET`` (not under systemd) every call does nothing.
 """
+
 from __future__ import annotations
 
 import logging

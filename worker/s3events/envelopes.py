@@ -17,6 +17,7 @@ decoded spelling as ``alt_key``: the job reads the key as given and tries the ot
 is not found (worker.child.spelling). The version id (or, unversioned, the ETag) pins the read either way, so a
 different object that happens to hold the other spelling is never processed in its place.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,16 @@ def unwrap_sns(doc: dict[str, Any], topics: tuple[str, ...]) -> Any:
     subscription message (those need a person: the DLQ keeps its token and SubscribeURL)."""
     topic = doc["TopicArn"]
     if topics and topic not in topics:
-        raise PoisonMessage(Reason.FOREIGN_TOPIC, f"an SNS notification from {topic!r}, which is not in "
-                                                  "MEDIA_WORKER_SNS_TOPIC_ARNS")
+        raise PoisonMessage(
+            Reason.FOREIGN_TOPIC,
+            f"an SNS notification from {topic!r}, which is not in MEDIA_WORKER_SNS_TOPIC_ARNS",
+        )
     if doc["Type"] != SNS_NOTIFICATION:
-        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"an SNS {doc['Type']} of {topic!r}, not an event: confirm "
-                                                      "the subscription (aws sns confirm-subscription) if it is ours")
+        raise PoisonMessage(
+            Reason.MALFORMED_MESSAGE,
+            f"an SNS {doc['Type']} of {topic!r}, not an event: confirm "
+            "the subscription (aws sns confirm-subscription) if it is ours",
+        )
     message = doc.get("Message")
     if not isinstance(message, str):
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "an SNS notification without a Message string")
@@ -64,7 +70,9 @@ def is_eventbridge(doc: dict[str, Any]) -> bool:
 def eventbridge_message(doc: dict[str, Any], temp_bucket: str) -> ParsedMessage:
     """An EventBridge event of S3 as a message of one record (Object Created) or one ignored event."""
     if doc.get("source") != "aws.s3":
-        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"an EventBridge event from {doc.get('source')!r}, not aws.s3")
+        raise PoisonMessage(
+            Reason.MALFORMED_MESSAGE, f"an EventBridge event from {doc.get('source')!r}, not aws.s3"
+        )
     detail_type, detail = doc.get("detail-type"), doc.get("detail")
     if not isinstance(detail_type, str) or not isinstance(detail, dict):
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "an EventBridge event without detail-type or detail")
@@ -72,8 +80,9 @@ def eventbridge_message(doc: dict[str, Any], temp_bucket: str) -> ParsedMessage:
     name = bucket.get("name") if isinstance(bucket, dict) else None
     obj = detail.get("object")
     if not isinstance(name, str) or not isinstance(obj, dict) or not isinstance(obj.get("key"), str):
-        raise PoisonMessage(Reason.MALFORMED_MESSAGE, "an EventBridge event without detail.bucket.name or "
-                                                      "detail.object.key")
+        raise PoisonMessage(
+            Reason.MALFORMED_MESSAGE, "an EventBridge event without detail.bucket.name or detail.object.key"
+        )
     if name != temp_bucket:
         raise PoisonMessage(Reason.FOREIGN_BUCKET, f"the event names bucket {name!r}, not {temp_bucket!r}")
     key = obj["key"]
@@ -89,7 +98,9 @@ def eventbridge_message(doc: dict[str, Any], temp_bucket: str) -> ParsedMessage:
     etag = obj.get("etag", obj.get("eTag"))  # AWS writes etag; moto eTag
     version = obj.get("version-id")
     record = SourceRecord(
-        bucket=name, key=key, size=size,
+        bucket=name,
+        key=key,
+        size=size,
         etag=str(etag).strip('"') if etag else None,
         version_id=str(version) if version not in (None, "", "null") else None,
         event_name=detail_type,

@@ -6,14 +6,15 @@ notification may hold many records; each ObjectCreated record of the temp bucket
 :class:`SourceRecord`. Notification keys arrive URL-encoded the way S3 encodes them (``a b+c.mp4`` →
 ``a+b%2Bc.mp4``) and are decoded with ``unquote_plus``.
 """
+
 from __future__ import annotations
 
 import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from worker.s3events.envelopes import MAX_KEY_BYTES, eventbridge_message, is_eventbridge, is_sns, unwrap_sns
 from worker.errors import PoisonMessage, Reason
+from worker.s3events.envelopes import MAX_KEY_BYTES, eventbridge_message, is_eventbridge, is_sns, unwrap_sns
 from worker.s3events.records import BadRecord, ParsedMessage, SourceRecord
 
 __all__ = ["BadRecord", "ParsedMessage", "SourceRecord", "excerpt", "parse_body"]
@@ -42,8 +43,10 @@ def parse_body(body: str, temp_bucket: str, topics: tuple[str, ...] = ()) -> Par
     except PoisonMessage:
         raise
     except Exception as exc:  # noqa: BLE001 - RecursionError from deep nesting, and whatever else a body provokes
-        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"body could not be parsed ({type(exc).__name__}); "
-                                                      f"it starts {excerpt(body)!r}") from None
+        raise PoisonMessage(
+            Reason.MALFORMED_MESSAGE,
+            f"body could not be parsed ({type(exc).__name__}); it starts {excerpt(body)!r}",
+        ) from None
 
 
 def _parse(body: str, temp_bucket: str, topics: tuple[str, ...]) -> ParsedMessage:
@@ -68,7 +71,9 @@ def _parse(body: str, temp_bucket: str, topics: tuple[str, ...]) -> ParsedMessag
     if not isinstance(raw_records, list) or not raw_records:
         raise PoisonMessage(Reason.MALFORMED_MESSAGE, "no Records list in the body")
     if len(raw_records) > MAX_RECORDS:
-        raise PoisonMessage(Reason.MALFORMED_MESSAGE, f"{len(raw_records)} records; at most {MAX_RECORDS} are taken")
+        raise PoisonMessage(
+            Reason.MALFORMED_MESSAGE, f"{len(raw_records)} records; at most {MAX_RECORDS} are taken"
+        )
     records: list[SourceRecord] = []
     ignored: list[str] = []
     bad: list[BadRecord] = []

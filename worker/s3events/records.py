@@ -1,4 +1,5 @@
 """What an SQS body means, as plain values: the source records, bad records and ignored events of one message."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -26,8 +27,15 @@ class SourceRecord:
     def identity(self) -> dict[str, Any]:
         """The fields that name the source in manifests, rejection records and status events (``sequencer``
         and ``event_time`` let a consumer tell which of two versions of a key is the newer)."""
-        return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id,
-                "etag": self.etag, "size": self.size, "sequencer": self.sequencer, "event_time": self.event_time}
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "version_id": self.version_id,
+            "etag": self.etag,
+            "size": self.size,
+            "sequencer": self.sequencer,
+            "event_time": self.event_time,
+        }
 
     def spelled(self, key: str) -> SourceRecord:
         """This record under one settled spelling of its key."""

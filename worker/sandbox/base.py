@@ -1,4 +1,5 @@
 """The sandbox interface, and the one place that turns a run's exit into our error tree."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,18 @@ MAX_RESULT_BYTES = 1024 * 1024
 OUTPUT_RLIMIT_SLACK = 64 * 1024 * 1024  # one muxed packet past the cap is caught after its write
 DEFAULT_OUTPUT_CAP = 1 << 30  # container.limits.Limits.max_output_bytes
 # what a sandbox's rejection may name (each permanent); anything else it names is read as corrupt_media
-SANDBOX_REJECTIONS = frozenset(r.value for r in (Reason.NOT_MEDIA, Reason.UNSUPPORTED_TYPE, Reason.CORRUPT_MEDIA,
-                                                 Reason.NO_MEDIA_STREAMS, Reason.OVER_LIMIT, Reason.DECODE_FAILED,
-                                                 Reason.ANIMATED_IMAGE))
+SANDBOX_REJECTIONS = frozenset(
+    r.value
+    for r in (
+        Reason.NOT_MEDIA,
+        Reason.UNSUPPORTED_TYPE,
+        Reason.CORRUPT_MEDIA,
+        Reason.NO_MEDIA_STREAMS,
+        Reason.OVER_LIMIT,
+        Reason.DECODE_FAILED,
+        Reason.ANIMATED_IMAGE,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,9 @@ def read_result(output_dir: str) -> tuple[dict[str, Any] | None, str | None]:
 def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
     """Map a finished run onto a result or an error of the tree."""
     if run.timed_out:
-        raise ResourceExhausted(Reason.SANDBOX_TIMEOUT, "the transcode ran past the job timeout and was killed")
+        raise ResourceExhausted(
+            Reason.SANDBOX_TIMEOUT, "the transcode ran past the job timeout and was killed"
+        )
     result, unreadable = read_result(output_dir)
     if run.oom_killed or run.exit_code == EXIT_NO_MEMORY:
         raise ResourceExhausted(Reason.SANDBOX_OOM, "the transcode ran out of memory")
@@ -117,7 +129,10 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
         raise RetryableError(Reason.SANDBOX_CRASHED, f"the transcode died of {name}: {run.log_tail[-500:]}")
     if result and result.get("reason") == "output_check_failed":
         raise RetryableError(Reason.OUTPUT_CHECK_FAILED, str(result.get("message", ""))[:2000])
-    if unreadable and run.exit_code in (EXIT_OK, EXIT_REJECTED):  # it ended as if well, and said nothing valid
+    if unreadable and run.exit_code in (
+        EXIT_OK,
+        EXIT_REJECTED,
+    ):  # it ended as if well, and said nothing valid
         raise RetryableError(Reason.SANDBOX_ERROR, f"the sandbox's result is not trusted: {unreadable}")
     detail = (result or {}).get("message") or run.log_tail[-1000:]
     if "No space left on device" in detail or "No space left on device" in run.log_tail:
@@ -163,14 +178,19 @@ def resolve_runtime(settings: Settings) -> Settings:
         return with_overrides(settings, runtime="docker")
     if settings.sandbox_oci_runtime:  # asked for the stronger sandbox: never answer that with none at all
         raise SettingsError(f"MEDIA_WORKER_SANDBOX_OCI_RUNTIME={settings.sandbox_oci_runtime}: {problem}")
-    log.warning("!!! runtime=auto fell back to the PROCESS runtime, which is NOT isolated from hostile media "
-                "(no Docker engine or no image %s: %s). Build the images (scripts/build-images.sh) or set "
-                "MEDIA_WORKER_RUNTIME=process to silence this.", settings.sandbox_image, problem)
+    log.warning(
+        "!!! runtime=auto fell back to the PROCESS runtime, which is NOT isolated from hostile media "
+        "(no Docker engine or no image %s: %s). Build the images (scripts/build-images.sh) or set "
+        "MEDIA_WORKER_RUNTIME=process to silence this.",
+        settings.sandbox_image,
+        problem,
+    )
     return with_overrides(settings, runtime="process")
 
 
-def reap_sandboxes(settings: Settings, *, owner: str | None = None, orphans_only: bool = False,
-                   grace: float | None = None) -> int:
+def reap_sandboxes(
+    settings: Settings, *, owner: str | None = None, orphans_only: bool = False, grace: float | None = None
+) -> int:
     """Remove sandbox runs left behind (only the docker runtime leaves any: processes die with their parent):
     those of a dead ``owner`` (an instance id, see worker.owners), or orphans and runs ``grace`` s overdue."""
     if settings.runtime != "docker":
@@ -178,8 +198,12 @@ def reap_sandboxes(settings: Settings, *, owner: str | None = None, orphans_only
     from worker.sandbox.docker import DEADLINE_GRACE_SECONDS
     from worker.sandbox.reaper import reap
 
-    return reap(settings.work_dir, owner=owner, orphans_only=orphans_only,
-                grace=DEADLINE_GRACE_SECONDS if grace is None else grace)
+    return reap(
+        settings.work_dir,
+        owner=owner,
+        orphans_only=orphans_only,
+        grace=DEADLINE_GRACE_SECONDS if grace is None else grace,
+    )
 
 
 def runtime_problem(settings: Settings) -> str | None:

@@ -7,6 +7,7 @@ of the sandbox image runs as 65534 (no network, read-only root, no capabilities)
 directories that holds such a thing bind-mounted, and either opens its directories (``release``: the
 outputs are still to be read) or deletes them (``purge``). We remove the rest ourselves.
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,12 +82,13 @@ def survey(path: str) -> tuple[list[str], bool]:
     return hosts, closed
 
 
-def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: dict[str, str],
-            runtime: str = "") -> None:
+def open_up(
+    client: Any, image: str, hosts: list[str], *, purge: bool, labels: dict[str, str], runtime: str = ""
+) -> None:
     """Run the fixer as the sandbox user over ``hosts`` (our directories; each is mounted), on the jobs' OCI
     runtime (it walks what a hostile job made); raises on failure."""
     for i in range(0, len(hosts), _MOUNTS_PER_RUN):
-        batch = hosts[i:i + _MOUNTS_PER_RUN]
+        batch = hosts[i : i + _MOUNTS_PER_RUN]
         for host in batch:
             if os.stat(host).st_uid == os.geteuid():
                 os.chmod(host, 0o777)  # 65534 must enter it; it lies inside our 0700 work directory
@@ -95,11 +97,22 @@ def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: d
         try:
             # named, so that it is removed by name whatever the engine's client raised on the way
             container = client.containers.run(
-                image, entrypoint=["python3", "-s", "-c", _FIXER],
+                image,
+                entrypoint=["python3", "-s", "-c", _FIXER],
                 command=["purge" if purge else "release"] + [f"/fix/{n}" for n in range(len(batch))],
-                name=name, detach=True, user=f"{SANDBOX_USER}:{SANDBOX_USER}", network_mode="none",
-                read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=16,
-                mem_limit="128m", volumes=mounts, labels=labels, **({"runtime": runtime} if runtime else {}))
+                name=name,
+                detach=True,
+                user=f"{SANDBOX_USER}:{SANDBOX_USER}",
+                network_mode="none",
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                pids_limit=16,
+                mem_limit="128m",
+                volumes=mounts,
+                labels=labels,
+                **({"runtime": runtime} if runtime else {}),
+            )
             code = int(container.wait(timeout=FIXER_TIMEOUT)["StatusCode"])
             if code != 0:
                 raise RuntimeError(f"the cleanup container exited {code}: {container.logs(tail=5)!r}")
@@ -111,15 +124,20 @@ def open_up(client: Any, image: str, hosts: list[str], *, purge: bool, labels: d
                     log.warning("could not remove cleanup container %s: %s", name, exc)
 
 
-def release_outputs(client: Any, image: str, output_dir: str, labels: dict[str, str], runtime: str = "") -> None:
+def release_outputs(
+    client: Any, image: str, output_dir: str, labels: dict[str, str], runtime: str = ""
+) -> None:
     """After a run, not as root: open up what the sandbox closed in ``output_dir``, so that we can read and
     delete it. A run of our program makes no directories: nothing to do, no container, in the usual case."""
     if os.geteuid() == 0:
         return
     hosts, closed = survey(output_dir)
     if closed:
-        log.warning("the sandbox left directories we cannot open in %s: opening them as user %d", output_dir,
-                    SANDBOX_USER)
+        log.warning(
+            "the sandbox left directories we cannot open in %s: opening them as user %d",
+            output_dir,
+            SANDBOX_USER,
+        )
         open_up(client, image, hosts, purge=False, labels=labels, runtime=runtime)
 
 
@@ -137,8 +155,14 @@ def remove_tree(path: str, settings: Settings) -> bool:
         try:
             client = docker_client(timeout=FIXER_TIMEOUT + 10)  # in here: an engine that is gone is no crash
             labels = owner_labels(settings.work_dir, FIXER_TIMEOUT, job="cleanup")
-            open_up(client, settings.sandbox_image, hosts, purge=True, labels=labels,
-                    runtime=settings.sandbox_oci_runtime)
+            open_up(
+                client,
+                settings.sandbox_image,
+                hosts,
+                purge=True,
+                labels=labels,
+                runtime=settings.sandbox_oci_runtime,
+            )
         except Exception as exc:  # noqa: BLE001 - the next sweep tries again
             log.warning("could not purge %s as user %d: %s", path, SANDBOX_USER, exc)
         finally:

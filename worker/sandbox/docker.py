@@ -4,6 +4,7 @@ worker.sandbox.lockdown), started ahead of its job when warm sandboxes are on (w
 The container is waited on until the deadline and killed and removed whatever the engine's client raises;
 should even the removal fail, the janitor removes it once past its deadline.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,18 +19,49 @@ import urllib3
 
 from worker import owners
 from worker.errors import Reason, RetryableError
-from worker.sandbox.base import (EXIT_OK, EXIT_REJECTED, RESULT_NAME, RunExit, Sandbox, SandboxRequest, SandboxResult,
-                                 interpret, prepare_spec)
+from worker.sandbox.base import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    RESULT_NAME,
+    RunExit,
+    Sandbox,
+    SandboxRequest,
+    SandboxResult,
+    interpret,
+    prepare_spec,
+)
 from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs, remove_tree
-from worker.sandbox.lockdown import (LABEL_DEADLINE, LABEL_HOST, LABEL_JOB, LABEL_OWNER, LABEL_PARENT,
-                                     LABEL_PARENT_OWNER, LABEL_PID, LABEL_WORK_DIR, container_options, limits_of,
-                                     owner_labels)
+from worker.sandbox.lockdown import (
+    LABEL_DEADLINE,
+    LABEL_HOST,
+    LABEL_JOB,
+    LABEL_OWNER,
+    LABEL_PARENT,
+    LABEL_PARENT_OWNER,
+    LABEL_PID,
+    LABEL_WORK_DIR,
+    container_options,
+    limits_of,
+    owner_labels,
+)
 from worker.sandbox.warm import LABEL_WARM, Warm, WarmSlot, appears
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-__all__ = ["LABEL_DEADLINE", "LABEL_HOST", "LABEL_JOB", "LABEL_OWNER", "LABEL_PARENT", "LABEL_PARENT_OWNER", "LABEL_PID",
-           "LABEL_WORK_DIR", "DockerSandbox", "docker_client", "engine_ready", "owner_labels"]
+__all__ = [
+    "LABEL_DEADLINE",
+    "LABEL_HOST",
+    "LABEL_JOB",
+    "LABEL_OWNER",
+    "LABEL_PARENT",
+    "LABEL_PARENT_OWNER",
+    "LABEL_PID",
+    "LABEL_WORK_DIR",
+    "DockerSandbox",
+    "docker_client",
+    "engine_ready",
+    "owner_labels",
+]
 DEADLINE_GRACE_SECONDS = 60.0
 INPUT_NAME = "input"  # what the job runner names the download (and a warm container expects)
 TAKEN_MARKER = ".taken"  # a warm program writes it into /job/out once it has its spec
@@ -50,8 +82,10 @@ def engine_ready(image: str, oci_runtime: str = "") -> str | None:
         client.ping()
         client.images.get(image)
         if oci_runtime and oci_runtime not in (client.info().get("Runtimes") or {}):
-            return (f"the engine has no OCI runtime {oci_runtime!r} (register it in /etc/docker/daemon.json: "
-                    "scripts/dockerd.sh does for runsc)")
+            return (
+                f"the engine has no OCI runtime {oci_runtime!r} (register it in /etc/docker/daemon.json: "
+                "scripts/dockerd.sh does for runsc)"
+            )
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -69,9 +103,16 @@ class DockerSandbox(Sandbox):
         self._slot: WarmSlot | None = None
         if settings.sandbox_warm:
             self._background_client = docker_client()  # the warm starts' and removals' own connection
-            self._slot = WarmSlot(settings.work_dir, owners.instance_id(), settings.sandbox_warm_max_age,
-                                  self._start_warm, self.limits_of, self._inspect, self._remove_warm,
-                                  self._outdated)
+            self._slot = WarmSlot(
+                settings.work_dir,
+                owners.instance_id(),
+                settings.sandbox_warm_max_age,
+                self._start_warm,
+                self.limits_of,
+                self._inspect,
+                self._remove_warm,
+                self._outdated,
+            )
 
     def prepare(self, template: SandboxRequest) -> None:
         """Start the first warm sandbox (see worker.sandbox.warm)."""
@@ -115,8 +156,9 @@ class DockerSandbox(Sandbox):
         try:
             os.replace(request.input_path, warm_input)
         except OSError as exc:  # another file system: nothing moved
-            log.warning("cannot hand %s to warm sandbox %s (%s): running it cold", request.input_path, warm.name,
-                        exc)
+            log.warning(
+                "cannot hand %s to warm sandbox %s (%s): running it cold", request.input_path, warm.name, exc
+            )
             self._slot.retire(warm)  # type: ignore[union-attr]
             return self._run_cold(request)
         run: RunExit | None = None
@@ -138,8 +180,11 @@ class DockerSandbox(Sandbox):
                 if taken:
                     # the run is over (exited, or removed above): the input leaves the tmpfs now, not when the
                     # remover gets to the directory; a marker the program made into something else stays
-                    for done in (warm_input, os.path.join(warm.in_dir, "spec.json"),
-                                 os.path.join(warm.out_dir, TAKEN_MARKER)):
+                    for done in (
+                        warm_input,
+                        os.path.join(warm.in_dir, "spec.json"),
+                        os.path.join(warm.out_dir, TAKEN_MARKER),
+                    ):
                         with contextlib.suppress(OSError):
                             os.unlink(done)
                     os.rmdir(request.output_dir)
@@ -150,11 +195,15 @@ class DockerSandbox(Sandbox):
             finally:
                 self._slot.retire(warm)  # type: ignore[union-attr] - off the critical path
         if not taken:
-            log.warning("warm sandbox %s did not take its job within %.0f s: running it cold", warm.name,
-                        TAKE_CONFIRM_SECONDS)
+            log.warning(
+                "warm sandbox %s did not take its job within %.0f s: running it cold",
+                warm.name,
+                TAKE_CONFIRM_SECONDS,
+            )
             return self._run_cold(request)
-        return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
-                             start_seconds=0.0)
+        return SandboxResult(
+            result=interpret(run, request.output_dir), seconds=time.monotonic() - started, start_seconds=0.0
+        )
 
     def _start_warm(self, template: SandboxRequest, directory: str, name: str) -> Any:
         in_dir, out_dir = os.path.join(directory, "in"), os.path.join(directory, "out")
@@ -166,10 +215,22 @@ class DockerSandbox(Sandbox):
         wait = self._settings.sandbox_warm_max_age
         options.update(
             name=name,
-            command=["--input", f"/job/in/{INPUT_NAME}", "--output-dir", "/job/out", "--spec", "/job/in/spec.json",
-                     "--wait", str(wait)],
+            command=[
+                "--input",
+                f"/job/in/{INPUT_NAME}",
+                "--output-dir",
+                "/job/out",
+                "--spec",
+                "/job/in/spec.json",
+                "--wait",
+                str(wait),
+            ],
             volumes={in_dir: {"bind": "/job/in", "mode": "ro"}, out_dir: {"bind": "/job/out", "mode": "rw"}},
-            labels={**owner_labels(self._settings.work_dir, wait + template.timeout, job=name), LABEL_WARM: "1"})
+            labels={
+                **owner_labels(self._settings.work_dir, wait + template.timeout, job=name),
+                LABEL_WARM: "1",
+            },
+        )
         return self._background_client.containers.run(**options)
 
     def _inspect(self, name: str) -> Any:
@@ -180,7 +241,9 @@ class DockerSandbox(Sandbox):
         """Why a warm container must not run a job although its limits fit: its image is not the one the tag
         names now (rebuilt and tagged again since it started, e.g. for a codec's security fix)."""
         current = self._client.images.get(self._settings.sandbox_image).id
-        return None if container.attrs.get("Image") == current else "made from an image its tag no longer names"
+        return (
+            None if container.attrs.get("Image") == current else "made from an image its tag no longer names"
+        )
 
     def _remove_warm(self, name: str, directory: str) -> None:
         self._remove_by_name(name, self._background_client)
@@ -198,14 +261,19 @@ class DockerSandbox(Sandbox):
             try:
                 container = self._client.containers.run(**options)
             except Exception as exc:  # noqa: BLE001 - it may exist, even run, whatever the client saw
-                raise RetryableError(Reason.SANDBOX_ERROR, f"could not start the sandbox container: {exc}") from exc
+                raise RetryableError(
+                    Reason.SANDBOX_ERROR, f"could not start the sandbox container: {exc}"
+                ) from exc
             start_seconds = time.monotonic() - started
             run = self._wait(container, request, request.output_dir)
         finally:
             self._remove_by_name(options["name"])
             self._release(request)
-        return SandboxResult(result=interpret(run, request.output_dir), seconds=time.monotonic() - started,
-                             start_seconds=start_seconds)
+        return SandboxResult(
+            result=interpret(run, request.output_dir),
+            seconds=time.monotonic() - started,
+            start_seconds=start_seconds,
+        )
 
     def _wait(self, container: Any, request: SandboxRequest, output_dir: str) -> RunExit:
         waited = time.monotonic()
@@ -218,11 +286,16 @@ class DockerSandbox(Sandbox):
                 _quietly(container.kill)  # its removal kills it too, should this fail
                 return RunExit(exit_code=None, timed_out=True)
             # a clean ending explains itself in result.json: two engine round trips saved per job
-            if exit_code in (EXIT_OK, EXIT_REJECTED) and os.path.exists(os.path.join(output_dir, RESULT_NAME)):
+            if exit_code in (EXIT_OK, EXIT_REJECTED) and os.path.exists(
+                os.path.join(output_dir, RESULT_NAME)
+            ):
                 return RunExit(exit_code=exit_code)
             container.reload()
-            return RunExit(exit_code=exit_code, oom_killed=bool(container.attrs["State"].get("OOMKilled")),
-                           log_tail=container.logs(tail=40).decode("utf-8", "replace"))
+            return RunExit(
+                exit_code=exit_code,
+                oom_killed=bool(container.attrs["State"].get("OOMKilled")),
+                log_tail=container.logs(tail=40).decode("utf-8", "replace"),
+            )
         except Exception as exc:  # noqa: BLE001 - an engine hiccup, never the input's fault
             raise RetryableError(Reason.SANDBOX_ERROR, f"lost track of the sandbox container: {exc}") from exc
 
@@ -239,14 +312,20 @@ class DockerSandbox(Sandbox):
                 return
             except Exception as exc:  # noqa: BLE001 - the janitor removes it once past its deadline
                 problem = exc
-        log.warning("could not remove sandbox container %s (the janitor will, past its deadline): %s", name,
-                    problem)
+        log.warning(
+            "could not remove sandbox container %s (the janitor will, past its deadline): %s", name, problem
+        )
 
     def _release(self, request: SandboxRequest) -> None:
         labels = {**request.labels, **owner_labels(self._settings.work_dir, FIXER_TIMEOUT)}
         try:
-            release_outputs(self._client, self._settings.sandbox_image, request.output_dir, labels,
-                            self._settings.sandbox_oci_runtime)
+            release_outputs(
+                self._client,
+                self._settings.sandbox_image,
+                request.output_dir,
+                labels,
+                self._settings.sandbox_oci_runtime,
+            )
         except Exception as exc:  # noqa: BLE001 - the janitor purges it once this child is gone
             log.warning("could not open up %s as user %d: %s", request.output_dir, SANDBOX_USER, exc)
 
@@ -262,7 +341,8 @@ def _at_deadline(exc: Exception, waited: float, timeout: float) -> bool:
     ConnectionError around urllib3's ReadTimeoutError); a dropped connection is not."""
     timeout_shaped = isinstance(exc, requests.exceptions.ReadTimeout) or (
         isinstance(exc, requests.exceptions.ConnectionError)
-        and any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args))
+        and any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args)
+    )
     return timeout_shaped and waited + 0.5 >= timeout
 
 

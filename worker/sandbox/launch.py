@@ -3,6 +3,7 @@
 Applies resource limits and a parent-death signal to itself, then execs CMD.
 A separate launcher (rather than ``preexec_fn``) is safe in a process with threads.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -2,6 +2,7 @@
 network, read-only root, no capabilities, no-new-privileges, user 65534, pids/memory/CPU limits, a capped
 scratch tmpfs, the input read-only and the outputs read-write, an output file-size ulimit) and the labels
 that name its owners and its deadline (the janitor's only clues: worker.sandbox.reaper)."""
+
 from __future__ import annotations
 
 import math
@@ -15,17 +16,30 @@ from worker.sandbox.base import SandboxRequest, file_size_limit
 from worker.sandbox.cleanup import SANDBOX_USER
 from worker.settings import Settings
 
-LABEL_JOB, LABEL_HOST, LABEL_PID, LABEL_PARENT = ("media-worker.job", "media-worker.host", "media-worker.pid",
-                                                  "media-worker.parent")
-LABEL_OWNER, LABEL_PARENT_OWNER = "media-worker.owner", "media-worker.parent-owner"  # instance ids: these decide
+LABEL_JOB, LABEL_HOST, LABEL_PID, LABEL_PARENT = (
+    "media-worker.job",
+    "media-worker.host",
+    "media-worker.pid",
+    "media-worker.parent",
+)
+LABEL_OWNER, LABEL_PARENT_OWNER = (
+    "media-worker.owner",
+    "media-worker.parent-owner",
+)  # instance ids: these decide
 LABEL_WORK_DIR, LABEL_DEADLINE = "media-worker.work-dir", "media-worker.deadline"  # unix seconds
 
 
 def limits_of(options: dict[str, Any]) -> tuple[Any, ...]:
     """The limits in ``options``: a warm container serves only a job whose are the same."""
-    return (options["image"], options.get("runtime"), options["mem_limit"], options["nano_cpus"],
-            options["pids_limit"], tuple(options["tmpfs"].items()),
-            tuple(sorted((u["Name"], u["Soft"], u["Hard"]) for u in options["ulimits"])))
+    return (
+        options["image"],
+        options.get("runtime"),
+        options["mem_limit"],
+        options["nano_cpus"],
+        options["pids_limit"],
+        tuple(options["tmpfs"].items()),
+        tuple(sorted((u["Name"], u["Soft"], u["Hard"]) for u in options["ulimits"])),
+    )
 
 
 def container_options(settings: Settings, request: SandboxRequest) -> dict[str, Any]:
@@ -38,8 +52,14 @@ def container_options(settings: Settings, request: SandboxRequest) -> dict[str, 
     memory = f"{request.memory_mb}m"
     return {
         "image": settings.sandbox_image,
-        "command": ["--input", "/job/in/" + os.path.basename(request.input_path), "--output-dir", "/job/out",
-                    "--spec", "/job/in/spec.json"],
+        "command": [
+            "--input",
+            "/job/in/" + os.path.basename(request.input_path),
+            "--output-dir",
+            "/job/out",
+            "--spec",
+            "/job/in/spec.json",
+        ],
         "name": f"media-worker-{request.job_id}",
         "detach": True,
         "network_mode": "none",
@@ -64,9 +84,14 @@ def container_options(settings: Settings, request: SandboxRequest) -> dict[str, 
 
 def owner_labels(work_dir: str, timeout: float, *, job: str | None = None) -> dict[str, str]:
     """Labels naming who started a container and when it must be gone (the janitor's only clues)."""
-    labels = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid()), LABEL_PARENT: str(os.getppid()),
-              LABEL_OWNER: owners.instance_id(), LABEL_WORK_DIR: os.path.abspath(work_dir),
-              LABEL_DEADLINE: str(math.ceil(time.time() + timeout))}
+    labels = {
+        LABEL_HOST: socket.gethostname(),
+        LABEL_PID: str(os.getpid()),
+        LABEL_PARENT: str(os.getppid()),
+        LABEL_OWNER: owners.instance_id(),
+        LABEL_WORK_DIR: os.path.abspath(work_dir),
+        LABEL_DEADLINE: str(math.ceil(time.time() + timeout)),
+    }
     if owners.parent_id():
         labels[LABEL_PARENT_OWNER] = str(owners.parent_id())
     if job:

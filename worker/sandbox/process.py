@@ -6,6 +6,7 @@ SIGKILLed; a bare environment with no AWS credentials. It is not a security
 boundary against hostile media (no namespaces, the network is reachable): use
 the ``docker`` runtime for that.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,15 @@ import subprocess
 import sys
 import time
 
-from worker.sandbox.base import (RunExit, Sandbox, SandboxRequest, SandboxResult, file_size_limit, interpret,
-                                 prepare_spec)
+from worker.sandbox.base import (
+    RunExit,
+    Sandbox,
+    SandboxRequest,
+    SandboxResult,
+    file_size_limit,
+    interpret,
+    prepare_spec,
+)
 from worker.settings import Settings
 
 LOG_NAME = "sandbox.log"
@@ -48,16 +56,46 @@ class ProcessSandbox(Sandbox):
         memory = request.memory_mb * 1024 * 1024
         cpu_seconds = int(request.timeout * max(1, request.threads)) + 10
         file_size = file_size_limit(request)
-        cmd = [sys.executable, "-s", "-m", "worker.sandbox.launch", str(memory), str(cpu_seconds), str(file_size),
-               "--", sys.executable, "-s", "-m", "container", "--input", request.input_path,
-               "--output-dir", request.output_dir, "--spec", spec_path]
-        env = {"PATH": os.defpath, "HOME": scratch, "TMPDIR": scratch, "PYTHONPATH": self._pythonpath,
-               "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        cmd = [
+            sys.executable,
+            "-s",
+            "-m",
+            "worker.sandbox.launch",
+            str(memory),
+            str(cpu_seconds),
+            str(file_size),
+            "--",
+            sys.executable,
+            "-s",
+            "-m",
+            "container",
+            "--input",
+            request.input_path,
+            "--output-dir",
+            request.output_dir,
+            "--spec",
+            spec_path,
+        ]
+        env = {
+            "PATH": os.defpath,
+            "HOME": scratch,
+            "TMPDIR": scratch,
+            "PYTHONPATH": self._pythonpath,
+            "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         log_path = os.path.join(job_dir, LOG_NAME)
         started = time.monotonic()
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=scratch,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             timed_out = False
             try:
                 proc.wait(timeout=request.timeout)

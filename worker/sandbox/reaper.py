@@ -1,5 +1,6 @@
 """Removing the sandbox containers dead processes left (the janitor's engine side): by their labels alone
 (worker.sandbox.docker ``owner_labels``), judged by the owners' locks (worker.owners)."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,15 @@ import time
 from typing import Any
 
 from worker import owners
-from worker.sandbox.docker import (DEADLINE_GRACE_SECONDS, LABEL_DEADLINE, LABEL_JOB, LABEL_OWNER, LABEL_PARENT_OWNER,
-                                   LABEL_WORK_DIR, docker_client)
+from worker.sandbox.docker import (
+    DEADLINE_GRACE_SECONDS,
+    LABEL_DEADLINE,
+    LABEL_JOB,
+    LABEL_OWNER,
+    LABEL_PARENT_OWNER,
+    LABEL_WORK_DIR,
+    docker_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +29,13 @@ def _remove(container: Any) -> None:
         log.warning("could not remove sandbox container %s: %s", getattr(container, "name", "?"), exc)
 
 
-def reap(work_dir: str, *, owner: str | None = None, orphans_only: bool = False,
-         grace: float = DEADLINE_GRACE_SECONDS) -> int:
+def reap(
+    work_dir: str,
+    *,
+    owner: str | None = None,
+    orphans_only: bool = False,
+    grace: float = DEADLINE_GRACE_SECONDS,
+) -> int:
     """Remove this host's sandbox containers of ``work_dir``: those of one dead ``owner``, or (``orphans_only``)
     those whose owner or parent is dead by the lock test (worker.owners) or that are ``grace`` seconds past
     their deadline, live owner or not. Containers of other work directories are never judged here."""
@@ -41,8 +54,9 @@ def reap(work_dir: str, *, owner: str | None = None, orphans_only: bool = False,
             why = _orphaned(labels, work_dir, time.time() - grace) if orphans_only else f"owner {owner} died"
             if why is None:
                 continue
-            log.warning("removing sandbox container %s (job %s): %s", container.short_id, labels.get(LABEL_JOB),
-                        why)
+            log.warning(
+                "removing sandbox container %s (job %s): %s", container.short_id, labels.get(LABEL_JOB), why
+            )
             _remove(container)
             removed += 1
     finally:

@@ -21,6 +21,7 @@ not running and the job runs cold. One that is never handed a job exits by itsel
 (EXIT_IDLE); its labels (``media-worker.warm``, its owner, a deadline of ``max_age`` + the job timeout)
 let the janitor remove it after its owner's death or past its deadline, like any sandbox container.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,9 +72,17 @@ class WarmSlot:
     slow removal (a hostile job's closed directories) never holds up the next start; past
     ``MAX_PENDING_REMOVALS`` waiting, the job's thread removes its own, so used ones cannot pile up."""
 
-    def __init__(self, work_dir: str, owner: str, max_age: float, start: Callable[[Any, str, str], Any],
-                 key_of: Callable[[Any], tuple[Any, ...]], inspect: Callable[[str], Any],
-                 remove: Callable[[str, str], None], outdated: Callable[[Any], str | None] = lambda c: None) -> None:
+    def __init__(
+        self,
+        work_dir: str,
+        owner: str,
+        max_age: float,
+        start: Callable[[Any, str, str], Any],
+        key_of: Callable[[Any], tuple[Any, ...]],
+        inspect: Callable[[str], Any],
+        remove: Callable[[str, str], None],
+        outdated: Callable[[Any], str | None] = lambda c: None,
+    ) -> None:
         self._work_dir, self._owner, self._max_age = work_dir, owner, max_age
         self._start, self._key_of, self._inspect, self._remove = start, key_of, inspect, remove
         self._outdated = outdated
@@ -161,8 +170,9 @@ class WarmSlot:
     def _arm(self) -> None:
         """(Re)start the renewal timer of the warm container now being started; with the lock held."""
         self._disarm()
-        self._timer = threading.Timer(max(self._max_age / 2, self._max_age - 2 * AGE_MARGIN_SECONDS), self._renew,
-                                      (self._next,))
+        self._timer = threading.Timer(
+            max(self._max_age / 2, self._max_age - 2 * AGE_MARGIN_SECONDS), self._renew, (self._next,)
+        )
         self._timer.daemon = True
         self._timer.start()
 
@@ -183,6 +193,7 @@ class WarmSlot:
 
     def _discard(self, future: Future[Warm | None]) -> None:
         """Remove what ``future`` starts, once it has, on the removal thread."""
+
         def removal(done: Future[Warm | None]) -> None:
             try:
                 warm = done.result()
@@ -190,6 +201,7 @@ class WarmSlot:
                 return
             if warm is not None:
                 self.retire(warm)
+
         future.add_done_callback(removal)
 
     def _spawn(self, template: Any) -> Warm | None:
@@ -200,7 +212,9 @@ class WarmSlot:
             # are made by the engine, so the sandbox user needs no way through it)
             os.mkdir(os.path.join(directory, "in"))
             os.mkdir(os.path.join(directory, "out"), 0o700)
-            os.chmod(os.path.join(directory, "in"), 0o755)  # whatever the umask: user 65534 must find its spec
+            os.chmod(
+                os.path.join(directory, "in"), 0o755
+            )  # whatever the umask: user 65534 must find its spec
             container = self._start(template, directory, name)
         except Exception as exc:  # noqa: BLE001 - the job runs cold; the removal also covers a half start
             log.warning("could not start a warm sandbox: %s", exc)

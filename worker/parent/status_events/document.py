@@ -5,6 +5,7 @@ object each (worker.parent.status_events.sender sends them; worker.parent.status
 ``maxReceiveCount``: SQS moves it to the DLQ on its next receive instead of delivering it again. Records of
 that message that were published or rejected in that attempt got their own event and get no other.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -17,9 +18,17 @@ from worker.child.outcome import Status
 EVENT_NAMESPACE = uuid.UUID("5b1e0c2a-9f0d-4c57-8a43-6d2f1e7b9c10")  # fixed forever: event ids derive from it
 
 
-def status_event(kind: Status, *, source: dict[str, Any] | None, message_id: str, job_id: str | None,
-                 reason: str | None = None, detail: str = "", key: str | None = None,
-                 source_id: str | None = None) -> dict[str, Any]:
+def status_event(
+    kind: Status,
+    *,
+    source: dict[str, Any] | None,
+    message_id: str,
+    job_id: str | None,
+    reason: str | None = None,
+    detail: str = "",
+    key: str | None = None,
+    source_id: str | None = None,
+) -> dict[str, Any]:
     """The event document: its id, what happened, to which source, and where the record is.
 
     A version's ``published`` or ``rejected`` event has one id, however often it is sent (a duplicate
@@ -29,9 +38,18 @@ def status_event(kind: Status, *, source: dict[str, Any] | None, message_id: str
         event_id = str(uuid.uuid5(EVENT_NAMESPACE, f"{source_id}/{kind}"))
     else:
         event_id = str(uuid.uuid4())
-    return {"event_id": event_id, "type": kind, "time": datetime.now(timezone.utc).isoformat(),
-            "source": source, "source_id": source_id, "message_id": message_id, "job_id": job_id,
-            "reason": reason, "detail": detail[:1000], "key": key}
+    return {
+        "event_id": event_id,
+        "type": kind,
+        "time": datetime.now(timezone.utc).isoformat(),
+        "source": source,
+        "source_id": source_id,
+        "message_id": message_id,
+        "job_id": job_id,
+        "reason": reason,
+        "detail": detail[:1000],
+        "key": key,
+    }
 
 
 def announce(events: Any, job: Any, outcome: Any) -> None:
@@ -41,6 +59,15 @@ def announce(events: Any, job: Any, outcome: Any) -> None:
     if announced in (Status.PUBLISHED, Status.REJECTED):
         # an EventBridge key with two spellings is named as the job found it
         record = job.record.spelled(outcome.source_key) if outcome.source_key else job.record
-        events.emit(status_event(announced, source=record.identity(), message_id=job.message_id,
-                                 job_id=job.job_id, reason=outcome.reason, detail=outcome.message, key=outcome.key,
-                                 source_id=source_id(record)))
+        events.emit(
+            status_event(
+                announced,
+                source=record.identity(),
+                message_id=job.message_id,
+                job_id=job.job_id,
+                reason=outcome.reason,
+                detail=outcome.message,
+                key=outcome.key,
+                source_id=source_id(record),
+            )
+        )

@@ -12,6 +12,7 @@ Every event ends with one result per target, passed to ``on_result(target_label,
 full, or the worker stopped first); each retry is reported as ``retried``. The manifest or rejection record
 in the production bucket stays the source of truth.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,15 @@ from typing import Any, Callable, Sequence
 
 from worker.clients import events_client, sns_client, sqs_client
 from worker.errors import PermanentError
-from worker.parent.status_events.targets import EVENTBRIDGE, SNS, SQS, WEBHOOK, Send, aws_transport, parse_targets
+from worker.parent.status_events.targets import (
+    EVENTBRIDGE,
+    SNS,
+    SQS,
+    WEBHOOK,
+    Send,
+    aws_transport,
+    parse_targets,
+)
 from worker.parent.status_events.webhook import Webhook, secrets_of
 
 log = logging.getLogger(__name__)
@@ -36,7 +45,11 @@ def transports(spec: str, secret: str, environ: Any) -> list[tuple[str, Send]]:
     clients = {SNS: sns_client, SQS: lambda: sqs_client(0), EVENTBRIDGE: events_client}
     built = []
     for target in parse_targets(spec, environ):
-        send = Webhook(target.address, secrets_of(secret)) if target.kind == WEBHOOK else aws_transport(target, clients)
+        send = (
+            Webhook(target.address, secrets_of(secret))
+            if target.kind == WEBHOOK
+            else aws_transport(target, clients)
+        )
         built.append((target.label, send))
     return built
 
@@ -44,8 +57,14 @@ def transports(spec: str, secret: str, environ: Any) -> list[tuple[str, Send]]:
 class StatusEvents:
     """Fans events out to ``targets``: (label, send) pairs; no targets, no events."""
 
-    def __init__(self, targets: Sequence[tuple[str, Send]], on_result: OnResult = lambda target, result: None, *,
-                 backlog: int = 10_000, retry_for: float = 300.0) -> None:
+    def __init__(
+        self,
+        targets: Sequence[tuple[str, Send]],
+        on_result: OnResult = lambda target, result: None,
+        *,
+        backlog: int = 10_000,
+        retry_for: float = 300.0,
+    ) -> None:
         self._senders = [_TargetSender(label, send, on_result, backlog, retry_for) for label, send in targets]
 
     @property
@@ -83,18 +102,29 @@ class _TargetSender:
     def put(self, event: dict[str, Any]) -> None:
         with self._start_lock:
             if self._closed:  # after the stop: nothing would send it (a settle that outlived close)
-                log.warning("status event %s (%s) for %s dropped: the sender has stopped", event["event_id"],
-                            event["type"], self.label)
+                log.warning(
+                    "status event %s (%s) for %s dropped: the sender has stopped",
+                    event["event_id"],
+                    event["type"],
+                    self.label,
+                )
                 self._on_result(self.label, "dropped")
                 return
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"status-{self.label}"[:60], daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name=f"status-{self.label}"[:60], daemon=True
+                )
                 self._thread.start()
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            log.warning("status event %s (%s) for %s dropped: %d events wait to be sent", event["event_id"],
-                        event["type"], self.label, self._queue.qsize())
+            log.warning(
+                "status event %s (%s) for %s dropped: %d events wait to be sent",
+                event["event_id"],
+                event["type"],
+                self.label,
+                self._queue.qsize(),
+            )
             self._on_result(self.label, "dropped")
 
     def stop_by(self, deadline: float) -> None:
@@ -122,16 +152,21 @@ class _TargetSender:
             for _ in range(left):
                 self._on_result(self.label, "dropped")
         if self._thread.is_alive():
-            log.warning("a status event for %s was still being sent at the stop (its result is counted when it "
-                        "ends)", self.label)
+            log.warning(
+                "a status event for %s was still being sent at the stop (its result is counted when it ends)",
+                self.label,
+            )
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
             try:
                 self._on_result(self.label, self._deliver(event))
             except Exception:  # noqa: BLE001 - a failed count or log line must not end the target's sending
-                log.exception("status event %s for %s: its result could not be recorded", event.get("event_id"),
-                              self.label)
+                log.exception(
+                    "status event %s for %s: its result could not be recorded",
+                    event.get("event_id"),
+                    self.label,
+                )
 
     def _deliver(self, event: dict[str, Any]) -> str:
         give_up = time.monotonic() + self._retry_for
@@ -141,7 +176,13 @@ class _TargetSender:
                 self._send(event)
                 return "sent"
             except PermanentError as exc:
-                log.warning("status event %s (%s) refused by %s: %s", event["event_id"], event["type"], self.label, exc)
+                log.warning(
+                    "status event %s (%s) refused by %s: %s",
+                    event["event_id"],
+                    event["type"],
+                    self.label,
+                    exc,
+                )
                 return "failed"
             except Exception as exc:  # noqa: BLE001 - RetryableError, and whatever else a transport raised
                 failure = exc
@@ -149,8 +190,13 @@ class _TargetSender:
             delay = min(MAX_DELAY, delay * 2)
             ended = self._pause(next_try, give_up)
             if ended:
-                log.warning("status event %s (%s) not sent to %s: %s", event["event_id"], event["type"], self.label,
-                            failure)
+                log.warning(
+                    "status event %s (%s) not sent to %s: %s",
+                    event["event_id"],
+                    event["type"],
+                    self.label,
+                    failure,
+                )
                 return ended
             self._on_result(self.label, "retried")
 

@@ -17,6 +17,7 @@ target                                                 sent as
 A transport raises RetryableError for what a later try may fix and PermanentError for what it cannot;
 worker.parent.status_events.sender does the retrying.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,17 +34,35 @@ from worker.errors import PermanentError, Reason, RetryableError
 
 SNS, SQS, EVENTBRIDGE, WEBHOOK = "sns", "sqs", "eventbridge", "webhook"
 EVENT_SOURCE = "media-worker"
-DETAIL_TYPES = {"published": "Media Published", "rejected": "Media Rejected", "dead_lettered": "Media Dead-lettered"}
-_AWS_SQS_HOST = re.compile(r"^((sqs|sqs-fips)\.[a-z0-9-]+|[a-z0-9-]+\.queue|queue|[a-z0-9.-]+\.sqs\.[a-z0-9-]+\.vpce)"
-                           r"\.amazonaws\.com(\.cn)?$|^sqs\.[a-z0-9-]+\.api\.aws$")
+DETAIL_TYPES = {
+    "published": "Media Published",
+    "rejected": "Media Rejected",
+    "dead_lettered": "Media Dead-lettered",
+}
+_AWS_SQS_HOST = re.compile(
+    r"^((sqs|sqs-fips)\.[a-z0-9-]+|[a-z0-9-]+\.queue|queue|[a-z0-9.-]+\.sqs\.[a-z0-9-]+\.vpce)"
+    r"\.amazonaws\.com(\.cn)?$|^sqs\.[a-z0-9-]+\.api\.aws$"
+)
 # An SQS queue URL's path, whatever the host (LocalStack, an endpoint set in the AWS config file…)
 _SQS_PATH = re.compile(r"^/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?/?$")
 # boto3's validation and client-side errors: the event or the configuration, not the moment
 # (a missing permission too: retrying it for minutes per event would only stall the target's other events)
-_PERMANENT_CODES = {"ValidationException", "InvalidParameter", "InvalidParameterValue", "NotFound",
-                    "ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
-                    "MalformedDetail", "AccessDenied", "AccessDeniedException", "AuthorizationError",
-                    "InvalidAddress", "MissingParameter", "InvalidClientTokenId"}
+_PERMANENT_CODES = {
+    "ValidationException",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "NotFound",
+    "ResourceNotFoundException",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "MalformedDetail",
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "InvalidAddress",
+    "MissingParameter",
+    "InvalidClientTokenId",
+}
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -92,8 +111,11 @@ def _kind(address: str, environ: Mapping[str, str]) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{address!r} is neither an ARN nor an http(s) URL")
     endpoints = [environ.get(name, "").rstrip("/") for name in ("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL")]
-    if (_AWS_SQS_HOST.match(parts.hostname) or _SQS_PATH.match(parts.path) or
-            any(e and address.startswith(e + "/") for e in endpoints)):
+    if (
+        _AWS_SQS_HOST.match(parts.hostname)
+        or _SQS_PATH.match(parts.path)
+        or any(e and address.startswith(e + "/") for e in endpoints)
+    ):
         return SQS
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise ValueError(f"webhook {address!r} must be https:// (plain http only to a loopback address)")
@@ -129,7 +151,10 @@ def aws_transport(target: Target, clients: Mapping[str, Callable[[], Any]]) -> S
 
         def publish(event: dict[str, Any]) -> None:
             with aws_errors(f"SNS Publish to {target.address}"):
-                sns.publish(TopicArn=target.address, Message=json.dumps(event), MessageAttributes=_attributes(event))
+                sns.publish(
+                    TopicArn=target.address, Message=json.dumps(event), MessageAttributes=_attributes(event)
+                )
+
         return publish
     if target.kind == SQS:
         sqs, url = clients[SQS](), [target.address]
@@ -139,21 +164,32 @@ def aws_transport(target: Target, clients: Mapping[str, Callable[[], Any]]) -> S
                 if url[0].startswith("arn:"):
                     _, _, _, _, account, name = url[0].split(":", 5)
                     url[0] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-                sqs.send_message(QueueUrl=url[0], MessageBody=json.dumps(event), MessageAttributes=_attributes(event))
+                sqs.send_message(
+                    QueueUrl=url[0], MessageBody=json.dumps(event), MessageAttributes=_attributes(event)
+                )
+
         return send
     if target.kind == EVENTBRIDGE:
         events = clients[EVENTBRIDGE]()
 
         def put(event: dict[str, Any]) -> None:
-            entry = {"Source": EVENT_SOURCE, "DetailType": DETAIL_TYPES[event["type"]], "Detail": json.dumps(event),
-                     "EventBusName": target.address}
+            entry = {
+                "Source": EVENT_SOURCE,
+                "DetailType": DETAIL_TYPES[event["type"]],
+                "Detail": json.dumps(event),
+                "EventBusName": target.address,
+            }
             with aws_errors(f"EventBridge PutEvents to {target.address}"):
                 answer = events.put_events(Entries=[entry])
             if answer.get("FailedEntryCount"):
                 failed = (answer.get("Entries") or [{}])[0]
                 code = str(failed.get("ErrorCode", ""))
                 error = PermanentError if code in _PERMANENT_CODES else RetryableError
-                raise error(Reason.STATUS_TARGET, f"EventBridge refused the entry: {code} {failed.get('ErrorMessage')}")
+                raise error(
+                    Reason.STATUS_TARGET,
+                    f"EventBridge refused the entry: {code} {failed.get('ErrorMessage')}",
+                )
+
         return put
     raise ValueError(f"not an AWS target: {target}")
 

@@ -8,6 +8,7 @@ A 2xx answer is delivery. 408, 425, 429, 5xx, timeouts and connection or TLS err
 worker.parent.status_events.sender, for ``MEDIA_WORKER_STATUS_RETRY_SECONDS``); any other answer, redirects included, is
 final: the receiver said no, and a redirect is not followed to a host nobody configured.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,12 +55,17 @@ class Webhook:
 
     def __call__(self, event: dict[str, Any]) -> None:
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "User-Agent": f"media-worker/{__version__}",
-                   SIGNATURE_HEADER: signature(self._secrets, int(time.time()), body),
-                   "X-Media-Worker-Event-Id": str(event["event_id"]), "X-Media-Worker-Event-Type": str(event["type"])}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"media-worker/{__version__}",
+            SIGNATURE_HEADER: signature(self._secrets, int(time.time()), body),
+            "X-Media-Worker-Event-Id": str(event["event_id"]),
+            "X-Media-Worker-Event-Type": str(event["type"]),
+        }
         try:
-            answer = self._http.request("POST", self.url, body=body, headers=headers, redirect=False,
-                                        preload_content=False)
+            answer = self._http.request(
+                "POST", self.url, body=body, headers=headers, redirect=False, preload_content=False
+            )
         except urllib3.exceptions.HTTPError as exc:  # timeouts, refused connections, TLS, protocol errors
             raise RetryableError(Reason.STATUS_TARGET, f"POST {self._shown}: {type(exc).__name__}") from None
         try:
