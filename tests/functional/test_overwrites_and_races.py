@@ -21,6 +21,7 @@ from tests.support.service import RunningService
 from tests.support.stack import Stack
 from tests.support.status_queues import drain_events, events_queue
 from tests.support.waiting import wait_for
+from worker.child.endings import Endings
 from worker.child.job import Job, JobRunner
 from worker.child.keys import exhaustion_key, manifest_key, rejection_key, version_prefix
 from worker.child.outcome import Status
@@ -333,14 +334,13 @@ def test_a_rejection_racing_a_publish_leaves_the_version_published_only(stack):
     assert exists(stack, manifest_key(rec)) and not exists(stack, rejection_key(rec))
 
     rec2 = record(stack, "both2.mp4", "e2")
-    runner = JobRunner(stack.settings())
-    runner._storage = RacyStorage(
+    racy = RacyStorage(
         stack.s3,
         stack.resources.production_bucket,
         {rejection_key(rec2): (manifest_key(rec2), {"outputs": [], "job": {}})},
     )
-    runner._publisher = Publisher(runner._storage)
-    outcome = runner._reject(Job("j", "m", 1, rec2), PermanentError(Reason.TIMEOUT_REPEATED, "again"), {})
+    endings = Endings(stack.settings(), racy, Publisher(racy))
+    outcome = endings.reject(Job("j", "m", 1, rec2), PermanentError(Reason.TIMEOUT_REPEATED, "again"), {})
     assert (outcome.status, outcome.announce) == (Status.DUPLICATE, Status.PUBLISHED)
     assert exists(stack, manifest_key(rec2)) and not exists(stack, rejection_key(rec2))
 

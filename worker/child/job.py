@@ -1,14 +1,13 @@
-"""One job, run inside a pool child, in named stages: the key checked, skip if done (``_already_done``) →
+"""One job, run inside a pool child, in named stages: the key checked, skip if done (``already_done``) →
 admit (``_admit``: HEAD, signature) → fetch (``_fetch``) → sandbox (``_sandboxed``) → publish (outputs, then the manifest
 of worker.child.manifest, last: see worker.child.publish).
 
-A job never raises: every path ends in an :class:`Outcome` the parent turns
-into an SQS action (delete, or back off and let the queue retry).
+A job never raises: every path ends in an :class:`Outcome` (worker.child.endings: rejected, retried, a
+duplicate) the parent turns into an SQS action (delete, or back off and let the queue retry).
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import errno
 import logging
@@ -17,14 +16,14 @@ import os
 import shutil
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from worker import owners
-from worker.child.keys import attempt_prefix, exhaustion_key, manifest_key, rejection_key, source_id
-from worker.child.manifest import Admitted, build_manifest, now
+from worker.child.endings import Endings
+from worker.child.keys import attempt_prefix, manifest_key, source_id
+from worker.child.manifest import Admitted, build_manifest
 from worker.child.outcome import Outcome, Status
 from worker.child.outputs import collect_outputs, output_ceiling
 from worker.child.precheck import HEAD_BYTES, check_key, check_signature
@@ -34,7 +33,6 @@ from worker.child.spelling import resolve_spelling
 from worker.child.storage import Storage
 from worker.clients import s3_client
 from worker.errors import (
-    MediaWorkerError,
     PermanentError,
     Reason,
     RejectedInput,
@@ -85,6 +83,7 @@ class JobRunner:
         self._settings = settings
         self._storage = Storage(s3_client(), settings.production_bucket)
         self._publisher = Publisher(self._storage)
+        self._ends = Endings(settings, self._storage, self._publisher)
         self._sandbox = sandbox_factory(settings)
         self._profiles = load_profiles(settings.profiles_path)
         self._owner = owners.claim(
@@ -130,10 +129,10 @@ class JobRunner:
             with self._stage(timings, "spelling"):
                 spelling = resolve_spelling(job.record, self._storage)
         except RetryableError as exc:
-            return self._retry(job, exc, {**timings, "total": timings.get("spelling", 0.0)})
+            return self._ends.retry(job, exc, {**timings, "total": timings.get("spelling", 0.0)})
         except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
             log.exception("job %s: the key's spelling could not be settled", job.job_id)
-            return self._retry(
+            return self._ends.retry(
                 job,
                 RetryableError(Reason.INTERNAL_ERROR, repr(exc)),
                 {**timings, "total": timings.get("spelling", 0.0)},
@@ -156,20 +155,20 @@ class JobRunner:
             os.makedirs(job_dir, mode=0o700)
             return self._process(job, job_dir, timings)
         except ResourceExhausted as exc:
-            return self._exhausted(job, exc, timings)
+            return self._ends.exhausted(job, exc, timings)
         except PermanentError as exc:
-            return self._reject(job, exc, timings)
+            return self._ends.reject(job, exc, timings)
         except RetryableError as exc:
-            return self._retry(job, exc, timings)
+            return self._ends.retry(job, exc, timings)
         except Exception as exc:  # noqa: BLE001 - unknown means retry, then DLQ
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 # the host's scratch space, not the upload: back off and let the queue bring it again
                 full = RetryableError(
                     Reason.WORK_DIR_FULL, f"no space left in {self._settings.work_dir}: {exc}"
                 )
-                return self._retry(job, full, timings)
+                return self._ends.retry(job, full, timings)
             log.exception("job %s failed unexpectedly", job.job_id)
-            return self._retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
+            return self._ends.retry(job, RetryableError(Reason.INTERNAL_ERROR, repr(exc)), timings)
         finally:
             timings["total"] = time.monotonic() - started
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -187,7 +186,7 @@ class JobRunner:
         its kind (worker.errors) when the job cannot go on; ``_attempt`` turns that into the outcome."""
         check_key(job.record.key, self._settings.max_key_length)  # no request for a key we would never take
         with self._stage(timings, "check"):
-            done = self._already_done(job, timings)
+            done = self._ends.already_done(job, timings)
         if done is not None:
             return done
         admitted = self._admit(job, timings)
@@ -273,10 +272,10 @@ class JobRunner:
                 "another attempt (%s) settled this version first; this one's objects are removed",
                 claim.winner,
             )
-            return self._already_done(job, timings) or Outcome(
+            return self._ends.already_done(job, timings) or Outcome(
                 job.job_id, Status.DUPLICATE, message=claim.result, timings=timings
             )
-        self._sweep(record)  # best effort: published is published; a later duplicate sweeps again
+        self._ends.sweep(record)  # best effort: published is published; a later duplicate sweeps again
         return Outcome(
             job.job_id,
             Status.PUBLISHED,
@@ -285,130 +284,7 @@ class JobRunner:
             timings=timings,
             bytes_in=head.size,
             bytes_out=sum(item["size"] for item in outputs),
-            source_delete=self._delete_source(job, head.etag or record.etag, head.version_id),
-        )
-
-    def _already_done(self, job: Job, timings: dict[str, float]) -> Outcome | None:
-        """A duplicate of a version already published or rejected: tidy up and re-announce its outcome."""
-        record, store = job.record, self._storage
-        with ThreadPoolExecutor(
-            2, thread_name_prefix="check"
-        ) as both:  # two round trips at once, not in turn
-            # in copies of this context, so that their log lines carry the job's fields
-            published = both.submit(contextvars.copy_context().run, store.exists, manifest_key(record))
-            rejected = both.submit(contextvars.copy_context().run, store.read_json, rejection_key(record))
-        if published.result():
-            self._publisher.sweep(record)  # a failure raises: retried, so the strays are not left for good
-            return Outcome(
-                job.job_id,
-                Status.DUPLICATE,
-                message="already published",
-                key=manifest_key(record),
-                timings=timings,
-                announce=Status.PUBLISHED,
-                source_delete=self._delete_source(job, record.etag),
-            )
-        rejection = rejected.result()
-        if rejection is not None:
-            return Outcome(
-                job.job_id,
-                Status.DUPLICATE,
-                reason=str(rejection.get("reason") or "") or None,
-                message="already rejected",
-                key=rejection_key(record),
-                timings=timings,
-                announce=Status.REJECTED,
-            )
-        return None
-
-    def _sweep(self, record: SourceRecord) -> None:
-        try:
-            self._publisher.sweep(record)
-        except MediaWorkerError as exc:
-            log.warning("could not sweep the objects of other attempts of %s: %s", manifest_key(record), exc)
-
-    def _delete_source(self, job: Job, etag: str | None, version_id: str | None = None) -> str | None:
-        """Remove the processed temp version; never a newer upload of the key, never an error."""
-        record = job.record
-        if not self._settings.delete_source:
-            return None
-        if job.keep_source:  # it may be another upload's object: the temp bucket's lifecycle rule removes it
-            return "kept"
-        try:
-            if self._storage.delete_source(record, etag, version_id):
-                return "deleted"
-        except MediaWorkerError as exc:
-            # Outputs are published; the temp bucket's lifecycle rule removes the leftover.
-            log.warning("could not delete the source s3://%s/%s: %s", record.bucket, record.key, exc)
-            return "failed"
-        log.info("kept s3://%s/%s: a newer upload replaced the processed version", record.bucket, record.key)
-        return "kept"
-
-    def _exhausted(self, job: Job, exc: ResourceExhausted, timings: dict[str, float]) -> Outcome:
-        """Killed for time or memory: permanent on the version's second real exhaustion, counted by a marker
-        in the production bucket (not by receives: a drain or a dead child is no exhaustion)."""
-        marker = exhaustion_key(job.record)
-        try:
-            if self._storage.exists(marker):
-                return self._reject(job, exc.permanent(), timings)
-            self._storage.put_json(
-                marker,
-                {
-                    "schema": 1,
-                    "reason": exc.reason.value,
-                    "message": exc.message,
-                    "source": job.record.identity(),
-                    "job_id": job.job_id,
-                    "at": now(),
-                },
-            )
-        except RetryableError as store_exc:
-            log.warning("could not read or write the exhaustion marker %s: %s", marker, store_exc)
-        return self._retry(job, exc, timings)
-
-    def _reject(self, job: Job, exc: PermanentError, timings: dict[str, float]) -> Outcome:
-        key = rejection_key(job.record)
-        doc = {
-            "schema": 1,
-            "reason": exc.reason.value,
-            "message": exc.message,
-            "source": job.record.identity(),
-            "source_id": source_id(job.record),
-            "event_time": job.record.event_time,
-            "job": {"job_id": job.job_id, "message_id": job.message_id, "receive_count": job.receive_count},
-            "rejected_at": now(),
-        }
-        try:
-            # A version is published or rejected, never both: a duplicate delivery may have published it
-            # (and deleted the source, hence source_gone here) while this attempt ran.
-            done = self._already_done(job, timings)
-            if done is None:
-                if not self._storage.create_json(key, doc):
-                    done = self._already_done(job, timings)
-                elif self._storage.exists(manifest_key(job.record)):
-                    # an attempt published while this one rejected: the manifest wins (see worker.child.publish)
-                    self._storage.delete_keys([key])
-                    done = self._already_done(job, timings)
-        except RetryableError as write_exc:
-            return self._retry(job, write_exc, timings)
-        if done is not None:
-            return done
-        log.info("rejected s3://%s/%s: %s", job.record.bucket, job.record.key, exc)
-        return Outcome(
-            job.job_id,
-            Status.REJECTED,
-            reason=exc.reason.value,
-            message=exc.message,
-            key=key,
-            timings=timings,
-        )
-
-    def _retry(self, job: Job, exc: RetryableError, timings: dict[str, float]) -> Outcome:
-        log.warning(
-            "job %s for s3://%s/%s will be retried: %s", job.job_id, job.record.bucket, job.record.key, exc
-        )
-        return Outcome(
-            job.job_id, Status.RETRY, reason=exc.reason.value, message=exc.message, timings=timings
+            source_delete=self._ends.delete_source(job, head.etag or record.etag, head.version_id),
         )
 
     def close(self) -> None:

@@ -19,16 +19,16 @@ import time
 from collections import Counter, deque
 from typing import Any, Callable
 
-from worker import __version__, owners
 from worker.child.job import Job, JobRunner, new_job_id
 from worker.child.outcome import Outcome, Status
 from worker.child.profiles import load_profiles
 from worker.clients import sqs_client
 from worker.errors import PoisonMessage, Reason
-from worker.parent.health import RuntimeCheck, queue_stats_loop, readiness
+from worker.parent.health import RuntimeCheck
 from worker.parent.janitor import Janitor
 from worker.parent.leases import Heartbeats, LeaseBook
-from worker.parent.metrics import Metrics, MetricsServer
+from worker.parent.lifecycle import Lifecycle
+from worker.parent.metrics import Metrics
 from worker.parent.observer import Observer
 from worker.parent.pool import Completion, Pool
 from worker.parent.receiver import Inbox, Receiver
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 TICK = 0.1
 
 
-class Service:
+class Service(Lifecycle):
     """Runs until ``stop`` is set, then drains: see the module docstring."""
 
     def __init__(
@@ -95,11 +95,6 @@ class Service:
         )
         self.heartbeats = Heartbeats(self.leases, TICK)
 
-    @property
-    def last_poll(self) -> float | None:
-        """Unix time of the last receive that succeeded."""
-        return self.receiver.last_poll
-
     # -- receiving -------------------------------------------------------------------------
     def _free_slots(self) -> int:
         with self._lock:
@@ -118,58 +113,13 @@ class Service:
     # -- the main loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event, hard_stop: threading.Event | None = None) -> Counter[str]:
         """Process messages until ``stop``; then drain until done or ``drain_timeout``."""
-        log.info(
-            "media-worker %s starting: pool=%d runtime=%s queue=%s temp=%s production=%s",
-            __version__,
-            self.settings.pool,
-            self.settings.runtime,
-            self.settings.queue_url,
-            self.settings.temp_bucket,
-            self.settings.production_bucket,
-        )
-        # the parent's owner lock: its children's containers name it, so it must be provably alive (worker.owners)
-        owners.claim(self.settings.work_dir)
-        self.janitor.at_start()
-        self.settler.max_receives = self.queue.max_receive_count()
-        server = (
-            MetricsServer(
-                self.metrics, self.settings.metrics_host, self.settings.metrics_port, self.readiness
-            ).start()
-            if self.settings.metrics_port
-            else None
-        )
-        self.pool.start()
-        self.heartbeats.start()
-        self.receiver.start(stop)
-        threading.Thread(
-            target=queue_stats_loop,
-            args=(self.queue, self.settler, self.metrics, stop),
-            name="queue-stats",
-            daemon=True,
-        ).start()
-        janitor_stop = threading.Event()  # it works on through the drain: deaths then are reaped too
-        janitor = threading.Thread(target=self.janitor.run, args=(janitor_stop,), name="janitor", daemon=True)
-        janitor.start()
-        self.notifier.ready(self._status_line())
+        started = self._start_up(stop)
         drain: list[float | None] = [None]
         try:
             while not self._iterate(stop, hard_stop, drain):
                 pass
         finally:
-            self.receiver.closed.set()  # what a poll still returns is released by the receiver itself
-            self.pool.close()
-            # every settle decided before the leases stop; after a second signal, not waited for (their
-            # messages reappear when their visibility runs out)
-            self._settles.close(hurry=hard_stop is not None and hard_stop.is_set())
-            self.heartbeats.stop()
-            janitor_stop.set()
-            janitor.join(30)  # a clean-up it took from its queue finishes first
-            self.janitor.flush()  # what the last deaths left, before our lock goes
-            owners.release()  # its children are gone: nothing of this parent's is left to guard
-            self.status.close()
-            if server is not None:
-                server.close()
-            self.notifier.close()
+            self._shut_down(started, hurry=hard_stop is not None and hard_stop.is_set())
         log.info("stopped: %s", dict(self.stats))
         return self.stats
 
@@ -322,28 +272,6 @@ class Service:
         flight.cancelled |= cancelled
         if not flight.jobs:
             self._settle(flight)
-
-    # -- observability -----------------------------------------------------------------------
-    def _status_line(self) -> str:
-        paused = f"; NOT RECEIVING: {self.receiver.holding_off}" if self.receiver.holding_off else ""
-        return (
-            f"{len(self.pool.running)}/{self.settings.pool} jobs running, {self._held} messages held{paused}"
-        )
-
-    def _observe(self) -> None:
-        """Once a tick: gauges, totals kept by the pool and the leases, and systemd's watchdog."""
-        self.metrics.in_flight.set(len(self.pool.running))
-        self.metrics.sync_totals(
-            deaths=self.pool.deaths,
-            recycles=self.pool.recycles,
-            extensions=self.leases.extensions,
-            failed_extensions=self.leases.failed_extensions,
-        )
-        self.notifier.tick(self._status_line())
-
-    def readiness(self) -> str | None:
-        """None when ready (``/readyz``): see worker.parent.health."""
-        return readiness(self._runtime, self.last_poll, self.settings.poll_wait)
 
     # -- shutdown --------------------------------------------------------------------------
     def _cancel_pending(self) -> None:

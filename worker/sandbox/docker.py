@@ -7,8 +7,6 @@ should even the removal fail, the janitor removes it once past its deadline.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import time
@@ -30,7 +28,8 @@ from worker.sandbox.base import (
     interpret,
     prepare_spec,
 )
-from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs, remove_tree
+from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs
+from worker.sandbox.handoff import WarmHandOff
 from worker.sandbox.lockdown import (
     LABEL_DEADLINE,
     LABEL_HOST,
@@ -44,7 +43,7 @@ from worker.sandbox.lockdown import (
     limits_of,
     owner_labels,
 )
-from worker.sandbox.warm import LABEL_WARM, Warm, WarmSlot, appears
+from worker.sandbox.warm import WarmSlot
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,9 +62,6 @@ __all__ = [
     "owner_labels",
 ]
 DEADLINE_GRACE_SECONDS = 60.0
-INPUT_NAME = "input"  # what the job runner names the download (and a warm container expects)
-TAKEN_MARKER = ".taken"  # a warm program writes it into /job/out once it has its spec
-TAKE_CONFIRM_SECONDS = 5.0  # it takes milliseconds; a warm container silent this long is not running
 
 
 def docker_client(timeout: int = 60) -> Any:
@@ -91,7 +87,7 @@ def engine_ready(image: str, oci_runtime: str = "") -> str | None:
     return None
 
 
-class DockerSandbox(Sandbox):
+class DockerSandbox(WarmHandOff, Sandbox):
     """Runs the sandbox image once per job."""
 
     name = "docker"
@@ -141,113 +137,6 @@ class DockerSandbox(Sandbox):
                 self._slot.retire(warm)
             raise
         return self._run_warm(warm, request) if warm is not None else self._run_cold(request)
-
-    def _run_warm(self, warm: Warm, request: SandboxRequest) -> SandboxResult:
-        """Hand the job over: the input renamed into the warm ``in/``, the spec renamed there last (the
-        program starts on it), the job's timeout from now; its ``out/`` renamed to the job's afterwards.
-
-        The program confirms with a ``.taken`` marker in ``out/`` within milliseconds; the host waits for it
-        at most ``TAKE_CONFIRM_SECONDS``. Unconfirmed (the container died, hangs or its engine went after its
-        last inspect), the container is removed, the input given back and the job run cold. Confirmed, the
-        job is the container's for good: nothing a compromised program does later (deleting the marker)
-        gets it a second run. The warm container is retired whatever happens."""
-        started = time.monotonic()
-        warm_input = os.path.join(warm.in_dir, INPUT_NAME)
-        try:
-            os.replace(request.input_path, warm_input)
-        except OSError as exc:  # another file system: nothing moved
-            log.warning(
-                "cannot hand %s to warm sandbox %s (%s): running it cold", request.input_path, warm.name, exc
-            )
-            self._slot.retire(warm)  # type: ignore[union-attr]
-            return self._run_cold(request)
-        run: RunExit | None = None
-        taken = False
-        try:
-            os.chmod(warm_input, 0o644)
-            pending = os.path.join(warm.in_dir, ".spec.json.part")
-            with open(pending, "w", encoding="utf-8") as fh:
-                json.dump(request.program_spec(), fh)
-            os.chmod(pending, 0o644)
-            os.replace(pending, os.path.join(warm.in_dir, "spec.json"))
-            taken = appears(os.path.join(warm.out_dir, TAKEN_MARKER), TAKE_CONFIRM_SECONDS)
-            if taken:
-                run = self._wait(warm.container, request, warm.out_dir)
-        finally:
-            if run is None or run.exit_code not in (EXIT_OK, EXIT_REJECTED):
-                self._remove_by_name(warm.name)  # timed out, failed, lost, never took it: it must stop now
-            try:
-                if taken:
-                    # the run is over (exited, or removed above): the input leaves the tmpfs now, not when the
-                    # remover gets to the directory; a marker the program made into something else stays
-                    for done in (
-                        warm_input,
-                        os.path.join(warm.in_dir, "spec.json"),
-                        os.path.join(warm.out_dir, TAKEN_MARKER),
-                    ):
-                        with contextlib.suppress(OSError):
-                            os.unlink(done)
-                    os.rmdir(request.output_dir)
-                    os.replace(warm.out_dir, request.output_dir)
-                    self._release(request)
-                else:  # no program ever saw the job
-                    os.replace(warm_input, request.input_path)
-            finally:
-                self._slot.retire(warm)  # type: ignore[union-attr] - off the critical path
-        if not taken:
-            log.warning(
-                "warm sandbox %s did not take its job within %.0f s: running it cold",
-                warm.name,
-                TAKE_CONFIRM_SECONDS,
-            )
-            return self._run_cold(request)
-        return SandboxResult(
-            result=interpret(run, request.output_dir), seconds=time.monotonic() - started, start_seconds=0.0
-        )
-
-    def _start_warm(self, template: SandboxRequest, directory: str, name: str) -> Any:
-        in_dir, out_dir = os.path.join(directory, "in"), os.path.join(directory, "out")
-        if os.geteuid() == 0:
-            os.chown(out_dir, SANDBOX_USER, SANDBOX_USER)
-        else:
-            os.chmod(out_dir, 0o777)  # what 65534 closes in there, cleanup.release_outputs opens
-        options = self.container_options(template)
-        wait = self._settings.sandbox_warm_max_age
-        options.update(
-            name=name,
-            command=[
-                "--input",
-                f"/job/in/{INPUT_NAME}",
-                "--output-dir",
-                "/job/out",
-                "--spec",
-                "/job/in/spec.json",
-                "--wait",
-                str(wait),
-            ],
-            volumes={in_dir: {"bind": "/job/in", "mode": "ro"}, out_dir: {"bind": "/job/out", "mode": "rw"}},
-            labels={
-                **owner_labels(self._settings.work_dir, wait + template.timeout, job=name),
-                LABEL_WARM: "1",
-            },
-        )
-        return self._background_client.containers.run(**options)
-
-    def _inspect(self, name: str) -> Any:
-        """The container on the job thread's connection (the warm start ran on the background one)."""
-        return self._client.containers.get(name)
-
-    def _outdated(self, container: Any) -> str | None:
-        """Why a warm container must not run a job although its limits fit: its image is not the one the tag
-        names now (rebuilt and tagged again since it started, e.g. for a codec's security fix)."""
-        current = self._client.images.get(self._settings.sandbox_image).id
-        return (
-            None if container.attrs.get("Image") == current else "made from an image its tag no longer names"
-        )
-
-    def _remove_warm(self, name: str, directory: str) -> None:
-        self._remove_by_name(name, self._background_client)
-        remove_tree(directory, self._settings)
 
     def _run_cold(self, request: SandboxRequest) -> SandboxResult:
         """Start, wait until the deadline, read the exit. Whatever the engine's client raises (requests'
