@@ -39,6 +39,7 @@ from typing import Any, Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from scripts.benchlib import run_container  # noqa: E402
 from tests.chaos.proxy import FaultyProxy  # noqa: E402
 from worker.child import publish  # noqa: E402
 from worker.child.outputs import collect_outputs  # noqa: E402
@@ -78,25 +79,7 @@ def video_outputs(work: str) -> tuple[str, list[dict[str, Any]]]:
     """Our program's outputs for a 10 s clip with the default profiles, as the job collects them."""
     src = make_video(os.path.join(work, "clip.mp4"), width=640, height=360, seconds=10)
     out = os.path.join(work, "out")
-    os.mkdir(out)
-    with open(os.path.join(work, "spec.json"), "w") as fh:
-        json.dump({"kind": "video", "demuxer": "mov", "threads": 2}, fh)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "container",
-            "--input",
-            src,
-            "--output-dir",
-            out,
-            "--spec",
-            os.path.join(work, "spec.json"),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    run_container(src, {"kind": "video", "demuxer": "mov", "threads": 2}, keep=out)
     with open(os.path.join(out, "result.json")) as fh:
         return out, collect_outputs(json.load(fh), out, "media/bench/attempt")
 

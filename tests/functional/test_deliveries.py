@@ -4,38 +4,24 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from tests.support.envelopes import eventbridge, sns_envelope
 from tests.support.pipeline import collecting_service, exists, read_json
 from tests.support.service import RunningService
-from tests.support.stack import Stack
+from tests.support.stack import Stack, fresh_stack
 from tests.support.status_queues import received, status_queue
 from tests.support.waiting import wait_for
-from worker.clients import events_client, s3_client, sns_client, sqs_client
-from worker.ops.provision import provision
+from worker.clients import events_client, sns_client
 
 pytestmark = pytest.mark.slow
 
 
 def delivered_stack(tmp_path, delivery: str, raw: bool = False) -> Stack:
-    name = "d" + uuid.uuid4().hex[:10]
-    resources = provision(
-        s3_client(),
-        sqs_client(1),
-        temp_bucket=f"{name}-temp",
-        production_bucket=f"{name}-prod",
-        queue_name=f"{name}-q",
-        max_receive_count=3,
-        visibility_timeout=10,
-        delivery=delivery,
-        sns=sns_client(),
-        events=events_client(),
-        raw_delivery=raw,
+    return fresh_stack(
+        tmp_path, "d", delivery=delivery, sns=sns_client(), events=events_client(), raw_delivery=raw
     )
-    return Stack(resources, s3_client(), sqs_client(1), str(tmp_path / "work"))
 
 
 def manifests(stack: Stack) -> list[str]:
@@ -157,18 +143,8 @@ def test_an_eventbridge_key_in_either_spelling_publishes_that_object_once(
 def test_unversioned_two_spellings_with_the_same_bytes_publish_but_delete_neither(
     moto_endpoint, tmp_path, media
 ):
-    name = "u" + uuid.uuid4().hex[:10]
-    resources = provision(
-        s3_client(),
-        sqs_client(1),
-        temp_bucket=f"{name}-temp",
-        production_bucket=f"{name}-prod",
-        queue_name=f"{name}-q",
-        max_receive_count=3,
-        visibility_timeout=10,
-        versioned=False,
-    )
-    stack = Stack(resources, s3_client(), sqs_client(1), str(tmp_path / "work"))
+    stack = fresh_stack(tmp_path, "u", versioned=False)
+    resources = stack.resources
     etag = stack.upload("in/a+b.mp4", media["clip"])
     assert stack.upload("in/a b.mp4", media["clip"]) == etag  # another upload, the same bytes
     received(stack, resources.queue_url)  # S3's own notifications: only the EventBridge event below runs

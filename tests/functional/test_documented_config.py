@@ -11,18 +11,16 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import boto3
 import pytest
 
 from tests.support.imds import FakeIMDS
-from tests.support.stack import Stack
+from tests.support.stack import Stack, fresh_stack
 from tests.support.waiting import free_port_for_test, wait_for
 from tests.support.workers import log_text
 from worker.local.samples import make_image
-from worker.ops.provision import provision
 
 pytestmark = pytest.mark.slow
 
@@ -69,17 +67,7 @@ def regional_stack(region: str, tmp_path: Path) -> Stack:
     """A fresh stack on the moto server *in that region*: a worker using any other region finds no queue."""
     session = boto3.session.Session(region_name=region)
     s3, sqs = session.client("s3"), session.client("sqs")
-    name = "d" + uuid.uuid4().hex[:10]
-    resources = provision(
-        s3,
-        sqs,
-        temp_bucket=f"{name}-temp",
-        production_bucket=f"{name}-prod",
-        queue_name=f"{name}-q",
-        max_receive_count=3,
-        visibility_timeout=10,
-    )
-    return Stack(resources, s3, sqs, str(tmp_path / "work"))
+    return fresh_stack(tmp_path, "d", s3=s3, sqs=sqs)
 
 
 def base_environment(tmp_path: Path) -> dict[str, str]:

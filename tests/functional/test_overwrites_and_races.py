@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import threading
-import uuid
 
 import pytest
 from botocore.stub import Stubber
@@ -18,7 +17,7 @@ from tests.support.envelopes import s3_event
 from tests.support.fakes import ScriptedSandbox, SlowSandbox
 from tests.support.pipeline import collecting_service, exists, read_json, record
 from tests.support.service import RunningService
-from tests.support.stack import Stack
+from tests.support.stack import Stack, fresh_stack
 from tests.support.status_queues import drain_events, events_queue
 from tests.support.waiting import wait_for
 from worker.child.endings import Endings
@@ -27,9 +26,8 @@ from worker.child.keys import exhaustion_key, manifest_key, rejection_key, versi
 from worker.child.outcome import Status
 from worker.child.publish import Publisher
 from worker.child.storage import Storage
-from worker.clients import s3_client, sqs_client
+from worker.clients import s3_client
 from worker.errors import PermanentError, Reason, RetryableError
-from worker.ops.provision import provision
 from worker.s3events.parse import SourceRecord
 from worker.sandbox.process import ProcessSandbox
 
@@ -39,19 +37,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def unversioned_stack(moto_endpoint: str, tmp_path) -> Stack:
     """A stack whose temp bucket is not versioned: deletes are pinned by If-Match instead."""
-    name = "u" + uuid.uuid4().hex[:10]
-    s3, sqs = s3_client(), sqs_client(1)
-    resources = provision(
-        s3,
-        sqs,
-        temp_bucket=f"{name}-temp",
-        production_bucket=f"{name}-prod",
-        queue_name=f"{name}-q",
-        max_receive_count=3,
-        visibility_timeout=10,
-        versioned=False,
-    )
-    return Stack(resources, s3, sqs, str(tmp_path / "work"))
+    return fresh_stack(tmp_path, "u", versioned=False)
 
 
 def hold_next_message(stack: Stack) -> dict:

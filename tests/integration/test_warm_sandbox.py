@@ -60,13 +60,19 @@ def listing(container) -> dict:
     return json.loads(out)
 
 
+def warmed(sandbox, docker, source, tmp_path, cleanup):
+    """A job for ``source`` (removed after the test), and the warm container ``sandbox`` started for jobs
+    like it, once it runs: ``(request, container)``."""
+    request = job(tmp_path, source)
+    cleanup(request)
+    sandbox.prepare(request)
+    return request, wait_for(lambda: running_warm(docker), timeout=60)
+
+
 def test_each_job_gets_a_fresh_warm_container_that_never_sees_the_last_jobs_files(
     warm_sandbox, docker, media, tmp_path, cleanup
 ):
-    first = job(tmp_path, media["clip"])
-    cleanup(first)
-    warm_sandbox.prepare(first)
-    waiting = wait_for(lambda: running_warm(docker), timeout=60)
+    first, waiting = warmed(warm_sandbox, docker, media["clip"], tmp_path, cleanup)
     # a hostile job's trace: a marker in its scratch tmpfs and its output directory, before its hand-off
     sh(waiting, "echo first > /tmp/marker && echo first > /job/out/marker")
     result = warm_sandbox.run(first)
@@ -94,10 +100,7 @@ def test_each_job_gets_a_fresh_warm_container_that_never_sees_the_last_jobs_file
 def test_a_warm_container_that_died_while_waiting_fails_no_job(
     warm_sandbox, docker, media, tmp_path, cleanup
 ):
-    request = job(tmp_path, media["clip"])
-    cleanup(request)
-    warm_sandbox.prepare(request)
-    dead = wait_for(lambda: running_warm(docker), timeout=60)
+    request, dead = warmed(warm_sandbox, docker, media["clip"], tmp_path, cleanup)
     dead.kill()
     result = warm_sandbox.run(request)
     assert result.result["status"] == "ok" and result.start_seconds > 0, "run cold instead"
@@ -107,10 +110,7 @@ def test_a_warm_container_that_died_while_waiting_fails_no_job(
 def test_a_warm_container_that_dies_after_its_last_inspect_gives_the_job_back(
     warm_sandbox, docker, media, tmp_path, cleanup
 ):
-    request = job(tmp_path, media["clip"])
-    cleanup(request)
-    warm_sandbox.prepare(request)
-    wait_for(lambda: running_warm(docker), timeout=60)
+    request, _ = warmed(warm_sandbox, docker, media["clip"], tmp_path, cleanup)
     inspect = warm_sandbox._slot._inspect
 
     def dying(name):  # seen running, then killed before the hand-off (the engine restarted, say)
@@ -126,10 +126,7 @@ def test_a_warm_container_that_dies_after_its_last_inspect_gives_the_job_back(
 def test_a_job_with_other_limits_runs_cold_and_the_warm_one_is_replaced(
     warm_sandbox, docker, media, tmp_path, cleanup
 ):
-    template = job(tmp_path, media["clip"])
-    cleanup(template)
-    warm_sandbox.prepare(template)
-    made = wait_for(lambda: running_warm(docker), timeout=60)
+    template, made = warmed(warm_sandbox, docker, media["clip"], tmp_path, cleanup)
     bigger = dataclasses.replace(job(tmp_path, media["clip"]), memory_mb=template.memory_mb * 2)
     cleanup(bigger)
     result = warm_sandbox.run(bigger)
@@ -141,10 +138,7 @@ def test_a_job_with_other_limits_runs_cold_and_the_warm_one_is_replaced(
 def test_the_janitor_knows_warm_containers_by_their_owner(docker_settings, docker, media, tmp_path, cleanup):
     sandbox = DockerSandbox(with_overrides(docker_settings, sandbox_warm=True))
     try:
-        request = job(tmp_path, media["clip"])
-        cleanup(request)
-        sandbox.prepare(request)
-        warm = wait_for(lambda: running_warm(docker), timeout=60)
+        request, warm = warmed(sandbox, docker, media["clip"], tmp_path, cleanup)
         assert warm.labels[LABEL_JOB].startswith("media-worker-warm")
         assert reap(docker_settings.work_dir, owner=owners.instance_id()) >= 1
         assert warm.id not in [c.id for c in warm_containers(docker)]
@@ -156,10 +150,7 @@ def test_the_janitor_knows_warm_containers_by_their_owner(docker_settings, docke
 def test_a_used_warm_directory_holds_no_input_once_its_run_returned(
     warm_sandbox, docker, media, tmp_path, cleanup
 ):
-    request = job(tmp_path, media["clip"])
-    cleanup(request)
-    warm_sandbox.prepare(request)
-    wait_for(lambda: running_warm(docker), timeout=60)
+    request, _ = warmed(warm_sandbox, docker, media["clip"], tmp_path, cleanup)
     used = warm_sandbox._slot._next.result().directory
     assert warm_sandbox.run(request).result["status"] == "ok"
     # the remover may not have reached it yet: whatever is left of it holds no upload and no spec
@@ -181,10 +172,7 @@ def test_a_warm_container_of_an_image_its_tag_no_longer_names_runs_no_job(
 ):
     sandbox = DockerSandbox(with_overrides(docker_settings, sandbox_warm=True, sandbox_image=retaggable))
     try:
-        request = job(tmp_path, media["clip"])
-        cleanup(request)
-        sandbox.prepare(request)
-        old = wait_for(lambda: running_warm(docker), timeout=60)
+        request, old = warmed(sandbox, docker, media["clip"], tmp_path, cleanup)
         # rebuilt and tagged again (a codec's security fix): one more layer gives the same files a new ID
         recipe = f"FROM {retaggable}\nLABEL media-worker.test-rebuilt=1\n".encode()
         rebuilt, _ = docker.images.build(fileobj=io.BytesIO(recipe), tag=retaggable, rm=True)

@@ -88,19 +88,26 @@ class Stack:
             self.sqs.delete_message(QueueUrl=self.resources.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-@pytest.fixture
-def stack(moto_endpoint: str, tmp_path) -> Stack:
-    """A fresh temp bucket, production bucket, queue and DLQ (maxReceiveCount 3) on the moto server."""
-    name = "t" + uuid.uuid4().hex[:10]
-    s3, sqs = s3_client(), sqs_client(1)
+def fresh_stack(
+    tmp_path: Any, prefix: str = "t", *, s3: Any = None, sqs: Any = None, **options: Any
+) -> Stack:
+    """A fresh temp bucket, production bucket, queue and DLQ (maxReceiveCount 3, visibility 10 s) on the
+    moto server, provisioned through ``s3`` and ``sqs`` (boto3's defaults when None); ``options`` go to
+    worker.ops.provision (``versioned``, ``delivery``…)."""
+    name = prefix + uuid.uuid4().hex[:10]
+    s3, sqs = s3 or s3_client(), sqs or sqs_client(1)
     resources = provision(
         s3,
         sqs,
         temp_bucket=f"{name}-temp",
         production_bucket=f"{name}-prod",
         queue_name=f"{name}-q",
-        max_receive_count=3,
-        visibility_timeout=10,
+        **{"max_receive_count": 3, "visibility_timeout": 10, **options},
     )
-    work_dir = tmp_path / "work"
-    return Stack(resources, s3, sqs, str(work_dir))
+    return Stack(resources, s3, sqs, str(tmp_path / "work"))
+
+
+@pytest.fixture
+def stack(moto_endpoint: str, tmp_path) -> Stack:
+    """A fresh stack per test (``fresh_stack``)."""
+    return fresh_stack(tmp_path)
