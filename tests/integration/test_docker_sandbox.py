@@ -25,6 +25,7 @@ from worker.sandbox.docker import (
     DockerSandbox,
     owner_labels,
 )
+from worker.sandbox.kills import SIGKILL_EXIT, killed_by_kernel
 from worker.sandbox.reaper import reap
 
 pytestmark = pytest.mark.docker
@@ -120,6 +121,36 @@ def test_out_of_memory_is_reported_as_such(sandbox_settings, docker, media, tmp_
         DockerSandbox(sandbox_settings).run(request)
     assert info.value.reason is Reason.SANDBOX_OOM
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == []
+
+
+@pytest.mark.parametrize("killer", ["kernel", "engine"])
+def test_a_sigkill_is_read_as_out_of_memory_only_when_no_one_sent_it_through_the_engine(
+    sandbox_settings, docker, killer
+):
+    """gVisor often exits 137 without the engine's OOMKilled flag; the engine's event log tells the kernel's
+    kill (memory) from ``docker kill`` (an operator, a chaos fault), whatever the flag says."""
+    hog = (
+        "b = [bytearray(8 << 20) for _ in range(64)]" if killer == "kernel" else "import time; time.sleep(60)"
+    )
+    container = docker.containers.run(
+        sandbox_settings.sandbox_image,
+        entrypoint=["python3", "-c", hog],
+        detach=True,
+        network_mode="none",
+        mem_limit="96m",
+        memswap_limit="96m",
+        **({"runtime": sandbox_settings.sandbox_oci_runtime} if sandbox_settings.sandbox_oci_runtime else {}),
+        labels=owner_labels(sandbox_settings.work_dir, 120),
+    )
+    try:
+        if killer == "engine":
+            time.sleep(1)
+            container.kill()
+        assert container.wait(timeout=60)["StatusCode"] == SIGKILL_EXIT
+        container.reload()
+        assert killed_by_kernel(docker, container) is (killer == "kernel")
+    finally:
+        container.remove(force=True)
 
 
 def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_their_deadline(

@@ -30,6 +30,7 @@ from worker.sandbox.base import (
 )
 from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs
 from worker.sandbox.handoff import WarmHandOff
+from worker.sandbox.kills import SIGKILL_EXIT, killed_by_kernel
 from worker.sandbox.lockdown import (
     LABEL_DEADLINE,
     LABEL_HOST,
@@ -180,9 +181,19 @@ class DockerSandbox(WarmHandOff, Sandbox):
             ):
                 return RunExit(exit_code=exit_code)
             container.reload()
+            oom = bool(container.attrs["State"].get("OOMKilled"))
+            if not oom and exit_code == SIGKILL_EXIT:  # gVisor's OOM kills often come without the flag
+                oom = killed_by_kernel(self._client, container)
+                log.info(
+                    "sandbox %s died of SIGKILL without the engine's OOM flag; %s",
+                    container.name,
+                    "no one sent it through the engine: out of memory"
+                    if oom
+                    else "it was killed through the engine",
+                )
             return RunExit(
                 exit_code=exit_code,
-                oom_killed=bool(container.attrs["State"].get("OOMKilled")),
+                oom_killed=oom,
                 log_tail=container.logs(tail=40).decode("utf-8", "replace"),
             )
         except Exception as exc:  # noqa: BLE001 - an engine hiccup, never the input's fault
