@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import threading
 import time
 
 import pytest
@@ -25,7 +27,7 @@ from worker.sandbox.docker import (
     DockerSandbox,
     owner_labels,
 )
-from worker.sandbox.kills import SIGKILL_EXIT, killed_by_kernel
+from worker.sandbox.kills import SIGKILL_EXIT, engine_kills, killed_by_kernel
 from worker.sandbox.reaper import reap
 
 pytestmark = pytest.mark.docker
@@ -124,11 +126,9 @@ def test_out_of_memory_is_reported_as_such(sandbox_settings, docker, media, tmp_
 
 
 @pytest.mark.parametrize("killer", ["kernel", "engine"])
-def test_a_sigkill_is_read_as_out_of_memory_only_when_no_one_sent_it_through_the_engine(
-    sandbox_settings, docker, killer
-):
-    """gVisor often exits 137 without the engine's OOMKilled flag; the engine's event log tells the kernel's
-    kill (memory) from ``docker kill`` (an operator, a chaos fault), whatever the flag says."""
+def test_the_engine_logs_a_kill_it_sent_and_none_for_the_kernels(sandbox_settings, docker, killer):
+    """The reading kills.py relies on, on each OCI runtime: ``docker kill`` leaves a ``kill`` event, the memory
+    cgroup's OOM killer none (and, with the flag or without, that reads as the kernel)."""
     hog = (
         "b = [bytearray(8 << 20) for _ in range(64)]" if killer == "kernel" else "import time; time.sleep(60)"
     )
@@ -137,20 +137,59 @@ def test_a_sigkill_is_read_as_out_of_memory_only_when_no_one_sent_it_through_the
         entrypoint=["python3", "-c", hog],
         detach=True,
         network_mode="none",
-        mem_limit="96m",
-        memswap_limit="96m",
-        **({"runtime": sandbox_settings.sandbox_oci_runtime} if sandbox_settings.sandbox_oci_runtime else {}),
         labels=owner_labels(sandbox_settings.work_dir, 120),
+        **({"mem_limit": "96m", "memswap_limit": "96m"} if killer == "kernel" else {}),
+        **({"runtime": sandbox_settings.sandbox_oci_runtime} if sandbox_settings.sandbox_oci_runtime else {}),
     )
     try:
         if killer == "engine":
-            time.sleep(1)
             container.kill()
         assert container.wait(timeout=60)["StatusCode"] == SIGKILL_EXIT
         container.reload()
-        assert killed_by_kernel(docker, container) is (killer == "kernel")
+        actions = engine_kills(docker, container)
+        assert actions is not None and ("kill" in actions) is (killer == "engine")
+        assert killed_by_kernel(docker, container)[0] is (killer == "kernel")
     finally:
         container.remove(force=True)
+
+
+@pytest.mark.parametrize("killer", ["outside", "engine"])
+def test_a_sigkill_mid_job_is_an_oom_under_gvisor_only_when_no_one_sent_it_through_the_engine(
+    sandbox_settings, docker, media, tmp_path, cleanup, killer
+):
+    """What CI met: gVisor's OOM kill exits 137 with no OOMKilled flag. SIGKILL to the runsc-sandbox
+    process from the host is exactly that exit; ``docker kill`` (an operator, a chaos fault) is a crash."""
+    request = job(tmp_path, media["big"], timeout=120, spec={"threads": 1, "demuxer": "mov"})
+    cleanup(request)
+    raised = []
+
+    def run():
+        try:
+            DockerSandbox(sandbox_settings).run(request)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            raised.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while (
+        not (running := our_containers(docker, **{LABEL_JOB: request.job_id})) and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    (container,) = running
+    time.sleep(1)  # into the transcode
+    container.reload()
+    if killer == "engine":
+        container.kill()
+    else:
+        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)  # as the memory cgroup's OOM killer does
+    runner.join(timeout=60)
+    (exc,) = raised
+    gvisor = sandbox_settings.sandbox_oci_runtime == "runsc"
+    expected = Reason.SANDBOX_OOM if killer == "outside" and gvisor else Reason.SANDBOX_CRASHED
+    assert exc.reason is expected, exc
+    if expected is Reason.SANDBOX_OOM:
+        assert isinstance(exc, ResourceExhausted) and "no one killed it through the engine" in exc.message
 
 
 def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_their_deadline(

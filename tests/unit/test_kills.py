@@ -1,46 +1,37 @@
-"""Reading a sandbox's SIGKILL from the engine's events (the real engine: tests/integration/test_docker_sandbox.py)."""
+"""Reading a gVisor sandbox's SIGKILL from the engine's events (the real engine: test_docker_sandbox.py)."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from types import SimpleNamespace
 
+import docker
 import pytest
 
+from worker.errors import Reason, ResourceExhausted
 from worker.sandbox import kills
-
-
-class Stream:
-    """The SDK's cancellable event stream: the given events, or a block until ``close``."""
-
-    def __init__(self, events, hang=False):
-        self._events, self._hang, self.closed = events, hang, threading.Event()
-
-    def __iter__(self):
-        if self._hang and not self.closed.wait(10):
-            raise AssertionError("never closed")
-        if self._hang:
-            raise OSError("stream closed")
-        return iter(self._events)
-
-    def close(self):
-        self.closed.set()
-
-
-class Engine:
-    def __init__(self, stream=None, error=None):
-        self.stream, self.error, self.queries = stream, error, []
-        self.api = self
-
-    def events(self, **query):
-        self.queries.append(query)
-        if self.error:
-            raise self.error
-        return self.stream
-
+from worker.sandbox.base import RunExit, interpret
 
 CONTAINER = SimpleNamespace(id="c0ffee", attrs={"Created": "2026-12-01T20:16:21.123456789Z"})
+
+
+class Api:
+    """The SDK client's two calls kills.py makes, answering with the given event lines."""
+
+    def __init__(self, actions):
+        self.body = "\n".join(json.dumps({"Type": "container", "Action": a, "id": "c0ffee"}) for a in actions)
+        self.queries = []
+        self.api = self
+
+    def _url(self, path):
+        return f"http+docker://localhost/v1.41{path}"
+
+    def get(self, url, params, timeout):
+        self.queries.append((url, params, timeout))
+        return SimpleNamespace(text=self.body + "\n", raise_for_status=lambda: None)
 
 
 @pytest.mark.parametrize(
@@ -53,26 +44,55 @@ CONTAINER = SimpleNamespace(id="c0ffee", attrs={"Created": "2026-12-01T20:16:21.
     ],
 )
 def test_the_kernel_is_the_killer_unless_the_engine_sent_the_signal(actions, kernel):
-    engine = Engine(Stream([{"Type": "container", "Action": action, "id": "c0ffee"} for action in actions]))
-    assert kills.killed_by_kernel(engine, CONTAINER) is kernel
-    (query,) = engine.queries
-    assert query["filters"] == {"container": "c0ffee", "type": "container", "event": ["kill", "oom"]}
-    since, until = float(query["since"]), float(query["until"])
-    assert since == pytest.approx(1796156180.123456, abs=1e-3)  # created, less a second
-    assert until == pytest.approx(time.time(), abs=5)  # bounded: the engine answers and closes
-
-
-def test_an_engine_that_does_not_answer_counts_as_the_kernel(monkeypatch):
-    assert kills.killed_by_kernel(Engine(error=ConnectionError("engine gone")), CONTAINER) is True
-    monkeypatch.setattr(kills, "EVENTS_SECONDS", 0.2)
-    hung = Stream([], hang=True)
-    started = time.monotonic()
-    assert kills.killed_by_kernel(Engine(hung), CONTAINER) is True
-    assert hung.closed.is_set() and time.monotonic() - started < 5
+    engine = Api(actions)
+    assert kills.killed_by_kernel(engine, CONTAINER)[0] is kernel
+    (url, params, timeout) = engine.queries[0]
+    assert url.endswith("/events") and timeout == kills.EVENTS_SECONDS
+    assert json.loads(params["filters"]) == {
+        "container": ["c0ffee"],
+        "type": ["container"],
+        "event": ["kill", "oom"],
+    }
+    assert float(params["since"]) == pytest.approx(1796156180.123456, abs=1e-3)  # created, less a second
+    assert float(params["until"]) == pytest.approx(
+        time.time(), abs=5
+    )  # in the past: the engine answers, closes
 
 
 def test_an_unreadable_creation_time_looks_back_an_hour():
-    engine = Engine(Stream([{"Action": "kill"}]))
-    undated = SimpleNamespace(id="c0ffee", attrs={"Created": "yesterday"})
-    assert kills.killed_by_kernel(engine, undated) is False
-    assert float(engine.queries[0]["since"]) == pytest.approx(time.time() - 3600, abs=5)
+    engine = Api(["kill"])
+    assert (
+        kills.killed_by_kernel(engine, SimpleNamespace(id="c0ffee", attrs={"Created": "yesterday"}))[0]
+        is False
+    )
+    assert float(engine.queries[0][1]["since"]) == pytest.approx(time.time() - 3600, abs=5)
+
+
+def test_an_engine_that_accepts_but_never_answers_counts_as_the_kernel_within_the_bound(monkeypatch):
+    """The SDK's own ``events`` reads with no timeout; this query is bounded even before any header."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    held = []
+    threading.Thread(target=lambda: held.append(listener.accept()), daemon=True).start()
+    client = docker.APIClient(base_url=f"tcp://127.0.0.1:{listener.getsockname()[1]}", version="1.41")
+    monkeypatch.setattr(kills, "EVENTS_SECONDS", 0.5)
+    started = time.monotonic()
+    try:
+        assert kills.killed_by_kernel(SimpleNamespace(api=client), CONTAINER) == (
+            True,
+            "the engine's event log did not answer",
+        )
+        assert time.monotonic() - started < 3
+    finally:
+        client.close()
+        listener.close()
+
+
+def test_an_inferred_oom_says_so_in_its_message(tmp_path):
+    with pytest.raises(ResourceExhausted) as info:
+        interpret(
+            RunExit(137, oom_killed=True, oom_reading="no one killed it through the engine"), str(tmp_path)
+        )
+    assert info.value.reason is Reason.SANDBOX_OOM
+    assert "no OOM flag from the engine; no one killed it through the engine" in info.value.message

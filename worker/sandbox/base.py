@@ -75,6 +75,7 @@ class RunExit:
     exit_code: int | None
     timed_out: bool = False
     oom_killed: bool = False
+    oom_reading: str = ""  # why an OOM was inferred without the engine's flag (worker.sandbox.kills)
     log_tail: str = ""
 
 
@@ -116,7 +117,8 @@ def interpret(run: RunExit, output_dir: str) -> dict[str, Any]:
         )
     result, unreadable = read_result(output_dir)
     if run.oom_killed or run.exit_code == EXIT_NO_MEMORY:
-        raise ResourceExhausted(Reason.SANDBOX_OOM, "the transcode ran out of memory")
+        inferred = f" (no OOM flag from the engine; {run.oom_reading})" if run.oom_reading else ""
+        raise ResourceExhausted(Reason.SANDBOX_OOM, f"the transcode ran out of memory{inferred}")
     if run.exit_code == EXIT_OK and result and result.get("status") == "ok":
         return result
     if run.exit_code == EXIT_REJECTED and result and result.get("status") == "rejected":

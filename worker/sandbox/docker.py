@@ -181,19 +181,14 @@ class DockerSandbox(WarmHandOff, Sandbox):
             ):
                 return RunExit(exit_code=exit_code)
             container.reload()
-            oom = bool(container.attrs["State"].get("OOMKilled"))
-            if not oom and exit_code == SIGKILL_EXIT:  # gVisor's OOM kills often come without the flag
-                oom = killed_by_kernel(self._client, container)
-                log.info(
-                    "sandbox %s died of SIGKILL without the engine's OOM flag; %s",
-                    container.name,
-                    "no one sent it through the engine: out of memory"
-                    if oom
-                    else "it was killed through the engine",
-                )
+            oom, why = bool(container.attrs["State"].get("OOMKilled")), ""
+            if not oom and exit_code == SIGKILL_EXIT and self._settings.sandbox_oci_runtime == "runsc":
+                oom, why = killed_by_kernel(self._client, container)  # gVisor's OOM kills often lack the flag
+                log.info("sandbox %s died of SIGKILL without the engine's OOM flag: %s", container.name, why)
             return RunExit(
                 exit_code=exit_code,
                 oom_killed=oom,
+                oom_reading=why if oom else "",
                 log_tail=container.logs(tail=40).decode("utf-8", "replace"),
             )
         except Exception as exc:  # noqa: BLE001 - an engine hiccup, never the input's fault
