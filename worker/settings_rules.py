@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from worker.settings import Settings
 
+# gVisor's sentry and gofer threads count against a container's pids limit: on 2 vCPUs a limit of 32 cannot
+# start a sandbox at all ("cannot create sandbox"), 64 starts one (tests/integration/test_docker_cleanup.py)
+RUNSC_MIN_PIDS = 64
+
 
 def problems_of(settings: Settings, require_queue: bool) -> list[str]:
     """Every rule ``settings`` breaks: each field's bounds and choices, and the rules between fields."""
@@ -32,6 +36,10 @@ def problems_of(settings: Settings, require_queue: bool) -> list[str]:
         problems.append("MEDIA_WORKER_MIN_SAMPLE_RATE must not exceed MEDIA_WORKER_MAX_SAMPLE_RATE")
     if settings.job_deadline and settings.job_deadline <= settings.job_timeout:
         problems.append("MEDIA_WORKER_JOB_DEADLINE must exceed MEDIA_WORKER_JOB_TIMEOUT (or be 0: derived)")
+    if settings.sandbox_oci_runtime == "runsc" and settings.sandbox_pids_limit < RUNSC_MIN_PIDS:
+        problems.append(
+            f"MEDIA_WORKER_SANDBOX_PIDS_LIMIT must be >= {RUNSC_MIN_PIDS} under runsc (gVisor's own threads count)"
+        )
     if settings.retry_backoff_base > settings.retry_backoff_max:
         problems.append("MEDIA_WORKER_RETRY_BACKOFF_BASE must not exceed MEDIA_WORKER_RETRY_BACKOFF_MAX")
     problems.extend(_status_problems(settings))

@@ -107,17 +107,42 @@ def _made_as_worker(tmp_path, base):
     return request
 
 
+def _hostile_run_noting_fixers(settings, request) -> str:
+    """``_hostile_run``, and the OCI runtime each cleanup container was started on (the engine keeps no
+    record of a removed container's runtime: the SDK's ``run`` is watched, and still does the work)."""
+    import docker.models.containers as models
+
+    run, fixers = models.ContainerCollection.run, []
+
+    def watched(collection, image, command=None, **kwargs):
+        if str(kwargs.get("name", "")).startswith("media-worker-cleanup-"):
+            fixers.append(kwargs.get("runtime", "runc"))
+        return run(collection, image, command, **kwargs)
+
+    models.ContainerCollection.run = watched
+    try:
+        return f"{_hostile_run(settings, request)} fixers={','.join(fixers) or 'none'}"
+    finally:
+        models.ContainerCollection.run = run
+
+
 @pytest.mark.parametrize("uid", [0, WORKER_UID], ids=["as-root", "not-root"])
 def test_what_a_hostile_sandbox_closed_is_removed_after_its_run(
-    docker_settings, docker, tmp_path, worker_base, uid
+    sandbox_settings, docker, tmp_path, worker_base, uid
 ):
-    settings = dataclasses.replace(docker_settings, work_dir=os.path.join(worker_base, "work"))
+    """On each OCI runtime; not as root, the cleanup container (it walks what a hostile job made) runs on the
+    jobs' runtime, gVisor's included."""
+    settings = dataclasses.replace(sandbox_settings, work_dir=os.path.join(worker_base, "work"))
     request = _made_as_worker(tmp_path, worker_base)
     job_dir = os.path.dirname(request.output_dir)
-    outcome = (
-        _hostile_run(settings, request) if uid == 0 else _as_worker_user(_hostile_run, settings, request)
+    if uid == 0:
+        outcome = _hostile_run_noting_fixers(settings, request)
+    else:
+        outcome = _as_worker_user(_hostile_run_noting_fixers, settings, request)
+    fixers = "none" if uid == 0 else (settings.sandbox_oci_runtime or "runc")
+    assert outcome == f"sandbox_error closed=True fixers={fixers}", (
+        "the hostile program ran and made its directories"
     )
-    assert outcome == "sandbox_error closed=True", "the hostile program ran and made its directories"
     assert not os.path.lexists(job_dir), sorted(os.listdir(job_dir))
     assert our_containers(docker, **{LABEL_JOB: request.job_id}) == [], "the cleanup container is gone too"
 
@@ -133,10 +158,11 @@ def _sweep_leftovers(settings, alive_dir: str) -> str:
 
 @pytest.mark.parametrize("uid", [0, WORKER_UID], ids=["as-root", "not-root"])
 def test_the_janitor_removes_what_a_dead_owners_sandbox_closed(
-    docker_settings, docker, tmp_path, worker_base, uid
+    sandbox_settings, docker, tmp_path, worker_base, uid
 ):
+    """On each OCI runtime: not as root, the janitor's purge runs a cleanup container on the jobs' runtime."""
     work = os.path.join(worker_base, "work")
-    settings = dataclasses.replace(docker_settings, work_dir=work)
+    settings = dataclasses.replace(sandbox_settings, work_dir=work)
     os.makedirs(work, mode=0o700)
     os.chown(work, WORKER_UID, WORKER_UID)
     dead, alive = owners.new_id(), owners.instance_id()  # this test's process (and its fork) is the live one

@@ -48,6 +48,21 @@ def test_same_bucket_twice_is_refused():
         load_settings(environ={**REQUIRED, "MEDIA_WORKER_PRODUCTION_BUCKET": "t"})
 
 
+def test_gvisor_needs_room_in_the_pids_limit_for_its_own_threads():
+    with pytest.raises(SettingsError, match="SANDBOX_PIDS_LIMIT must be >= 64 under runsc"):
+        load_settings({"sandbox_oci_runtime": "runsc", "sandbox_pids_limit": 32}, environ=REQUIRED)
+    assert load_settings({"sandbox_pids_limit": 32}, environ=REQUIRED).sandbox_pids_limit == 32  # runc
+    assert load_settings({"sandbox_oci_runtime": "runsc"}, environ=REQUIRED).sandbox_pids_limit == 128
+
+
+def test_the_cleanup_container_gets_the_jobs_runtime_and_under_gvisor_their_pids_limit():
+    from worker.sandbox.cleanup import FIXER_PIDS, fixer_runtime
+
+    assert fixer_runtime(load_settings(environ=REQUIRED)) == {"runtime": "", "pids_limit": FIXER_PIDS}
+    gvisor = load_settings({"sandbox_oci_runtime": "runsc", "sandbox_pids_limit": 200}, environ=REQUIRED)
+    assert fixer_runtime(gvisor) == {"runtime": "runsc", "pids_limit": 200}
+
+
 def test_codec_threads_follow_the_pool():
     assert load_settings({"pool": 64}, environ=REQUIRED).codec_threads == 1
     assert load_settings({"threads_per_job": 3}, environ=REQUIRED).codec_threads == 3

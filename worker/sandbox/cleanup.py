@@ -21,6 +21,7 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 SANDBOX_USER = 65534
 FIXER_TIMEOUT = 60
+FIXER_PIDS = 16  # one Python process on runc
 _MOUNTS_PER_RUN = 16
 
 # Runs inside the container as 65534: chmod what it owns, never through a symlink; purge deletes it too.
@@ -82,11 +83,28 @@ def survey(path: str) -> tuple[list[str], bool]:
     return hosts, closed
 
 
+def fixer_runtime(settings: Settings) -> dict[str, Any]:
+    """The jobs' OCI runtime for the fixer (it walks what a hostile job made); under gVisor, the jobs' pids
+    limit too: the sentry's and gofer's threads count against it, and 16 cannot start a sandbox."""
+    runtime = settings.sandbox_oci_runtime
+    return {
+        "runtime": runtime,
+        "pids_limit": settings.sandbox_pids_limit if runtime == "runsc" else FIXER_PIDS,
+    }
+
+
 def open_up(
-    client: Any, image: str, hosts: list[str], *, purge: bool, labels: dict[str, str], runtime: str = ""
+    client: Any,
+    image: str,
+    hosts: list[str],
+    *,
+    purge: bool,
+    labels: dict[str, str],
+    runtime: str = "",
+    pids_limit: int = FIXER_PIDS,
 ) -> None:
-    """Run the fixer as the sandbox user over ``hosts`` (our directories; each is mounted), on the jobs' OCI
-    runtime (it walks what a hostile job made); raises on failure."""
+    """Run the fixer as the sandbox user over ``hosts`` (our directories; each is mounted), on ``runtime``
+    (``fixer_runtime``); raises on failure."""
     for i in range(0, len(hosts), _MOUNTS_PER_RUN):
         batch = hosts[i : i + _MOUNTS_PER_RUN]
         for host in batch:
@@ -107,7 +125,7 @@ def open_up(
                 read_only=True,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
-                pids_limit=16,
+                pids_limit=pids_limit,
                 mem_limit="128m",
                 volumes=mounts,
                 labels=labels,
@@ -125,7 +143,12 @@ def open_up(
 
 
 def release_outputs(
-    client: Any, image: str, output_dir: str, labels: dict[str, str], runtime: str = ""
+    client: Any,
+    image: str,
+    output_dir: str,
+    labels: dict[str, str],
+    runtime: str = "",
+    pids_limit: int = FIXER_PIDS,
 ) -> None:
     """After a run, not as root: open up what the sandbox closed in ``output_dir``, so that we can read and
     delete it. A run of our program makes no directories: nothing to do, no container, in the usual case."""
@@ -138,7 +161,7 @@ def release_outputs(
             output_dir,
             SANDBOX_USER,
         )
-        open_up(client, image, hosts, purge=False, labels=labels, runtime=runtime)
+        open_up(client, image, hosts, purge=False, labels=labels, runtime=runtime, pids_limit=pids_limit)
 
 
 def remove_tree(path: str, settings: Settings) -> bool:
@@ -161,7 +184,7 @@ def remove_tree(path: str, settings: Settings) -> bool:
                 hosts,
                 purge=True,
                 labels=labels,
-                runtime=settings.sandbox_oci_runtime,
+                **fixer_runtime(settings),
             )
         except Exception as exc:  # noqa: BLE001 - the next sweep tries again
             log.warning("could not purge %s as user %d: %s", path, SANDBOX_USER, exc)

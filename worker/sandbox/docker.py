@@ -28,7 +28,7 @@ from worker.sandbox.base import (
     interpret,
     prepare_spec,
 )
-from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, release_outputs
+from worker.sandbox.cleanup import FIXER_TIMEOUT, SANDBOX_USER, fixer_runtime, release_outputs
 from worker.sandbox.handoff import WarmHandOff
 from worker.sandbox.kills import SIGKILL_EXIT, killed_by_kernel
 from worker.sandbox.lockdown import (
@@ -219,7 +219,7 @@ class DockerSandbox(WarmHandOff, Sandbox):
                 self._settings.sandbox_image,
                 request.output_dir,
                 labels,
-                self._settings.sandbox_oci_runtime,
+                **fixer_runtime(self._settings),
             )
         except Exception as exc:  # noqa: BLE001 - the janitor purges it once this child is gone
             log.warning("could not open up %s as user %d: %s", request.output_dir, SANDBOX_USER, exc)
