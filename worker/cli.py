@@ -171,6 +171,16 @@ def _require_runtime(settings: Any) -> None:
             f"{settings.sandbox_image} (scripts/build-images.sh), or set MEDIA_WORKER_RUNTIME=process "
             "(not isolated from hostile media) or auto (the demo's choice)"
         )
+    if settings.runtime == "docker":
+        from worker.sandbox.canary import canary_problem
+
+        problem = canary_problem(settings)
+        if problem:
+            _fail(
+                f"the docker runtime cannot run a job's sandbox here: {problem}. Check "
+                "MEDIA_WORKER_SANDBOX_OCI_RUNTIME, SANDBOX_PIDS_LIMIT, SANDBOX_MEMORY_MB and SANDBOX_TMPFS_MB "
+                f"against this host, and the image {settings.sandbox_image}"
+            )
 
 
 def _fail(message: str) -> None:

@@ -14,6 +14,7 @@ from worker.sandbox.docker import LABEL_JOB
 
 WARM_PREFIX = "media-worker-warm"
 CLEANUP_PREFIX = "media-worker-cleanup-"  # worker.sandbox.cleanup's fixers: no job's sandbox
+CANARY_PREFIX = "media-worker-canary-"  # worker.sandbox.canary's start-up probe: none either
 
 
 def handed_over(work_dir: str) -> set[str]:
@@ -32,9 +33,9 @@ def name_of(container) -> str:
 
 def split_by_job(names: list[str], work_dir: str) -> tuple[list[str], list[str]]:
     """``(busy, waiting)``: containers running a job, and warm ones still waiting for theirs (cleanup
-    fixers are neither)."""
+    fixers and start-up canaries are neither)."""
     handed = handed_over(work_dir)
-    sandboxes = [n for n in names if not n.startswith(CLEANUP_PREFIX)]
+    sandboxes = [n for n in names if not n.startswith((CLEANUP_PREFIX, CANARY_PREFIX))]
     waiting = [n for n in sandboxes if n.startswith(WARM_PREFIX) and n not in handed]
     return [n for n in sandboxes if n not in waiting], waiting
 

@@ -7,6 +7,9 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
+from worker import owners
 from worker.sandbox import warm as warm_module
 from worker.sandbox.warm import WarmSlot
 
@@ -144,3 +147,39 @@ def test_a_failed_removal_is_logged_and_the_slot_goes_on(tmp_path, caplog):
     assert warm.take("t") is not None, "the slot still works"
     warm.close()
     assert "could not remove warm sandbox" in caplog.text
+
+
+def test_a_refill_that_raises_retires_the_container_just_taken(tmp_path):
+    """DockerSandbox.run: the job's warm container was taken, then starting the next one failed (the starter
+    shut down): the taken one is retired, not leaked, and the error is the job's."""
+    from worker.sandbox.docker import DockerSandbox
+    from worker.settings import load_settings
+
+    taken, retired = SimpleNamespace(name="media-worker-warm1"), []
+
+    class Slot:
+        def take(self, request):
+            return taken
+
+        def refill(self, request):
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+        def retire(self, warm):
+            retired.append(warm)
+
+    settings = load_settings(
+        {"runtime": "docker", "sandbox_warm": False, "work_dir": str(tmp_path)},
+        environ={
+            "MEDIA_WORKER_QUEUE_URL": "q",
+            "MEDIA_WORKER_TEMP_BUCKET": "t",
+            "MEDIA_WORKER_PRODUCTION_BUCKET": "p",
+        },
+    )
+    sandbox = DockerSandbox(settings, client=SimpleNamespace())
+    sandbox._slot = Slot()
+    try:
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            sandbox.run(SimpleNamespace(job_id="j"))
+    finally:
+        owners.release(str(tmp_path))
+    assert retired == [taken]
