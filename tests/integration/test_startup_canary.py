@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
 from tests.support.sandboxes import CANARY_PREFIX, our_containers
+from tests.support.workers import log_text, start_worker
 from worker import owners
 from worker.sandbox.canary import canary_problem
 
@@ -58,20 +57,11 @@ def test_gvisor_under_runcs_pids_limit_cannot_start_and_says_so(sandbox_settings
 
 
 def test_the_worker_exits_2_at_start_up_when_no_jobs_sandbox_could_run(stack, without_pyav):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_WORKER_")}
-    env.update(
-        {
-            "MEDIA_WORKER_QUEUE_URL": stack.resources.queue_url,
-            "MEDIA_WORKER_TEMP_BUCKET": stack.resources.temp_bucket,
-            "MEDIA_WORKER_PRODUCTION_BUCKET": stack.resources.production_bucket,
-            "MEDIA_WORKER_WORK_DIR": stack.work_dir,
-            "MEDIA_WORKER_METRICS_PORT": "0",
-            "MEDIA_WORKER_SANDBOX_IMAGE": without_pyav,
-        }
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "worker", "--pool", "1"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert "cannot run a job's sandbox here" in proc.stderr and "No module named 'av'" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    proc, log = start_worker(stack, sandbox_image=without_pyav)
+    try:
+        assert proc.wait(timeout=120) == 2
+    finally:
+        proc.kill()
+    text = log_text(log)
+    assert "cannot run a job's sandbox here" in text and "No module named 'av'" in text
+    assert "Traceback" not in text
