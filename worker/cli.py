@@ -12,7 +12,7 @@ from typing import Any, Callable
 import click
 from botocore.exceptions import NoRegionError
 
-from worker import __version__
+from worker import __version__, owners
 from worker.errors import SettingsError
 from worker.logs import configure
 from worker.ops.cli import COMMANDS
@@ -87,6 +87,9 @@ def run(**flags: Any) -> None:
         # Before any client: boto3 alone misses AWS_REGION and the instance's region (see worker.region).
         ensure_region()
         _require_runtime(settings)
+        if stop.is_set():  # a SIGTERM during the start-up checks: nothing was taken, nothing to drain
+            owners.release()
+            return
         service = Service(settings)
     except (RegionError, NoRegionError):
         _fail(NO_REGION)
@@ -178,12 +181,13 @@ def _require_runtime(settings: Any) -> None:
         if problem:
             _fail(
                 f"the docker runtime cannot run a job's sandbox here: {problem}. Check "
-                "MEDIA_WORKER_SANDBOX_OCI_RUNTIME, SANDBOX_PIDS_LIMIT, SANDBOX_MEMORY_MB and SANDBOX_TMPFS_MB "
-                f"against this host, and the image {settings.sandbox_image}"
+                "MEDIA_WORKER_SANDBOX_OCI_RUNTIME, MEDIA_WORKER_SANDBOX_PIDS_LIMIT, MEDIA_WORKER_SANDBOX_MEMORY_MB "
+                f"and MEDIA_WORKER_SANDBOX_TMPFS_MB against this host, and the image {settings.sandbox_image}"
             )
 
 
 def _fail(message: str) -> None:
+    owners.release()  # the canary's lock: a restart loop must not leave one on /dev/shm each time
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
 

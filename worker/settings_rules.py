@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from worker.settings import Settings
 
-# gVisor's sentry and gofer threads count against a container's pids limit: on 2 vCPUs a limit of 32 cannot
-# start a sandbox at all ("cannot create sandbox"), 64 starts one (tests/integration/test_docker_cleanup.py)
+# gVisor's sentry and gofer threads count against a container's pids limit: on 2 vCPUs a limit of 16 or 32
+# cannot start a sandbox at all ("cannot create sandbox"), 64 starts one (measured with `docker run --runtime
+# runsc --pids-limit N`; the 16 is pinned by tests/integration/test_startup_canary.py)
 RUNSC_MIN_PIDS = 64
 
 

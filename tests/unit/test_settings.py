@@ -55,12 +55,12 @@ def test_gvisor_needs_room_in_the_pids_limit_for_its_own_threads():
     assert load_settings({"sandbox_oci_runtime": "runsc"}, environ=REQUIRED).sandbox_pids_limit == 128
 
 
-def test_the_cleanup_container_gets_the_jobs_runtime_and_under_gvisor_their_pids_limit():
-    from worker.sandbox.cleanup import FIXER_PIDS, fixer_runtime
+def test_the_cleanup_container_gets_the_jobs_runtime_and_pids_limit():
+    from worker.sandbox.cleanup import fixer_runtime
 
-    assert fixer_runtime(load_settings(environ=REQUIRED)) == {"runtime": "", "pids_limit": FIXER_PIDS}
-    gvisor = load_settings({"sandbox_oci_runtime": "runsc", "sandbox_pids_limit": 200}, environ=REQUIRED)
-    assert fixer_runtime(gvisor) == {"runtime": "runsc", "pids_limit": 200}
+    assert fixer_runtime(load_settings(environ=REQUIRED)) == {"runtime": "", "pids_limit": 128}
+    gvisor = load_settings({"sandbox_oci_runtime": "gvisor", "sandbox_pids_limit": 200}, environ=REQUIRED)
+    assert fixer_runtime(gvisor) == {"runtime": "gvisor", "pids_limit": 200}
 
 
 def test_codec_threads_follow_the_pool():

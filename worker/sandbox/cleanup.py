@@ -21,7 +21,7 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 SANDBOX_USER = 65534
 FIXER_TIMEOUT = 60
-FIXER_PIDS = 16  # one Python process on runc
+FIXER_PIDS = 16  # one Python process on runc; callers pass the jobs' limit (fixer_runtime)
 _MOUNTS_PER_RUN = 16
 
 # Runs inside the container as 65534: chmod what it owns, never through a symlink; purge deletes it too.
@@ -84,13 +84,9 @@ def survey(path: str) -> tuple[list[str], bool]:
 
 
 def fixer_runtime(settings: Settings) -> dict[str, Any]:
-    """The jobs' OCI runtime for the fixer (it walks what a hostile job made); under gVisor, the jobs' pids
-    limit too: the sentry's and gofer's threads count against it, and 16 cannot start a sandbox."""
-    runtime = settings.sandbox_oci_runtime
-    return {
-        "runtime": runtime,
-        "pids_limit": settings.sandbox_pids_limit if runtime == "runsc" else FIXER_PIDS,
-    }
+    """The jobs' OCI runtime for the fixer (it walks what a hostile job made), and the jobs' pids limit: under
+    gVisor (whatever name the engine registered it by) the sentry's and gofer's threads count against it."""
+    return {"runtime": settings.sandbox_oci_runtime, "pids_limit": settings.sandbox_pids_limit}
 
 
 def open_up(
