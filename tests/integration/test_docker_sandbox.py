@@ -179,10 +179,14 @@ def test_a_sigkill_mid_job_is_an_oom_under_gvisor_only_when_no_one_sent_it_throu
     (container,) = running
     time.sleep(1)  # into the transcode
     container.reload()
+    state = container.attrs["State"]
+    assert state["Running"] and state["Pid"] > 0, (
+        state
+    )  # os.kill(0, ...) would kill this test's process group
     if killer == "engine":
         container.kill()
     else:
-        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)  # as the memory cgroup's OOM killer does
+        os.kill(state["Pid"], signal.SIGKILL)  # as the memory cgroup's OOM killer does
     runner.join(timeout=60)
     (exc,) = raised
     gvisor = sandbox_settings.sandbox_oci_runtime == "runsc"
@@ -249,12 +253,10 @@ def test_the_orphan_reaper_judges_owners_by_their_locks_and_overdue_runs_by_thei
 
 def test_a_container_that_cannot_start_is_not_left_behind(sandbox_settings, docker, media, tmp_path, cleanup):
     from worker.errors import RetryableError
-    from worker.settings import with_overrides
 
     request = job(tmp_path, media["clip"])
     cleanup(request)
-    broken = with_overrides(sandbox_settings, sandbox_pids_limit=16)
-    sandbox = DockerSandbox(broken)
+    sandbox = DockerSandbox(sandbox_settings)
     options = sandbox.container_options
     sandbox.container_options = lambda req: {**options(req), "entrypoint": ["/no/such/program"]}
     with pytest.raises(RetryableError) as info:

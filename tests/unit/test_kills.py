@@ -54,9 +54,20 @@ def test_the_kernel_is_the_killer_unless_the_engine_sent_the_signal(actions, ker
         "event": ["kill", "oom"],
     }
     assert float(params["since"]) == pytest.approx(1796156180.123456, abs=1e-3)  # created, less a second
-    assert float(params["until"]) == pytest.approx(
-        time.time(), abs=5
-    )  # in the past: the engine answers, closes
+    assert float(params["until"]) == pytest.approx(time.time(), abs=5)  # no FinishedAt: the worker's clock
+
+
+def test_the_query_ends_at_the_exit_on_the_engines_clock():
+    engine = Api(["kill"])
+    state = {"State": {"FinishedAt": "2026-12-01T20:16:31.5Z"}}
+    assert (
+        kills.killed_by_kernel(engine, SimpleNamespace(id="c0ffee", attrs={**CONTAINER.attrs, **state}))[0]
+        is False
+    )
+    assert float(engine.queries[0][1]["until"]) == pytest.approx(1796156191.51, abs=1e-3)
+    unset = {"State": {"FinishedAt": "0001-01-01T00:00:00Z"}}  # what the engine says before an exit
+    kills.killed_by_kernel(engine, SimpleNamespace(id="c0ffee", attrs={**CONTAINER.attrs, **unset}))
+    assert float(engine.queries[1][1]["until"]) == pytest.approx(time.time(), abs=5)
 
 
 def test_an_unreadable_creation_time_looks_back_an_hour():

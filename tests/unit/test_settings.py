@@ -92,6 +92,17 @@ def test_limits_reach_the_sandbox_spec_with_their_settings():
     assert Limits.from_dict(limits).min_sample_rate == 16000  # the container reads the same names
 
 
+def test_a_jobs_thread_share_bounds_its_cpus_and_openblas_too():
+    """numpy's OpenBLAS would start a thread per host CPU at import: on a many-core host, past the pids limit."""
+    from worker.sandbox.base import SandboxRequest
+    from worker.sandbox.lockdown import container_options
+
+    request = SandboxRequest("j", "/w/in/input", "/w/out", {}, 60, 512, {}, threads=3)
+    options = container_options(load_settings(environ=REQUIRED), request)
+    assert options["nano_cpus"] == 3_000_000_000
+    assert options["environment"]["OPENBLAS_NUM_THREADS"] == options["environment"]["OMP_NUM_THREADS"] == "3"
+
+
 def test_the_webhook_secret_is_never_a_flag_nor_in_the_repr():
     secret = "whsec_0123456789abcdef-secret"
     s = load_settings(

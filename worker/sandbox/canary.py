@@ -21,8 +21,8 @@ from worker.sandbox.lockdown import LABEL_JOB, container_options
 from worker.settings import Settings
 
 CANARY_SECONDS = 30  # the container's run; the engine's client gets 10 s more for each call
-# what the program imports, its lazily loaded parsers included (libmagic, libheif)
-PROBE = "import av, numpy, magic, pillow_heif, container.__main__"
+# what every job imports, libmagic (loaded lazily) included; pillow-heif is optional to the program
+PROBE = "import av, numpy, magic, container.__main__"
 
 
 def canary_problem(settings: Settings, client: Any = None) -> str | None:

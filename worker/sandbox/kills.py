@@ -42,9 +42,12 @@ def engine_kills(client: Any, container: Any) -> set[str] | None:
     the engine does not answer within EVENTS_SECONDS (connect and each read bounded, unlike the SDK's
     streaming ``events``, which reads with no timeout)."""
     api = client.api
+    state = container.attrs.get("State") or {}
+    finished = _engine_time(state.get("FinishedAt"), time.time())
     params = {
-        "since": f"{_created_at(container) - 1.0:.6f}",
-        "until": f"{time.time():.6f}",
+        # both ends on the engine's clock: a worker's clock behind the engine's must not cut the kill off
+        "since": f"{_engine_time(container.attrs.get('Created'), time.time() - 3600.0) - 1.0:.6f}",
+        "until": f"{finished + 0.01:.6f}",  # the kill came before the exit; an until ahead of now would wait
         "filters": json.dumps({"container": [container.id], "type": ["container"], "event": ["kill", "oom"]}),
     }
     try:
@@ -58,12 +61,13 @@ def engine_kills(client: Any, container: Any) -> set[str] | None:
         return None
 
 
-def _created_at(container: Any) -> float:
-    """The container's creation time on the engine's clock; now less an hour if unreadable."""
-    created = str(container.attrs.get("Created") or "")
+def _engine_time(stamp: Any, default: float) -> float:
+    """An engine timestamp (RFC 3339, nanoseconds) as a Unix time; ``default`` if unreadable or unset."""
+    text = str(stamp or "")
     try:
         # the engine writes nanoseconds; fromisoformat takes at most microseconds
-        head, _, tail = created.rstrip("Z").partition(".")
-        return datetime.fromisoformat(f"{head}.{tail[:6] or '0'}+00:00").timestamp()
+        head, _, tail = text.rstrip("Z").partition(".")
+        value = datetime.fromisoformat(f"{head}.{tail[:6] or '0'}+00:00").timestamp()
     except ValueError:
-        return time.time() - 3600.0
+        return default
+    return value if value > 0 else default  # an unset time is year 1

@@ -75,7 +75,14 @@ def container_options(settings: Settings, request: SandboxRequest) -> dict[str, 
         "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={settings.sandbox_tmpfs_mb}m,mode=1777"},
         "volumes": {in_dir: {"bind": "/job/in", "mode": "ro"}, out_dir: {"bind": "/job/out", "mode": "rw"}},
         "ulimits": [Ulimit(name="fsize", soft=file_cap, hard=file_cap), Ulimit(name="core", soft=0, hard=0)],
-        "environment": {"HOME": "/tmp", "TMPDIR": "/tmp"},
+        # OpenBLAS (numpy: audio, HDR) starts a thread per host CPU at import, whatever --cpus says: on a
+        # many-core host that alone could exhaust the pids limit; the job's share, as for the codecs
+        "environment": {
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "OPENBLAS_NUM_THREADS": str(threads),
+            "OMP_NUM_THREADS": str(threads),
+        },
         "working_dir": "/tmp",
         "labels": {**request.labels, **owner_labels(settings.work_dir, request.timeout)},
         **({"runtime": settings.sandbox_oci_runtime} if settings.sandbox_oci_runtime else {}),
