@@ -57,6 +57,16 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+# the demo's and the local stack's: how S3 announces uploads on the embedded stack
+delivery_option = click.option(
+    "--delivery",
+    type=click.Choice(DELIVERIES),
+    default="sqs",
+    show_default=True,
+    help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge",
+)
+
+
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="media-worker")
 def cli() -> None:
@@ -104,13 +114,7 @@ def run(**flags: Any) -> None:
 @click.option(
     "--timeout", type=float, default=300.0, show_default=True, help="give up after this many seconds"
 )
-@click.option(
-    "--delivery",
-    type=click.Choice(DELIVERIES),
-    default="sqs",
-    show_default=True,
-    help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge",
-)
+@delivery_option
 def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
     """Process a generated sample set on an embedded local stack; exit 0 only if all went as expected."""
     configure("WARNING")
@@ -121,13 +125,7 @@ def demo(pool: int, runtime: str, timeout: float, delivery: str) -> None:
 
 @cli.command("local-stack")
 @click.option("--port", type=int, default=5000, show_default=True)
-@click.option(
-    "--delivery",
-    type=click.Choice(DELIVERIES),
-    default="sqs",
-    show_default=True,
-    help="how S3 announces uploads: straight to SQS, through SNS, or through EventBridge",
-)
+@delivery_option
 @click.option(
     "--raw-delivery/--no-raw-delivery",
     default=False,
